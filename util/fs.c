@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "sealutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int su_check_private_dir(const char *path, su_error *e)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return su_err(e, SU_ENOTFOUND, "keystore %s does not exist (run 'sealhsm init')", path);
+        return su_err(e, SU_EIO, "keystore %s: %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return su_err(e, SU_EIO, "keystore %s is not a directory", path);
+    if (st.st_uid != geteuid())
+        return su_err(e, SU_EIO, "keystore %s is owned by uid %u, not by this user (uid %u): refused",
+                      path, (unsigned)st.st_uid, (unsigned)geteuid());
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return su_err(e, SU_EIO, "keystore %s is writable by group or others (mode %03o): refused",
+                      path, (unsigned)(st.st_mode & 0777));
+    return SU_OK;
+}
+
+int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e)
+{
+    *out = NULL;
+    *outlen = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return su_err(e, errno == ENOENT ? SU_ENOTFOUND : SU_EIO, "cannot open %s: %s", path,
+                      strerror(errno));
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap);
+    int rc = SU_OK;
+    while (buf != NULL) {
+        if (n == cap) {
+            if (cap >= max) {
+                rc = su_err(e, SU_EUSAGE, "%s is larger than %zu bytes", path, max);
+                break;
+            }
+            cap = cap * 2 > max ? max + 1 : cap * 2;
+            unsigned char *nb = realloc(buf, cap);
+            if (nb == NULL)
+                break;
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f))
+                rc = su_err(e, SU_EIO, "cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (buf == NULL)
+        return su_err(e, SU_EIO, "out of memory reading %s", path);
+    if (rc == SU_OK && n > max)
+        rc = su_err(e, SU_EUSAGE, "%s is larger than %zu bytes", path, max);
+    if (rc != SU_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *outlen = n;
+    return SU_OK;
+}
+
+int su_write_file_atomic(const char *path, const void *data, size_t n, int mode, su_error *e)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return su_err(e, SU_EUSAGE, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    const unsigned char *p = data;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int err = errno;
+            close(fd);
+            unlink(tmp);
+            return su_err(e, SU_EIO, "cannot write %s: %s", path, strerror(err));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    int synced = fsync(fd) == 0;
+    int err = errno;
+    if (close(fd) != 0 && synced) {
+        synced = 0;
+        err = errno;
+    }
+    if (!synced) {
+        unlink(tmp);
+        return su_err(e, SU_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        unlink(tmp);
+        return su_err(e, SU_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    return SU_OK;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "sealutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+su_pin *su_pin_new(const void *data, size_t len)
+{
+    su_pin *p = OPENSSL_secure_zalloc(sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->data = OPENSSL_secure_zalloc(len + 1);
+    if (p->data == NULL) {
+        OPENSSL_secure_free(p);
+        return NULL;
+    }
+    memcpy(p->data, data, len);
+    p->len = len;
+    return p;
+}
+
+void su_pin_free(su_pin *p)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_secure_clear_free(p->data, p->len + 1);
+    OPENSSL_secure_clear_free(p, sizeof(*p));
+}
+
+/* Reads up to cap bytes from fd into buf (secure memory owned by the caller). */
+static int read_all(int fd, char *buf, size_t cap, size_t *n)
+{
+    size_t got = 0;
+    for (;;) {
+        if (got == cap)
+            return 0; /* longer than any valid PIN */
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    *n = got;
+    return 1;
+}
+
+/* Validates the length, wraps the bytes; strips one trailing newline first. */
+static int finish(const char *what, char *buf, size_t n, su_pin **out, su_error *e)
+{
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n < SU_PIN_MIN || n > SU_PIN_MAX)
+        return su_err(e, SU_EUSAGE, "PIN from %s must be %d to %d bytes long", what, SU_PIN_MIN,
+                      SU_PIN_MAX);
+    *out = su_pin_new(buf, n);
+    if (*out == NULL)
+        return su_err(e, SU_EIO, "out of secure memory reading PIN from %s", what);
+    return SU_OK;
+}
+
+#define PIN_CAP (SU_PIN_MAX + 2)
+
+static int from_fd(int fd, const char *what, su_pin **out, su_error *e)
+{
+    char *buf = OPENSSL_secure_zalloc(PIN_CAP);
+    size_t n = 0;
+    int rc;
+    if (buf == NULL)
+        return su_err(e, SU_EIO, "out of secure memory");
+    int r = read_all(fd, buf, PIN_CAP, &n);
+    if (r < 0)
+        rc = su_err(e, SU_EIO, "cannot read PIN from %s: %s", what, strerror(errno));
+    else if (r == 0)
+        rc = su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX);
+    else
+        rc = finish(what, buf, n, out, e);
+    OPENSSL_secure_clear_free(buf, PIN_CAP);
+    return rc;
+}
+
+int su_have_tty(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* One no-echo line from the terminal. */
+static int prompt_once(const char *text, su_pin **out, su_error *e)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return su_err(e, SU_ENOPIN, "no PIN source given and no terminal to prompt on");
+    struct termios old, quiet;
+    int have_term = tcgetattr(fd, &old) == 0;
+    if (have_term) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        quiet.c_lflag |= ICANON;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, text, strlen(text)) < 0) {
+        /* the prompt is cosmetic; reading is what matters */
+    }
+    char *buf = OPENSSL_secure_zalloc(PIN_CAP);
+    size_t n = 0;
+    int rc = SU_OK;
+    if (buf == NULL) {
+        rc = su_err(e, SU_EIO, "out of secure memory");
+    } else {
+        for (;;) {
+            char c;
+            ssize_t r = read(fd, &c, 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0 || c == '\n')
+                break;
+            if (n < PIN_CAP - 1)
+                buf[n++] = c;
+            else
+                rc = SU_EUSAGE;
+        }
+        if (rc == SU_EUSAGE)
+            su_err(e, rc, "PIN from the terminal is longer than %d bytes", SU_PIN_MAX);
+        else
+            rc = finish("the terminal", buf, n, out, e);
+        OPENSSL_secure_clear_free(buf, PIN_CAP);
+    }
+    if (have_term)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+        /* as above */
+    }
+    close(fd);
+    return rc;
+}
+
+int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e)
+{
+    *out = NULL;
+    if (spec == NULL)
+        return su_err(e, SU_ENOPIN, "no PIN source");
+    if (strncmp(spec, "env:", 4) == 0) {
+        const char *v = getenv(spec + 4);
+        if (v == NULL || *v == '\0')
+            return su_err(e, SU_ENOPIN, "PIN variable %s is not set", spec + 4);
+        char what[128];
+        snprintf(what, sizeof(what), "variable %.100s", spec + 4);
+        size_t n = strlen(v);
+        if (n > SU_PIN_MAX + 1)
+            return su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX);
+        /* finish() may strip a newline, so hand it a private copy */
+        char *copy = OPENSSL_secure_zalloc(n + 1);
+        if (copy == NULL)
+            return su_err(e, SU_EIO, "out of secure memory");
+        memcpy(copy, v, n);
+        int rc = finish(what, copy, n, out, e);
+        OPENSSL_secure_clear_free(copy, n + 1);
+        return rc;
+    }
+    if (strncmp(spec, "file:", 5) == 0) {
+        const char *path = spec + 5;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return su_err(e, errno == ENOENT ? SU_ENOTFOUND : SU_EIO, "cannot open PIN file %s: %s",
+                          path, strerror(errno));
+        char what[PATH_MAX + 16];
+        snprintf(what, sizeof(what), "file %s", path);
+        int rc = from_fd(fd, what, out, e);
+        close(fd);
+        return rc;
+    }
+    if (strncmp(spec, "fd:", 3) == 0) {
+        char *end;
+        errno = 0;
+        long fd = strtol(spec + 3, &end, 10);
+        if (spec[3] == '\0' || *end != '\0' || errno != 0 || fd < 0 || fd > INT_MAX)
+            return su_err(e, SU_EUSAGE, "bad PIN source '%s': fd must be a number", spec);
+        char what[32];
+        snprintf(what, sizeof(what), "fd %ld", fd);
+        return from_fd((int)fd, what, out, e);
+    }
+    if (strcmp(spec, "prompt") == 0)
+        return prompt_once(prompt_text ? prompt_text : "PIN: ", out, e);
+    return su_err(e, SU_EUSAGE, "bad PIN source '%.64s' (expected env:NAME, file:PATH, fd:N or prompt)",
+                  spec);
+}
+
+int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e)
+{
+    su_pin *a = NULL, *b = NULL;
+    *out = NULL;
+    int rc = prompt_once(prompt_text, &a, e);
+    if (rc != SU_OK)
+        return rc;
+    rc = prompt_once("Repeat: ", &b, e);
+    if (rc == SU_OK && (a->len != b->len || CRYPTO_memcmp(a->data, b->data, a->len) != 0))
+        rc = su_err(e, SU_EUSAGE, "the two PIN entries differ");
+    su_pin_free(b);
+    if (rc != SU_OK) {
+        su_pin_free(a);
+        return rc;
+    }
+    *out = a;
+    return SU_OK;
+}

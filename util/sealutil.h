@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sealutil: the small pure helpers under the keystore and its front ends.
+ * Nothing here knows about keys, LMDB or OpenSSL providers; the only outside
+ * dependency is libcrypto's secure heap and cleanse for secret buffers.
+ */
+#ifndef SEALUTIL_H
+#define SEALUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Error codes double as the exit codes of the `sealhsm` tool (SPEC §3). */
+enum {
+    SU_OK = 0,
+    SU_EUSAGE = 1,     /* bad argument, malformed input from the caller */
+    SU_ENOTFOUND = 2,  /* keystore, key, officer ... does not exist */
+    SU_ENOPIN = 3,     /* no PIN source available */
+    SU_EPIN = 4,       /* wrong PIN, or role locked */
+    SU_EPOLICY = 5,    /* policy refused the operation */
+    SU_EINTEGRITY = 6, /* bad MAC, tampered or corrupt data */
+    SU_EIO = 7         /* I/O or internal error */
+};
+
+/* Caller-owned error detail; every API that can fail takes one (may be NULL). */
+typedef struct su_error {
+    int code;
+    char msg[512];
+} su_error;
+
+/* Records code and a one-line message (no "sealhsm: " prefix); returns code. */
+int su_err(su_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void su_error_clear(su_error *e);
+/* Short name of a code ("policy denied", "integrity failure", ...). */
+const char *su_strerror(int code);
+
+/* ---- byte buffers and bounded readers ---------------------------------- */
+
+/*
+ * Growable byte buffer. With secure != 0 its storage comes from the OpenSSL
+ * secure heap and is cleansed whenever it moves or is freed.
+ */
+typedef struct su_buf {
+    unsigned char *data;
+    size_t len, cap;
+    int secure;
+    int failed; /* sticky: an allocation failed; len is no longer meaningful */
+} su_buf;
+
+void su_buf_init(su_buf *b, int secure);
+void su_buf_free(su_buf *b); /* cleanses, then frees */
+int su_buf_reserve(su_buf *b, size_t extra);
+void su_buf_put(su_buf *b, const void *p, size_t n);
+void su_buf_u8(su_buf *b, uint8_t v);
+void su_buf_u32(su_buf *b, uint32_t v); /* big-endian */
+void su_buf_u64(su_buf *b, uint64_t v); /* big-endian */
+/* u32 length prefix followed by the bytes */
+void su_buf_bytes(su_buf *b, const void *p, size_t n);
+void su_buf_str(su_buf *b, const char *s); /* NULL is encoded as "" */
+
+/* Bounded reader: every get fails (returns 0, sets failed) past the end. */
+typedef struct su_rd {
+    const unsigned char *p;
+    size_t left;
+    int failed;
+} su_rd;
+
+void su_rd_init(su_rd *r, const void *p, size_t n);
+int su_rd_u8(su_rd *r, uint8_t *v);
+int su_rd_u32(su_rd *r, uint32_t *v);
+int su_rd_u64(su_rd *r, uint64_t *v);
+int su_rd_raw(su_rd *r, void *out, size_t n);
+/* Length-prefixed field; *p points into the input, valid as long as it is. */
+int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max);
+/* Length-prefixed string copied into a fresh NUL-terminated malloc'd string.
+ * Refuses embedded NULs and anything longer than max. */
+int su_rd_str(su_rd *r, char **out, size_t max);
+/* 1 when the reader consumed everything without failing */
+int su_rd_done(const su_rd *r);
+
+void su_be32(unsigned char out[4], uint32_t v);
+void su_be64(unsigned char out[8], uint64_t v);
+uint64_t su_get_be64(const unsigned char in[8]);
+
+/* ---- hex ---------------------------------------------------------------- */
+
+/* out must hold 2*n+1 bytes; lowercase */
+void su_hex(char *out, const unsigned char *in, size_t n);
+/* Exactly n bytes from 2*n hex digits (either case); 0 on any other input. */
+int su_unhex(unsigned char *out, size_t n, const char *hex);
+
+/* ---- time, durations, rates (SPEC §9) ----------------------------------- */
+
+int64_t su_now(void);    /* Unix seconds, UTC */
+int64_t su_now_ms(void); /* Unix milliseconds, UTC */
+/* "2027-12-31" or "2027-12-31T10:00:00Z" -> Unix seconds. */
+int su_parse_time(const char *s, int64_t *out);
+/* RFC 3339 "YYYY-MM-DDTHH:MM:SSZ"; out must hold 32 bytes. */
+void su_format_time(int64_t t, char *out);
+/* RFC 3339 with milliseconds, "YYYY-MM-DDTHH:MM:SS.mmmZ"; out holds 32 bytes. */
+void su_format_time_ms(int64_t ms, char *out);
+/* "30s", "15m", "1h", "7d" -> seconds (> 0). */
+int su_parse_duration(const char *s, uint64_t *out);
+/* "100/min": N/sec|min|hour|day (also s|m|h|d) -> count and period seconds. */
+int su_parse_rate(const char *s, uint32_t *count, uint32_t *period);
+/* Canonical spellings, for display and JSON: "1h", "100/min". */
+void su_format_duration(uint64_t secs, char *out, size_t outlen);
+void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen);
+
+/* ---- sealhsm URIs (SPEC §4) --------------------------------------------- */
+
+enum { SU_URI_ANY = 0, SU_URI_PRIVATE, SU_URI_PUBLIC, SU_URI_CERT };
+
+#define SU_URI_MAX_LABEL 255
+#define SU_KEY_ID_LEN 16
+
+typedef struct su_uri {
+    char *label;                    /* NULL when the URI names an id */
+    unsigned char id[SU_KEY_ID_LEN];
+    int has_id;
+    int type;       /* SU_URI_* */
+    char *keystore; /* NULL when not given */
+} su_uri;
+
+/* Parses "sealhsm:LABEL", "sealhsm:object=L;type=T;keystore=P", "sealhsm:id=HEX".
+ * Returns SU_OK or SU_EUSAGE with a message that quotes (a prefix of) the URI. */
+int su_uri_parse(const char *uri, su_uri *out, su_error *e);
+void su_uri_clear(su_uri *u);
+/* Decodes %XX escapes of s[0..n) into a fresh string; NULL on a broken escape or
+ * an encoded NUL. */
+char *su_pct_decode(const char *s, size_t n);
+
+/* ---- comma-separated lists ---------------------------------------------- */
+
+/* Calls fn for each non-empty trimmed item of "a, b,c"; stops on nonzero return,
+ * which is passed through. Returns SU_EUSAGE for an empty list or empty item. */
+int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg);
+
+/* ---- secrets: PINs --------------------------------------------------------- */
+
+#define SU_PIN_MIN 6
+#define SU_PIN_MAX 256
+
+/* A PIN in secure memory; len excludes the terminating NUL that is also kept. */
+typedef struct su_pin {
+    char *data;
+    size_t len;
+} su_pin;
+
+void su_pin_free(su_pin *p); /* cleanses and frees; NULL ok */
+su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory */
+
+/*
+ * Reads a PIN from a source spec: "env:NAME", "file:PATH", "fd:N" or "prompt"
+ * (no-echo prompt on /dev/tty showing `prompt_text`). File and fd contents are the
+ * whole PIN with one trailing newline stripped. Length must be SU_PIN_MIN..SU_PIN_MAX.
+ * Errors: SU_ENOPIN when the source is empty/absent (unset variable, no terminal),
+ * SU_EUSAGE for a malformed spec or bad length, SU_EIO for read failures.
+ */
+int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e);
+/* Prompts twice on the terminal and requires both entries to match. */
+int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e);
+/* 1 if a controlling terminal can be opened for prompting. */
+int su_have_tty(void);
+
+/* ---- filesystem ---------------------------------------------------------- */
+
+/*
+ * Checks that path is a directory owned by the effective uid and not writable
+ * by group or others (SPEC §2). SU_ENOTFOUND if missing, SU_EIO if the
+ * permissions or owner are wrong (the message names the path).
+ */
+int su_check_private_dir(const char *path, su_error *e);
+/* Reads a whole (small) file into a malloc'd buffer, at most max bytes. */
+int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e);
+/* Writes data to path atomically (temp file + fsync + rename), with the given mode. */
+int su_write_file_atomic(const char *path, const void *data, size_t n, int mode, su_error *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
