@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `sealhsm officer add|remove|list` and `sealhsm approve`: M-of-N activation. */
+#include "cli.h"
+
+#include <string.h>
+
+static int check_name(cli *c, const char *name) {
+    if (strlen(name) > SS_OFFICER_NAME_MAX)
+        return cli_usage_err(c, "officer name '%.32s...' is longer than %d bytes", name,
+                             SS_OFFICER_NAME_MAX);
+    return SU_OK;
+}
+
+int cmd_officer_add(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {
+        CLI_OPTS_COMMON,
+        CLI_OPTS_LOGIN,
+        {"officer-pin-file", required_argument, NULL, OPT_OFFICER_PIN_FILE},
+        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+        CLI_OPTS_END,
+    };
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
+    if (rc == SU_OK)
+        rc = check_name(c, c->pos[0]);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+        return rc;
+    char what[SS_OFFICER_NAME_MAX + 16];
+    snprintf(what, sizeof(what), "officer %s", c->pos[0]);
+    su_pin *pin = NULL;
+    const char *file = c->officer_pin_file ? c->officer_pin_file : c->new_pin_file;
+    rc = cli_new_pin(c, file, "--officer-pin-file", "SEALHSM_OFFICER_PIN", "SEALHSM_NEW_PIN", what,
+                     &pin);
+    if (rc == SU_OK)
+        rc = ss_officer_add(s, c->pos[0], pin, &c->err);
+    if (rc == SU_OK)
+        printf("officer %s added\n", c->pos[0]);
+    su_pin_free(pin);
+    ss_close(s);
+    return rc;
+}
+
+int cmd_officer_remove(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
+    if (rc == SU_OK)
+        rc = check_name(c, c->pos[0]);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+        return rc;
+    rc = ss_officer_remove(s, c->pos[0], &c->err);
+    if (rc == SU_OK)
+        printf("officer %s removed\n", c->pos[0]);
+    ss_close(s);
+    return rc;
+}
+
+int cmd_officer_list(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
+                                         CLI_OPTS_END};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+        return rc;
+    char **names = NULL;
+    size_t n = 0;
+    rc = ss_officer_list(s, &names, &n, &c->err);
+    if (rc == SU_OK && c->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, cli_json_str(names[i]));
+        rc = cli_print_json(c, a);
+    } else if (rc == SU_OK) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", names[i]);
+    }
+    ss_strings_free(names, n);
+    ss_close(s);
+    return rc;
+}
+
+static int approve_opt(cli *c, int opt, const char *arg, void *ctx) {
+    if (opt != OPT_OFFICER)
+        return CLI_NOT_MINE;
+    *(const char **)ctx = arg;
+    return check_name(c, arg);
+}
+
+/* Best effort: the approval stands even if the key cannot be re-read. */
+static void report_activation(ss_store *s, const char *label) {
+    ss_keyinfo *k = NULL;
+    if (ss_key_get(s, label, NULL, &k, NULL) != SU_OK)
+        return;
+    if (k->activation_expires > su_now()) {
+        char t[32];
+        su_format_time(k->activation_expires, t);
+        printf("key %s: activated until %s\n", k->label, t);
+    } else {
+        printf("key %s: not yet activated (needs %u approvals)\n", k->label, k->policy.approvals);
+    }
+    ss_keyinfo_free(k);
+}
+
+int cmd_approve(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {
+        CLI_OPTS_COMMON,
+        {"pin-file", required_argument, NULL, OPT_PIN_FILE},
+        {"pin-fd", required_argument, NULL, OPT_PIN_FD},
+        {"officer-pin-file", required_argument, NULL, OPT_OFFICER_PIN_FILE},
+        {"officer", required_argument, NULL, OPT_OFFICER},
+        CLI_OPTS_END,
+    };
+    const char *officer = NULL;
+    int rc = cli_parse(c, argc, argv, opts, approve_opt, &officer, 1, 1);
+    if (rc != SU_OK)
+        return rc;
+    if (officer == NULL)
+        return cli_usage_err(c, "--officer NAME is required");
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_OFFICER, officer, &s)) != SU_OK)
+        return rc;
+    rc = ss_approve(s, c->pos[0], &c->err);
+    if (rc == SU_OK) {
+        printf("key %s: approved by officer %s\n", c->pos[0], officer);
+        report_activation(s, c->pos[0]);
+    }
+    ss_close(s);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `sealhsm pin change [--so]` and `sealhsm pin reset-user`. */
+#include "cli.h"
+
+static const struct option change_opts[] = {
+    CLI_OPTS_COMMON,
+    CLI_OPTS_READER,
+    {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+    CLI_OPTS_END,
+};
+
+int cmd_pin_change(cli *c, int argc, char **argv) {
+    int rc = cli_parse(c, argc, argv, change_opts, NULL, NULL, 0, 0);
+    if (rc != SU_OK)
+        return rc;
+    ss_role role = cli_reader_role(c);
+    const char *what = role == SS_ROLE_SO ? "SO" : "user";
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_NONE, NULL, &s)) != SU_OK)
+        return rc;
+    /* the store re-checks the old PIN when it re-wraps, so keep it past the login */
+    su_pin *old = NULL, *pin = NULL;
+    rc = cli_role_pin(c, role, NULL, &old);
+    if (rc == SU_OK)
+        rc = ss_login(s, role, NULL, old, &c->err);
+    if (rc == SU_OK)
+        rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", NULL, what, &pin);
+    if (rc == SU_OK)
+        rc = ss_pin_change(s, old, pin, &c->err);
+    if (rc == SU_OK)
+        printf("%s PIN changed\n", what);
+    su_pin_free(old);
+    su_pin_free(pin);
+    ss_close(s);
+    return rc;
+}
+
+int cmd_pin_reset_user(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {
+        CLI_OPTS_COMMON,
+        CLI_OPTS_LOGIN,
+        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+        CLI_OPTS_END,
+    };
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+        return rc;
+    su_pin *pin = NULL;
+    rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", NULL, "user", &pin);
+    if (rc == SU_OK)
+        rc = ss_pin_reset_user(s, pin, &c->err);
+    if (rc == SU_OK)
+        printf("user PIN reset; the user role is unlocked\n");
+    su_pin_free(pin);
+    ss_close(s);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Opening the keystore and logging in: the first steps of nearly every command. */
+#include "cli.h"
+
+#include <limits.h>
+
+int cli_keystore_path(cli *c, char *out, size_t len) {
+    return ss_resolve_path(c->keystore, out, len, &c->err);
+}
+
+ss_role cli_reader_role(const cli *c) {
+    return c->so ? SS_ROLE_SO : SS_ROLE_USER;
+}
+
+int cli_session(cli *c, ss_role role, const char *officer, ss_store **out) {
+    char path[PATH_MAX];
+    ss_store *s = NULL;
+    *out = NULL;
+    /* open before asking for a PIN: a missing keystore is reported as such */
+    int rc = cli_keystore_path(c, path, sizeof(path));
+    if (rc == SU_OK)
+        rc = ss_open(path, NULL, NULL, &s, &c->err);
+    if (rc != SU_OK)
+        return rc;
+    if (role != SS_ROLE_NONE) {
+        su_pin *pin = NULL;
+        rc = cli_role_pin(c, role, officer, &pin);
+        if (rc == SU_OK)
+            rc = ss_login(s, role, officer, pin, &c->err);
+        su_pin_free(pin);
+    }
+    if (rc != SU_OK) {
+        ss_close(s);
+        return rc;
+    }
+    *out = s;
+    return SU_OK;
+}
