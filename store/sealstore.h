@@ -168,8 +168,9 @@ void ss_logout(ss_store *s);
 
 /* ---- PINs and officers ------------------------------------------------------------- */
 
-/* Changes the PIN of the logged-in role (the old PIN was checked at login). */
-int ss_pin_change(ss_store *s, const su_pin *new_pin, ss_error *e);
+/* Changes the PIN of the logged-in role; old_pin is that role's current PIN (the
+ * master key is not kept after a user or officer login, so it is unwrapped again). */
+int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e);
 /* SO only: sets a new user PIN and clears the user lockout. */
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e);
 

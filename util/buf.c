@@ -82,6 +82,11 @@ uint64_t su_get_be64(const unsigned char in[8])
     return v;
 }
 
+uint32_t su_get_be32(const unsigned char in[4])
+{
+    return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
 void su_buf_u8(su_buf *b, uint8_t v)
 {
     su_buf_put(b, &v, 1);
@@ -146,7 +151,7 @@ int su_rd_u32(su_rd *r, uint32_t *v)
     unsigned char t[4];
     if (!su_rd_raw(r, t, 4))
         return 0;
-    *v = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
+    *v = su_get_be32(t);
     return 1;
 }
 

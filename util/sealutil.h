@@ -88,6 +88,7 @@ int su_rd_done(const su_rd *r);
 void su_be32(unsigned char out[4], uint32_t v);
 void su_be64(unsigned char out[8], uint64_t v);
 uint64_t su_get_be64(const unsigned char in[8]);
+uint32_t su_get_be32(const unsigned char in[4]);
 
 /* ---- hex ---------------------------------------------------------------- */
 

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The audit log (SPEC §6).
+ *
+ * Record i is   content_i || authenticated (u8) || mac_i
+ * where         content_i carries seq, time, who, what, outcome and prev_hash,
+ *               h_i = SHA-256("sealhsm-audit-v1" || content_i), prev_hash_i = h_{i-1},
+ *               mac_i = HMAC(k_audit, h_i).
+ *
+ * The head (meta "audit/head") names the last record (seq, h) and the last
+ * authenticated one (auth_seq, auth_h), the latter MACed. New records always
+ * chain from the head, never from whatever the table ends with, so removing
+ * the tail is caught at the next verify.
+ *
+ * Records written before any unlock (failed PIN attempts) cannot be MACed: they
+ * are chained, marked unauthenticated, and receive their MAC at the next
+ * successful unlock if their chain links up to the authenticated head.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AUDIT_VERSION 1
+#define HEAD_KEY "audit/head"
+
+typedef struct head {
+    uint64_t seq;
+    unsigned char hash[32];
+    uint64_t auth_seq;
+    unsigned char auth_hash[32];
+    unsigned char mac[ST_MAC_LEN];
+} head;
+
+/* A decoded record; strings are malloc'd. */
+typedef struct rec {
+    ss_audit_rec pub;
+    char *user, *program, *label, *reason, *digest;
+    unsigned char tbs[64];
+    size_t content_len;
+} rec;
+
+const char *ss_audit_op_name(ss_audit_op op)
+{
+    static const char *const names[] = {"init",  "unlock", "keygen", "import", "policy",
+                                        "officer", "approve", "sign", "state", "cert",
+                                        "backup", "restore", "pin"};
+    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "unknown";
+}
+
+const char *ss_audit_outcome_name(ss_audit_outcome o)
+{
+    return o == SS_OUT_OK ? "ok" : o == SS_OUT_DENIED ? "denied" : "error";
+}
+
+static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN])
+{
+    unsigned char b[8 + 32];
+    su_be64(b, h->auth_seq);
+    memcpy(b + 8, h->auth_hash, 32);
+    if (!st_hmac(s->libctx, s->k_audit, "head", 4, b, sizeof(b), out))
+        memset(out, 0, ST_MAC_LEN);
+}
+
+static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
+{
+    MDB_val v;
+    memset(h, 0, sizeof(*h));
+    int rc = st_get(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), &v, e);
+    if (rc == SU_ENOTFOUND)
+        return SU_OK; /* empty log: only during init */
+    if (rc != SU_OK)
+        return rc;
+    su_rd r;
+    su_rd_init(&r, v.mv_data, v.mv_size);
+    su_rd_u64(&r, &h->seq);
+    su_rd_raw(&r, h->hash, 32);
+    su_rd_u64(&r, &h->auth_seq);
+    su_rd_raw(&r, h->auth_hash, 32);
+    su_rd_raw(&r, h->mac, ST_MAC_LEN);
+    if (!su_rd_done(&r) || h->auth_seq > h->seq)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head is corrupt", s->path);
+    return SU_OK;
+}
+
+static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
+{
+    unsigned char v[8 + 32 + 8 + 32 + ST_MAC_LEN];
+    su_be64(v, h->seq);
+    memcpy(v + 8, h->hash, 32);
+    su_be64(v + 40, h->auth_seq);
+    memcpy(v + 48, h->auth_hash, 32);
+    memcpy(v + 80, h->mac, ST_MAC_LEN);
+    return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, sizeof(v), e);
+}
+
+static void who(char *user, size_t ulen, char *prog, size_t plen)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+        snprintf(user, ulen, "%s", pw.pw_name);
+    else
+        snprintf(user, ulen, "%u", (unsigned)getuid());
+    snprintf(prog, plen, "%s", program_invocation_short_name);
+}
+
+static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32])
+{
+    return st_sha256(s->libctx, "sealhsm-audit-v1", 16, content, n, out);
+}
+
+static int rec_decode(const unsigned char *p, size_t n, rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    su_rd rd;
+    uint8_t version, op, outcome, auth;
+    uint64_t t;
+    const unsigned char *kid, *tbs;
+    size_t kidlen, tbslen;
+    if (n < 1 + ST_MAC_LEN)
+        return 0;
+    su_rd_init(&rd, p, n - 1 - ST_MAC_LEN);
+    su_rd_u8(&rd, &version);
+    su_rd_u64(&rd, &r->pub.seq);
+    su_rd_u64(&rd, &t);
+    su_rd_u32(&rd, &r->pub.uid);
+    su_rd_str(&rd, &r->user, 256);
+    su_rd_u32(&rd, &r->pub.pid);
+    su_rd_str(&rd, &r->program, 256);
+    su_rd_u8(&rd, &op);
+    su_rd_bytes(&rd, &kid, &kidlen, SS_KEY_ID_LEN);
+    su_rd_str(&rd, &r->label, SS_LABEL_MAX);
+    su_rd_u8(&rd, &outcome);
+    su_rd_str(&rd, &r->reason, SS_REASON_MAX + 512);
+    su_rd_str(&rd, &r->digest, 64);
+    su_rd_bytes(&rd, &tbs, &tbslen, sizeof(r->tbs));
+    su_rd_raw(&rd, r->pub.prev_hash, 32);
+    auth = p[n - 1 - ST_MAC_LEN];
+    if (!su_rd_done(&rd) || version != AUDIT_VERSION || op > SS_OP_PIN || outcome > SS_OUT_ERROR ||
+        (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1)
+        return 0;
+    r->pub.time_ms = (int64_t)t;
+    r->pub.op = (ss_audit_op)op;
+    r->pub.outcome = (ss_audit_outcome)outcome;
+    r->pub.has_key = kidlen == SS_KEY_ID_LEN;
+    if (r->pub.has_key)
+        memcpy(r->pub.key_id, kid, SS_KEY_ID_LEN);
+    memcpy(r->tbs, tbs, tbslen);
+    r->pub.tbs_hash = tbslen ? r->tbs : NULL;
+    r->pub.tbs_hash_len = tbslen;
+    r->pub.user = r->user;
+    r->pub.program = r->program;
+    r->pub.label = r->label[0] ? r->label : NULL;
+    r->pub.reason = r->reason;
+    r->pub.digest = r->digest;
+    r->pub.authenticated = auth;
+    memcpy(r->pub.mac, p + n - ST_MAC_LEN, ST_MAC_LEN);
+    r->content_len = n - 1 - ST_MAC_LEN;
+    return 1;
+}
+
+static void rec_clear(rec *r)
+{
+    free(r->user);
+    free(r->program);
+    free(r->label);
+    free(r->reason);
+    free(r->digest);
+    memset(r, 0, sizeof(*r));
+}
+
+/* MACs the unauthenticated records after the authenticated head, if they chain. */
+static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
+{
+    unsigned char prev[32];
+    memcpy(prev, h->auth_hash, 32);
+    for (uint64_t q = h->auth_seq + 1; q <= h->seq; q++) {
+        unsigned char k[8], hash[32];
+        su_be64(k, q);
+        MDB_val v;
+        rec r;
+        if (st_get(s, txn, ST_DB_AUDIT, k, 8, &v, e) != SU_OK)
+            return SU_OK; /* leave the gap for verify to report */
+        if (!rec_decode(v.mv_data, v.mv_size, &r))
+            return SU_OK;
+        int linked = r.pub.seq == q && memcmp(r.pub.prev_hash, prev, 32) == 0 &&
+                     rec_hash(s, v.mv_data, r.content_len, hash);
+        size_t clen = r.content_len;
+        rec_clear(&r);
+        if (!linked)
+            return SU_OK;
+        unsigned char *nv = OPENSSL_malloc(v.mv_size);
+        if (nv == NULL)
+            return su_err(e, SU_EIO, "out of memory");
+        memcpy(nv, v.mv_data, clen);
+        nv[clen] = 1;
+        int ok = st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, nv + clen + 1);
+        int rc = ok ? st_put(s, txn, ST_DB_AUDIT, k, 8, nv, v.mv_size, e)
+                    : su_err(e, SU_EIO, "HMAC failed");
+        OPENSSL_free(nv);
+        if (rc != SU_OK)
+            return rc;
+        memcpy(prev, hash, 32);
+    }
+    if (h->seq > h->auth_seq && memcmp(prev, h->hash, 32) == 0) {
+        h->auth_seq = h->seq;
+        memcpy(h->auth_hash, h->hash, 32);
+    }
+    return SU_OK;
+}
+
+int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e)
+{
+    head h;
+    int rc = head_load(s, txn, &h, e);
+    if (rc != SU_OK)
+        return rc;
+    if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = seal_pending(s, txn, &h, e)) != SU_OK)
+        return rc;
+
+    char user[64], prog[64];
+    who(user, sizeof(user), prog, sizeof(prog));
+    su_buf b;
+    su_buf_init(&b, 0);
+    su_buf_u8(&b, AUDIT_VERSION);
+    su_buf_u64(&b, h.seq + 1);
+    su_buf_u64(&b, (uint64_t)su_now_ms());
+    su_buf_u32(&b, (uint32_t)getuid());
+    su_buf_str(&b, user);
+    su_buf_u32(&b, (uint32_t)getpid());
+    su_buf_str(&b, prog);
+    su_buf_u8(&b, (uint8_t)in->op);
+    su_buf_bytes(&b, in->key_id, in->key_id ? SS_KEY_ID_LEN : 0);
+    su_buf_str(&b, in->label);
+    su_buf_u8(&b, (uint8_t)in->outcome);
+    su_buf_str(&b, in->reason);
+    su_buf_str(&b, in->digest);
+    su_buf_bytes(&b, in->tbs_hash, in->tbs_hash_len);
+    su_buf_put(&b, h.hash, 32);
+    size_t clen = b.len;
+    unsigned char hash[32], mac[ST_MAC_LEN] = {0};
+    int ok = !b.failed && rec_hash(s, b.data, clen, hash);
+    if (ok && s->k_audit != NULL)
+        ok = st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, mac);
+    su_buf_u8(&b, s->k_audit != NULL);
+    su_buf_put(&b, mac, ST_MAC_LEN);
+    if (!ok || b.failed) {
+        su_buf_free(&b);
+        return su_err(e, SU_EIO, "cannot build the audit record");
+    }
+    unsigned char k[8];
+    su_be64(k, h.seq + 1);
+    rc = st_put(s, txn, ST_DB_AUDIT, k, 8, b.data, b.len, e);
+    su_buf_free(&b);
+    if (rc != SU_OK)
+        return rc;
+    h.seq++;
+    memcpy(h.hash, hash, 32);
+    if (s->k_audit != NULL) {
+        h.auth_seq = h.seq;
+        memcpy(h.auth_hash, hash, 32);
+        head_mac(s, &h, h.mac);
+    }
+    return head_store(s, txn, &h, e);
+}
+
+int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e)
+{
+    MDB_txn *txn;
+    int rc = st_txn(s, 1, &txn, e);
+    if (rc != SU_OK)
+        return rc;
+    rc = st_audit_append(s, txn, in, e);
+    if (rc != SU_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return st_commit(s, txn, e);
+}
+
+int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, void *arg),
+                  void *arg, ss_error *e)
+{
+    int rc = st_require_login(s, "reading the audit log", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_AUDIT], &cur);
+    if (mrc != 0) {
+        mdb_txn_abort(txn);
+        return st_mdb_err(s, mrc, "reading the audit log", e);
+    }
+    unsigned char k[8];
+    su_be64(k, since ? since : 1);
+    MDB_val key = {8, k}, v;
+    for (mrc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+        rec r;
+        if (key.mv_size != 8 || !rec_decode(v.mv_data, v.mv_size, &r)) {
+            rc = su_err(e, SU_EINTEGRITY, "audit record %llu is corrupt",
+                        key.mv_size == 8 ? (unsigned long long)su_get_be64(key.mv_data) : 0ull);
+            break;
+        }
+        rc = fn(&r.pub, arg);
+        rec_clear(&r);
+        if (rc != 0)
+            break;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "reading the audit log", e);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+#define BAD(n, ...) (r->first_bad = (n), su_err(e, SU_EINTEGRITY, __VA_ARGS__))
+
+static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report *r, ss_error *e)
+{
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_AUDIT], &cur);
+    if (mrc != 0)
+        return st_mdb_err(s, mrc, "reading the audit log", e);
+    unsigned char prev[32] = {0};
+    uint64_t expect = 1;
+    int rc = SU_OK;
+    MDB_val key, v;
+    for (mrc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+        uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0;
+        rec rr;
+        unsigned char hash[32], mac[ST_MAC_LEN];
+        if (seq != expect) {
+            rc = seq > expect ? BAD(expect, "audit record %llu is missing (the log jumps to %llu)",
+                                    (unsigned long long)expect, (unsigned long long)seq)
+                              : BAD(expect, "audit record %llu: unexpected key in the log",
+                                    (unsigned long long)expect);
+            break;
+        }
+        if (!rec_decode(v.mv_data, v.mv_size, &rr)) {
+            rc = BAD(seq, "audit record %llu is corrupt", (unsigned long long)seq);
+            break;
+        }
+        int placed = rr.pub.seq == seq, linked = memcmp(rr.pub.prev_hash, prev, 32) == 0;
+        int auth = rr.pub.authenticated;
+        memcpy(mac, rr.pub.mac, ST_MAC_LEN);
+        size_t clen = rr.content_len;
+        rec_clear(&rr);
+        if (!rec_hash(s, v.mv_data, clen, hash)) {
+            rc = su_err(e, SU_EIO, "SHA-256 failed");
+            break;
+        }
+        unsigned char want[ST_MAC_LEN];
+        if (auth && (!st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, want) ||
+                     CRYPTO_memcmp(want, mac, ST_MAC_LEN) != 0))
+            rc = BAD(seq, "audit record %llu: bad MAC (the record was altered)",
+                     (unsigned long long)seq);
+        else if (!placed)
+            rc = BAD(seq, "audit record %llu: record is out of place (reordered or copied)",
+                     (unsigned long long)seq);
+        else if (!linked)
+            rc = BAD(seq,
+                     "audit record %llu: hash chain broken (a record before it was altered, "
+                     "removed, inserted or reordered)",
+                     (unsigned long long)seq);
+        else if (!auth && seq <= h->auth_seq)
+            rc = BAD(seq, "audit record %llu lacks its MAC", (unsigned long long)seq);
+        else if (seq == h->auth_seq && memcmp(hash, h->auth_hash, 32) != 0)
+            rc = BAD(seq, "audit record %llu does not match the authenticated head",
+                     (unsigned long long)seq);
+        if (rc != SU_OK)
+            break;
+        if (!auth)
+            r->unauthenticated++;
+        r->records++;
+        memcpy(prev, hash, 32);
+        expect++;
+    }
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "reading the audit log", e);
+    mdb_cursor_close(cur);
+    if (rc != SU_OK)
+        return rc;
+    if (expect - 1 < h->auth_seq)
+        return BAD(expect, "audit log is truncated: it ends at record %llu but the "
+                           "authenticated head names record %llu",
+                   (unsigned long long)(expect - 1), (unsigned long long)h->auth_seq);
+    if (expect - 1 != h->seq || memcmp(prev, h->hash, 32) != 0)
+        return BAD(expect - 1, "audit log ends at record %llu but its head names record %llu",
+                   (unsigned long long)(expect - 1), (unsigned long long)h->seq);
+    return SU_OK;
+}
+
+int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e)
+{
+    ss_audit_report local;
+    if (r == NULL)
+        r = &local;
+    memset(r, 0, sizeof(*r));
+    int rc = st_require_login(s, "verifying the audit log", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    head h;
+    rc = head_load(s, txn, &h, e);
+    if (rc == SU_OK) {
+        unsigned char mac[ST_MAC_LEN];
+        head_mac(s, &h, mac);
+        if (h.seq == 0)
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: audit head is missing", s->path);
+        else if (CRYPTO_memcmp(mac, h.mac, ST_MAC_LEN) != 0)
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
+        else
+            rc = verify_walk(s, txn, &h, r, e);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}

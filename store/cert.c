@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Certificate chains stored with keys: u32 count, DER blobs, MAC bound to the key id. */
+#include "internal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CHAIN 16
+
+void ss_blobs_free(ss_blob *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        OPENSSL_free(v[i].data);
+    free(v);
+}
+
+static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, ss_error *e)
+{
+    const unsigned char *p = leaf->data, *q = k->spki;
+    X509 *x = X509_new_ex(s->libctx, s->propq);
+    if (x == NULL || d2i_X509(&x, &p, (long)leaf->len) == NULL || p != leaf->data + leaf->len) {
+        X509_free(x);
+        return su_err(e, SU_EUSAGE, "key %s: the certificate is not valid DER X.509", k->label);
+    }
+    EVP_PKEY *pub = d2i_PUBKEY_ex(NULL, &q, (long)k->spki_len, s->libctx, s->propq);
+    EVP_PKEY *cpub = X509_get0_pubkey(x);
+    int eq = pub != NULL && cpub != NULL && EVP_PKEY_eq(pub, cpub) == 1;
+    EVP_PKEY_free(pub);
+    X509_free(x);
+    if (!eq)
+        return su_err(e, SU_EUSAGE,
+                      "key %s: the certificate's public key does not match the key", k->label);
+    return SU_OK;
+}
+
+int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e)
+{
+    int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
+    if (rc != SU_OK)
+        return rc;
+    if (n == 0 || n > MAX_CHAIN)
+        return su_err(e, SU_EUSAGE, "key %s: give 1 to %d certificates", label, MAX_CHAIN);
+    MDB_txn *txn;
+    st_keyrec r;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_key_load(s, txn, label, NULL, &r, e);
+    if (rc != SU_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if (r.info.state == SS_STATE_DESTROYED)
+        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    if (rc == SU_OK)
+        rc = leaf_matches(s, &r.info, &chain[0], e);
+    su_buf b;
+    su_buf_init(&b, 0);
+    if (rc == SU_OK) {
+        su_buf_u32(&b, (uint32_t)n);
+        for (size_t i = 0; i < n; i++)
+            su_buf_bytes(&b, chain[i].data, chain[i].len);
+        unsigned char mac[ST_MAC_LEN];
+        if (b.failed || !st_hmac(s->libctx, s->k_mac, r.info.id, SS_KEY_ID_LEN, b.data, b.len, mac))
+            rc = su_err(e, SU_EIO, "out of memory");
+        su_buf_put(&b, mac, ST_MAC_LEN);
+    }
+    if (rc == SU_OK)
+        rc = st_put(s, txn, ST_DB_CERTS, r.info.id, SS_KEY_ID_LEN, b.data, b.len, e);
+    su_buf_free(&b);
+    if (rc == SU_OK) {
+        st_audit_in in = {.op = SS_OP_CERT, .outcome = SS_OUT_OK, .key_id = r.info.id,
+                          .label = label, .reason = "certificate chain stored"};
+        rc = st_audit_append(s, txn, &in, e);
+    }
+    if (rc == SU_OK)
+        rc = st_commit(s, txn, e);
+    else
+        mdb_txn_abort(txn);
+    st_keyrec_clear(&r);
+    return rc;
+}
+
+int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
+                ss_error *e)
+{
+    *chain = NULL;
+    *n = 0;
+    int rc = st_require_login(s, "reading certificates", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_val v;
+    char name[2 * SS_KEY_ID_LEN + 8];
+    st_key_name(name, sizeof(name), NULL, id);
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_get(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_ENOTFOUND) {
+        mdb_txn_abort(txn);
+        return SU_OK;
+    }
+    ss_blob *out = NULL;
+    uint32_t cnt = 0;
+    if (rc == SU_OK) {
+        unsigned char mac[ST_MAC_LEN];
+        const unsigned char *p = v.mv_data;
+        su_rd r;
+        if (v.mv_size < 4 + ST_MAC_LEN ||
+            !st_hmac(s->libctx, s->k_mac, id, SS_KEY_ID_LEN, p, v.mv_size - ST_MAC_LEN, mac) ||
+            CRYPTO_memcmp(mac, p + v.mv_size - ST_MAC_LEN, ST_MAC_LEN) != 0)
+            rc = su_err(e, SU_EINTEGRITY, "key %s: certificate record fails its integrity check",
+                        name);
+        su_rd_init(&r, p, v.mv_size - ST_MAC_LEN);
+        if (rc == SU_OK && (!su_rd_u32(&r, &cnt) || cnt == 0 || cnt > MAX_CHAIN))
+            rc = su_err(e, SU_EINTEGRITY, "key %s: certificate record is malformed", name);
+        if (rc == SU_OK && (out = calloc(cnt, sizeof(*out))) == NULL)
+            rc = su_err(e, SU_EIO, "out of memory");
+        for (uint32_t i = 0; rc == SU_OK && i < cnt; i++) {
+            const unsigned char *d;
+            size_t len;
+            if (!su_rd_bytes(&r, &d, &len, 1 << 20))
+                rc = su_err(e, SU_EINTEGRITY, "key %s: certificate record is malformed", name);
+            else if ((out[i].data = OPENSSL_memdup(d, len)) == NULL)
+                rc = su_err(e, SU_EIO, "out of memory");
+            else
+                out[i].len = len;
+        }
+    }
+    mdb_txn_abort(txn);
+    if (rc != SU_OK) {
+        ss_blobs_free(out, cnt);
+        return rc;
+    }
+    *chain = out;
+    *n = cnt;
+    return SU_OK;
+}

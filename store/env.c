@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The LMDB environment under a keystore handle.
+ *
+ * LMDB forbids opening one environment twice in a process (closing either copy
+ * drops the other's locks), so environments are shared through a small
+ * refcounted registry keyed by the directory's device and inode. This is the
+ * store's only process-wide state; the API stays handle-based.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct st_env {
+    dev_t dev;
+    ino_t ino;
+    MDB_env *env;
+    MDB_dbi dbi[ST_DB_COUNT];
+    int refs;
+    int lockfd; /* flock: shared while open, exclusive for compaction */
+    st_env *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static st_env *registry;
+
+static const char *const db_names[ST_DB_COUNT] = {
+    "meta", "keys", "labels", "usage", "audit", "certs", "officers", "activations",
+};
+
+int st_mdb_err(ss_store *s, int rc, const char *what, ss_error *e)
+{
+    const char *path = s ? s->path : "?";
+    switch (rc) {
+    case MDB_MAP_FULL:
+        return su_err(e, SU_EIO, "keystore %s is full (map size reached) while %s", path, what);
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_BAD_TXN:
+        return su_err(e, SU_EINTEGRITY, "keystore %s is corrupt (%s) while %s", path,
+                      mdb_strerror(rc), what);
+    case EACCES:
+    case EROFS:
+    case EPERM:
+        return su_err(e, SU_EIO, "keystore %s is read-only (%s) while %s", path, strerror(rc),
+                      what);
+    case ENOSPC:
+    case EDQUOT:
+        return su_err(e, SU_EIO, "keystore %s: no space left on device while %s", path, what);
+    default:
+        return su_err(e, SU_EIO, "keystore %s: %s while %s", path, mdb_strerror(rc), what);
+    }
+}
+
+static size_t map_size(void)
+{
+    /* A knob for fault-injection tests (map full); also lets big stores grow. */
+    const char *v = getenv("SEALHSM_MAP_MIB");
+    if (v != NULL) {
+        char *end;
+        unsigned long mib = strtoul(v, &end, 10);
+        if (*end == '\0' && mib > 0 && mib <= (1ul << 20))
+            return (size_t)mib << 20;
+    }
+    return (size_t)4096 << 20;
+}
+
+static int open_dbis(ss_store *s, st_env *se, int create, ss_error *e)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(se->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    if (rc != 0)
+        return st_mdb_err(s, rc, "opening", e);
+    for (int i = 0; i < ST_DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &se->dbi[i]);
+        if (rc == MDB_NOTFOUND) {
+            mdb_txn_abort(txn);
+            return su_err(e, SU_EINTEGRITY,
+                          "keystore %s is not a sealhsm keystore or is damaged (no '%s' table)",
+                          s->path, db_names[i]);
+        }
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return st_mdb_err(s, rc, "opening tables", e);
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, "opening tables", e);
+}
+
+/* Checks data.mdb before LMDB sees it: LMDB would silently turn an empty file into
+ * a new environment. */
+static int check_data_file(ss_store *s, int create, ss_error *e)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/data.mdb", s->path);
+    struct stat st;
+    if (stat(p, &st) != 0) {
+        if (errno == ENOENT && create)
+            return SU_OK;
+        if (errno == ENOENT)
+            return su_err(e, SU_ENOTFOUND, "keystore %s is not initialized (no data.mdb)",
+                          s->path);
+        return su_err(e, SU_EIO, "keystore %s: %s", p, strerror(errno));
+    }
+    if (create)
+        return su_err(e, SU_EUSAGE, "keystore %s already exists", s->path);
+    if (!S_ISREG(st.st_mode))
+        return su_err(e, SU_EINTEGRITY, "keystore %s: data.mdb is not a regular file", s->path);
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return su_err(e, SU_EIO,
+                      "keystore %s: data.mdb must be owned by this user and not writable by "
+                      "others: refused",
+                      s->path);
+    if (st.st_size < 8192)
+        return su_err(e, SU_EINTEGRITY, "keystore %s is corrupt (data.mdb is %lld bytes)",
+                      s->path, (long long)st.st_size);
+    return SU_OK;
+}
+
+static int env_start(ss_store *s, st_env *se, int create, ss_error *e)
+{
+    int rc = mdb_env_create(&se->env);
+    if (rc != 0)
+        return st_mdb_err(s, rc, "opening", e);
+    mdb_env_set_maxdbs(se->env, ST_DB_COUNT + 8);
+    mdb_env_set_mapsize(se->env, map_size());
+    rc = mdb_env_open(se->env, s->path, MDB_NOTLS, 0600);
+    if (rc != 0) {
+        mdb_env_close(se->env);
+        se->env = NULL;
+        return st_mdb_err(s, rc, "opening", e);
+    }
+    rc = open_dbis(s, se, create, e);
+    if (rc != SU_OK) {
+        mdb_env_close(se->env);
+        se->env = NULL;
+    }
+    return rc;
+}
+
+int st_env_open(ss_store *s, int create, ss_error *e)
+{
+    int rc = su_check_private_dir(s->path, e);
+    if (rc != SU_OK)
+        return rc;
+    struct stat st;
+    if (stat(s->path, &st) != 0)
+        return su_err(e, SU_EIO, "keystore %s: %s", s->path, strerror(errno));
+
+    pthread_mutex_lock(&registry_lock);
+    st_env *se;
+    for (se = registry; se != NULL; se = se->next)
+        if (se->dev == st.st_dev && se->ino == st.st_ino)
+            break;
+    if (se != NULL) {
+        se->refs++;
+        rc = SU_OK;
+    } else {
+        rc = check_data_file(s, create, e);
+        if (rc == SU_OK && (se = calloc(1, sizeof(*se))) == NULL)
+            rc = su_err(e, SU_EIO, "out of memory");
+        if (rc == SU_OK) {
+            se->dev = st.st_dev;
+            se->ino = st.st_ino;
+            se->refs = 1;
+            char lp[4096];
+            snprintf(lp, sizeof(lp), "%s/sealhsm.lock", s->path);
+            se->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (se->lockfd < 0 || flock(se->lockfd, LOCK_SH) != 0)
+                rc = su_err(e, SU_EIO, "keystore %s: cannot lock %s: %s", s->path, lp,
+                            strerror(errno));
+            if (rc == SU_OK)
+                rc = env_start(s, se, create, e);
+            if (rc != SU_OK) {
+                if (se->lockfd >= 0)
+                    close(se->lockfd);
+                free(se);
+                se = NULL;
+            } else {
+                se->next = registry;
+                registry = se;
+            }
+        }
+    }
+    if (se != NULL) {
+        s->shared = se;
+        s->env = se->env;
+        memcpy(s->dbi, se->dbi, sizeof(s->dbi));
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+void st_env_close(ss_store *s)
+{
+    st_env *se = s->shared;
+    if (se == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--se->refs == 0) {
+        for (st_env **pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == se) {
+                *pp = se->next;
+                break;
+            }
+        }
+        if (se->env != NULL)
+            mdb_env_close(se->env);
+        close(se->lockfd);
+        free(se);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    s->shared = NULL;
+    s->env = NULL;
+}
+
+int st_env_exclusive(ss_store *s, ss_error *e)
+{
+    st_env *se = s->shared;
+    pthread_mutex_lock(&registry_lock);
+    int refs = se->refs;
+    pthread_mutex_unlock(&registry_lock);
+    if (refs != 1 || flock(se->lockfd, LOCK_EX | LOCK_NB) != 0)
+        return su_err(e, SU_EIO,
+                      "keystore %s is in use by another process: stop the programs using it "
+                      "and retry",
+                      s->path);
+    return SU_OK;
+}
+
+int st_env_reopen(ss_store *s, ss_error *e)
+{
+    st_env *se = s->shared;
+    mdb_env_close(se->env);
+    se->env = NULL;
+    s->env = NULL;
+    int rc = env_start(s, se, 0, e);
+    struct stat st;
+    if (rc == SU_OK && stat(s->path, &st) == 0) {
+        se->dev = st.st_dev;
+        se->ino = st.st_ino;
+    }
+    flock(se->lockfd, LOCK_SH);
+    if (rc == SU_OK) {
+        s->env = se->env;
+        memcpy(s->dbi, se->dbi, sizeof(s->dbi));
+    }
+    return rc;
+}
+
+int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
+{
+    int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, write ? "starting a write" : "reading", e);
+}
+
+int st_commit(ss_store *s, MDB_txn *txn, ss_error *e)
+{
+    int rc = mdb_txn_commit(txn);
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, "committing", e);
+}
+
+int st_get(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, MDB_val *v,
+           ss_error *e)
+{
+    MDB_val key = {klen, (void *)k};
+    int rc = mdb_get(txn, s->dbi[db], &key, v);
+    if (rc == MDB_NOTFOUND)
+        return SU_ENOTFOUND;
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, "reading", e);
+}
+
+int st_put(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, const void *v,
+           size_t vlen, ss_error *e)
+{
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    int rc = mdb_put(txn, s->dbi[db], &key, &val, 0);
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, "writing", e);
+}
+
+int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_error *e)
+{
+    MDB_val key = {klen, (void *)k};
+    int rc = mdb_del(txn, s->dbi[db], &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return SU_OK;
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, "deleting", e);
+}

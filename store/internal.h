@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal to store/: the handle, the on-disk records and the helpers the verbs share. */
+#ifndef SEALSTORE_INTERNAL_H
+#define SEALSTORE_INTERNAL_H
+
+#include "sealstore.h"
+
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+
+#define ST_FORMAT_VERSION 1
+#define ST_KEY_LEN 32
+#define ST_MAC_LEN 32
+#define ST_SALT_LEN 16
+#define ST_NONCE_LEN 12
+#define ST_TAG_LEN 16
+#define ST_SESSION_KEYS 5 /* master key + four HKDF subkeys */
+
+/* Named databases of the LMDB environment. */
+enum {
+    ST_DB_META,        /* format, ids, params, PIN slots, try counters, audit head */
+    ST_DB_KEYS,        /* key id -> sealed key record */
+    ST_DB_LABELS,      /* label -> key id */
+    ST_DB_USAGE,       /* key id -> MACed usage counters */
+    ST_DB_AUDIT,       /* big-endian seq -> audit record */
+    ST_DB_CERTS,       /* key id -> MACed certificate chain */
+    ST_DB_OFFICERS,    /* officer name -> PIN slot */
+    ST_DB_ACTIVATIONS, /* key id -> MACed approvals and activation */
+    ST_DB_COUNT
+};
+
+typedef struct st_env st_env; /* process-wide shared LMDB environment (env.c) */
+
+struct ss_store {
+    char *path;
+    st_env *shared;
+    MDB_env *env;
+    MDB_dbi dbi[ST_DB_COUNT];
+    OSSL_LIB_CTX *libctx;
+    char *propq;
+    unsigned char store_id[SS_STORE_ID_LEN];
+    uint32_t max_tries;
+
+    /* session: set by ss_login, wiped by ss_logout */
+    ss_role role;
+    char *officer;
+    unsigned char *keys; /* secure heap: ST_SESSION_KEYS * ST_KEY_LEN */
+    const unsigned char *mk; /* the master key: kept for SO sessions only, else NULL */
+    const unsigned char *k_seal, *k_mac, *k_audit, *k_backup;
+};
+
+/* ---- store.c ------------------------------------------------------------------------ */
+
+ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
+void st_store_free(ss_store *s);
+/* mkdir -p (0700); the final directory must be empty. */
+int st_make_dirs(const char *dir, ss_error *e);
+void st_remove_store_files(const char *dir);
+int st_check_restore_target(const char *dir, ss_error *e);
+
+/* ---- env.c: LMDB environment, transactions, errors ------------------------------- */
+
+/* Opens (or shares) the environment of dir; create=1 creates the named databases. */
+int st_env_open(ss_store *s, int create, ss_error *e);
+void st_env_close(ss_store *s);
+/* Closes and reopens the environment, e.g. after the data file was replaced.
+ * Fails unless this handle is the environment's only user in the process. */
+int st_env_exclusive(ss_store *s, ss_error *e);
+int st_env_reopen(ss_store *s, ss_error *e);
+
+int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e);
+/* Commits; on failure the transaction is gone and e says why. */
+int st_commit(ss_store *s, MDB_txn *txn, ss_error *e);
+/* Maps an LMDB return code to SU_* with a message naming the keystore. */
+int st_mdb_err(ss_store *s, int rc, const char *what, ss_error *e);
+
+int st_get(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, MDB_val *v,
+           ss_error *e); /* SU_ENOTFOUND when absent (no message set) */
+int st_put(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, const void *v,
+           size_t vlen, ss_error *e);
+int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_error *e);
+
+/* ---- crypto.c ---------------------------------------------------------------------- */
+
+int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e);
+int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
+                uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e);
+int st_hkdf(OSSL_LIB_CTX *libctx, const unsigned char *ikm, const unsigned char *salt,
+            size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN]);
+int st_hmac(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
+            const void *b, size_t blen, unsigned char out[ST_MAC_LEN]);
+int st_sha256(OSSL_LIB_CTX *libctx, const void *a, size_t alen, const void *b, size_t blen,
+              unsigned char out[32]);
+/* AES-256-GCM. seal: out gets ct||tag (len + ST_TAG_LEN). open: out gets len - ST_TAG_LEN
+ * bytes; returns 0 on tag mismatch. */
+int st_gcm_seal(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *out);
+int st_gcm_open(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *out);
+
+/* ---- slot.c: PIN slots (the master key wrapped under Argon2id(PIN)) ---------------- */
+
+typedef struct st_slot {
+    uint8_t role;
+    char name[SS_OFFICER_NAME_MAX + 1];
+    uint32_t m_kib, t, p;
+    unsigned char salt[ST_SALT_LEN];
+    unsigned char nonce[ST_NONCE_LEN];
+    unsigned char wrapped[ST_KEY_LEN + ST_TAG_LEN];
+} st_slot;
+
+int st_slot_make(ss_store *s, ss_role role, const char *name, const unsigned char *mk,
+                 const su_pin *pin, uint32_t m_kib, uint32_t t, uint32_t p, st_slot *out,
+                 ss_error *e);
+/* 1: unwrapped into mk; 0: wrong PIN; < 0 never (errors are SU_* > 0 returned negated). */
+int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned char *mk,
+                 ss_error *e);
+void st_slot_encode(const st_slot *slot, su_buf *out);
+int st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
+/* meta key of a role's slot / try counter: "slot/so", "tries/officer/NAME", ... */
+void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name);
+int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e);
+/* Derives the session subkeys from the master key and stores them in s; keeps a
+ * copy of the master key itself only when keep_mk (SO sessions, which rewrap it). */
+int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error *e);
+/* The slot parameters of the user role (also used for key PINs). */
+int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_t *p, ss_error *e);
+
+/* ---- record.c: key records --------------------------------------------------------- */
+
+typedef struct st_keyrec {
+    ss_keyinfo info; /* label, type, origin, state, times, description, policy, spki */
+    /* key PIN verifier: Argon2id(pin, salt) with the stored parameters */
+    int has_kpin;
+    uint32_t kpin_m, kpin_t, kpin_p;
+    unsigned char kpin_salt[ST_SALT_LEN];
+    unsigned char kpin_hash[ST_KEY_LEN];
+    /* sealed PKCS#8: nonce and ct||tag; empty once destroyed */
+    unsigned char nonce[ST_NONCE_LEN];
+    unsigned char *sealed;
+    size_t sealed_len;
+} st_keyrec;
+
+void st_keyrec_clear(st_keyrec *r);
+/* Encodes and MACs the record. */
+int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e);
+/* Decodes and checks the MAC; SU_EINTEGRITY naming `name` (label or id) on any fault. */
+int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name,
+                     st_keyrec *r, ss_error *e);
+/* Seals / unseals the PKCS#8 DER with AAD = the record's immutable attributes. */
+int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e);
+int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_t *len,
+                     ss_error *e); /* der in secure heap; free with OPENSSL_secure_clear_free */
+
+/* Loads a record by label or id inside txn (label index checked against the record). */
+int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id,
+                st_keyrec *r, ss_error *e);
+int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
+
+/* ---- usage.c: MACed per-key counters ----------------------------------------------------- */
+
+typedef struct st_usage {
+    uint64_t signatures;
+    int64_t last_used;
+    int64_t window_start;
+    uint32_t window_count;
+} st_usage;
+
+int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e);
+int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                   const st_usage *u, ss_error *e);
+
+/* ---- officer.c: approvals and activations ------------------------------------------------ */
+
+#define ST_MAX_APPROVALS 32
+typedef struct st_activation {
+    int64_t expires; /* live activation end, 0 = none */
+    uint32_t napprovals;
+    struct {
+        char name[SS_OFFICER_NAME_MAX + 1];
+        int64_t time;
+    } approvals[ST_MAX_APPROVALS];
+} st_activation;
+
+int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
+                       ss_error *e);
+int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                        const st_activation *a, ss_error *e);
+
+/* ---- policy.c ----------------------------------------------------------------------------- */
+
+int st_policy_decode(const unsigned char *p, size_t n, ss_policy *out);
+/* Everything the policy says about a signature except counters that need the write txn.
+ * 0 = allowed; else SU_EPOLICY / SU_ENOTFOUND with the message "policy: key L: ...". */
+int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int64_t now,
+                           ss_error *e);
+/* The counter rules (max-signatures, rate); updates u when allowed. */
+int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_error *e);
+int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int64_t now,
+                               ss_error *e);
+
+/* ---- audit.c ------------------------------------------------------------------------------- */
+
+typedef struct st_audit_in {
+    ss_audit_op op;
+    ss_audit_outcome outcome;
+    const unsigned char *key_id; /* NULL = none */
+    const char *label;
+    const char *reason;
+    const char *digest;
+    const unsigned char *tbs_hash;
+    size_t tbs_hash_len;
+} st_audit_in;
+
+/* Appends one record in txn (MACed when the session has the audit key). */
+int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e);
+/* Appends in a transaction of its own; for events outside another write. */
+int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e);
+
+/* ---- attest_store.c: the keystore's attestation key, sealed like a key record ----- */
+
+int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned char *cert,
+                        size_t certlen, ss_error *e);
+/* Unseals the attestation key (caller frees) and returns the CA cert DER (OPENSSL_free). */
+int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char **cert,
+                       size_t *certlen, ss_error *e);
+
+/* ---- keys.c helpers shared with backup/attest ---------------------------------------------- */
+
+int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
+int st_require_login(ss_store *s, const char *what, ss_error *e);
+int st_label_valid(const char *label, ss_error *e);
+/* PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
+int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
+int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
+                       ss_error *e);
+int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
+void st_keyinfo_clear(ss_keyinfo *k);
+
+/* The id of a key for messages: its label, or its hex id. */
+void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
+
+#endif

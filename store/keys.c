@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Key generation, import, lookup and management (SO verbs). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int st_label_valid(const char *label, ss_error *e)
+{
+    size_t n = label ? strlen(label) : 0;
+    if (n == 0)
+        return su_err(e, SU_EUSAGE, "key label is empty");
+    if (n > SS_LABEL_MAX)
+        return su_err(e, SU_EUSAGE, "key label '%.40s...' is longer than %d bytes", label,
+                      SS_LABEL_MAX);
+    for (const unsigned char *c = (const unsigned char *)label; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return su_err(e, SU_EUSAGE, "key label may not contain control characters");
+    return SU_OK;
+}
+
+int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e)
+{
+    *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
+    int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+    unsigned char *buf = n > 0 ? OPENSSL_secure_malloc((size_t)n) : NULL, *p = buf;
+    if (buf == NULL || i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != n) {
+        OPENSSL_secure_clear_free(buf, n > 0 ? (size_t)n : 0);
+        buf = NULL;
+    }
+    /* i2d built the encoding inside p8's own buffers: free them cleansed */
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (buf == NULL)
+        return su_err(e, SU_EIO, "cannot encode the private key");
+    *der = buf;
+    *len = (size_t)n;
+    return SU_OK;
+}
+
+int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
+                       ss_error *e)
+{
+    const unsigned char *p = der;
+    *out = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+    if (p8 != NULL && p == der + len)
+        *out = EVP_PKCS82PKEY_ex(p8, s->libctx, s->propq);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (*out == NULL)
+        return su_err(e, SU_EUSAGE, "not a PKCS#8 private key");
+    return SU_OK;
+}
+
+/* Works out the ss_keytype of a key, refusing what sealhsm does not sign with. */
+static int type_of(const EVP_PKEY *k, ss_keytype *t, ss_error *e)
+{
+    if (EVP_PKEY_is_a(k, "RSA")) {
+        int bits = EVP_PKEY_get_bits(k);
+        if (bits < 2048 || bits > 4096)
+            return su_err(e, SU_EUSAGE, "RSA keys must have 2048 to 4096 bits (this one has %d)",
+                          bits);
+        t->alg = SS_ALG_RSA;
+        t->bits = (unsigned)bits;
+        return SU_OK;
+    }
+    if (EVP_PKEY_is_a(k, "EC")) {
+        char group[64] = "";
+        size_t gl;
+        EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &gl);
+        static const struct {
+            const char *a, *b;
+            unsigned bits;
+        } curves[] = {{"prime256v1", "P-256", 256}, {"secp384r1", "P-384", 384},
+                      {"secp521r1", "P-521", 521}};
+        for (size_t i = 0; i < 3; i++) {
+            if (strcmp(group, curves[i].a) == 0 || strcmp(group, curves[i].b) == 0) {
+                t->alg = SS_ALG_EC;
+                t->bits = curves[i].bits;
+                return SU_OK;
+            }
+        }
+        return su_err(e, SU_EUSAGE, "EC curve '%s' is not supported (P-256, P-384, P-521)",
+                      group[0] ? group : "explicit parameters");
+    }
+    if (EVP_PKEY_is_a(k, "ED25519")) {
+        *t = (ss_keytype){SS_ALG_ED25519, 255};
+        return SU_OK;
+    }
+    if (EVP_PKEY_is_a(k, "ED448")) {
+        *t = (ss_keytype){SS_ALG_ED448, 448};
+        return SU_OK;
+    }
+    return su_err(e, SU_EUSAGE, "key type %s is not supported", EVP_PKEY_get0_type_name(k));
+}
+
+static int generate(ss_store *s, ss_keytype t, EVP_PKEY **out, ss_error *e)
+{
+    *out = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(s->libctx, ss_keytype_ossl_name(t), s->propq);
+    int ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1;
+    if (ok && t.alg == SS_ALG_RSA)
+        ok = EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)t.bits) == 1;
+    if (ok && t.alg == SS_ALG_EC)
+        ok = EVP_PKEY_CTX_set_group_name(ctx, ss_keytype_curve(t)) == 1;
+    ok = ok && EVP_PKEY_generate(ctx, out) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok) {
+        char name[16];
+        ss_keytype_name(t, name);
+        return su_err(e, SU_EIO, "key generation (%s) failed", name);
+    }
+    return SU_OK;
+}
+
+/* FIPS-style pairwise consistency test: sign and verify before the key is kept. */
+static int pairwise(ss_store *s, EVP_PKEY *k, const char *label, ss_error *e)
+{
+    static const unsigned char msg[] = "sealhsm pairwise consistency test";
+    int eddsa = EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+    const char *md = eddsa ? NULL : "SHA256";
+    unsigned char sig[1024];
+    size_t siglen = sizeof(sig);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c != NULL && EVP_DigestSignInit_ex(c, NULL, md, s->libctx, s->propq, k, NULL) == 1 &&
+             EVP_DigestSign(c, sig, &siglen, msg, sizeof(msg)) == 1;
+    EVP_MD_CTX_free(c);
+    c = ok ? EVP_MD_CTX_new() : NULL;
+    ok = c != NULL && EVP_DigestVerifyInit_ex(c, NULL, md, s->libctx, s->propq, k, NULL) == 1 &&
+         EVP_DigestVerify(c, sig, siglen, msg, sizeof(msg)) == 1;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return su_err(e, SU_EINTEGRITY, "key %s: pairwise consistency test failed", label);
+    return SU_OK;
+}
+
+static int make_kpin(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin, ss_error *e)
+{
+    if (pin == NULL)
+        return su_err(e, SU_ENOPIN, "key %s: --key-pin needs a key PIN", r->info.label);
+    if (pin->len < SU_PIN_MIN || pin->len > SU_PIN_MAX)
+        return su_err(e, SU_EUSAGE, "key %s: key PIN must be %d to %d bytes", r->info.label,
+                      SU_PIN_MIN, SU_PIN_MAX);
+    int rc = st_user_kdf(s, txn, &r->kpin_m, &r->kpin_t, &r->kpin_p, e);
+    if (rc == SU_OK)
+        rc = st_random(s, r->kpin_salt, ST_SALT_LEN, e);
+    if (rc == SU_OK)
+        rc = st_argon2id(pin, r->kpin_salt, r->kpin_m, r->kpin_t, r->kpin_p, r->kpin_hash, e);
+    r->has_kpin = rc == SU_OK;
+    return rc;
+}
+
+static int audit_key(ss_store *s, MDB_txn *txn, ss_audit_op op, ss_audit_outcome out,
+                     const ss_keyinfo *k, const char *reason, ss_error *e)
+{
+    st_audit_in in = {.op = op, .outcome = out, .key_id = k->id, .label = k->label,
+                      .reason = reason};
+    return st_audit_append(s, txn, &in, e);
+}
+
+/* Stores a new key: label index, sealed record, zero counters, audit, one commit. */
+static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin origin,
+                   EVP_PKEY *pkey, ss_keyinfo **out, ss_error *e)
+{
+    st_keyrec r;
+    memset(&r, 0, sizeof(r));
+    ss_keyinfo *k = &r.info;
+    unsigned char *der = NULL, *spki = NULL;
+    size_t derlen = 0;
+    MDB_txn *txn = NULL;
+    MDB_val v;
+    int rc = st_random(s, k->id, SS_KEY_ID_LEN, e);
+    k->label = strdup(spec->label);
+    k->description = strdup(spec->description ? spec->description : "");
+    k->state_reason = strdup("");
+    if (rc == SU_OK && (k->label == NULL || k->description == NULL || k->state_reason == NULL))
+        rc = su_err(e, SU_EIO, "out of memory");
+    k->type = t;
+    k->origin = origin;
+    k->created = k->state_time = su_now();
+    k->state = SS_STATE_ACTIVE;
+    k->policy = spec->policy;
+    int n = i2d_PUBKEY(pkey, &spki);
+    if (rc == SU_OK && n <= 0)
+        rc = su_err(e, SU_EIO, "key %s: cannot encode the public key", spec->label);
+    k->spki = spki;
+    k->spki_len = n > 0 ? (size_t)n : 0;
+    if (rc == SU_OK)
+        rc = st_pkcs8(pkey, &der, &derlen, e);
+    if (rc == SU_OK)
+        rc = st_txn(s, 1, &txn, e);
+    if (rc == SU_OK) {
+        rc = st_get(s, txn, ST_DB_LABELS, spec->label, strlen(spec->label), &v, e);
+        if (rc == SU_OK)
+            rc = su_err(e, SU_EUSAGE, "key label %s already exists in keystore %s (labels are "
+                        "never reused, even after destroy)", spec->label, s->path);
+        else if (rc == SU_ENOTFOUND)
+            rc = SU_OK;
+    }
+    if (rc == SU_OK && spec->policy.key_pin)
+        rc = make_kpin(s, txn, &r, spec->key_pin, e);
+    if (rc == SU_OK)
+        rc = st_keyrec_seal(s, &r, der, derlen, e);
+    if (rc == SU_OK)
+        rc = st_put(s, txn, ST_DB_LABELS, k->label, strlen(k->label), k->id, SS_KEY_ID_LEN, e);
+    if (rc == SU_OK)
+        rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK) {
+        st_usage u = {0};
+        rc = st_usage_store(s, txn, k->id, &u, e);
+    }
+    if (rc == SU_OK) {
+        char reason[64];
+        ss_keytype_name(t, reason);
+        rc = audit_key(s, txn, origin == SS_ORIGIN_IMPORTED ? SS_OP_IMPORT : SS_OP_KEYGEN,
+                       SS_OUT_OK, k, reason, e);
+    }
+    if (rc == SU_OK) {
+        rc = st_commit(s, txn, e);
+        txn = NULL;
+    }
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (der != NULL)
+        OPENSSL_secure_clear_free(der, derlen);
+    if (rc == SU_OK && out != NULL && !st_keyinfo_copy(k, out))
+        rc = su_err(e, SU_EIO, "out of memory");
+    st_keyrec_clear(&r);
+    return rc;
+}
+
+static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_error *e)
+{
+    int rc = st_require_role(s, SS_ROLE_SO, what, e);
+    if (rc == SU_OK)
+        rc = st_label_valid(spec->label, e);
+    if (rc == SU_OK && spec->description && strlen(spec->description) > SS_DESC_MAX)
+        rc = su_err(e, SU_EUSAGE, "key %s: description longer than %d bytes", spec->label,
+                    SS_DESC_MAX);
+    if (rc == SU_OK && spec->policy.nusers > SS_MAX_USERS)
+        rc = su_err(e, SU_EUSAGE, "key %s: at most %d users", spec->label, SS_MAX_USERS);
+    if (rc == SU_OK && (spec->policy.digests & ~0x3ffu))
+        rc = su_err(e, SU_EUSAGE, "key %s: unknown digest in policy", spec->label);
+    if (rc == SU_OK && spec->policy.approvals > 0 && spec->policy.activation_ttl == 0)
+        rc = su_err(e, SU_EUSAGE, "key %s: --approvals needs an activation TTL", spec->label);
+    return rc;
+}
+
+int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e)
+{
+    if (out != NULL)
+        *out = NULL;
+    int rc = check_spec(s, spec, "key generation", e);
+    if (rc != SU_OK)
+        return rc;
+    char tn[16];
+    ss_keytype_name(spec->type, tn);
+    ss_keytype check;
+    if (ss_keytype_parse(tn, &check, e) != SU_OK)
+        return SU_EUSAGE;
+    EVP_PKEY *pkey = NULL;
+    rc = generate(s, spec->type, &pkey, e);
+    if (rc == SU_OK)
+        rc = pairwise(s, pkey, spec->label, e);
+    if (rc == SU_OK)
+        rc = add_key(s, spec, spec->type, SS_ORIGIN_GENERATED, pkey, out, e);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, size_t len,
+              ss_keyinfo **out, ss_error *e)
+{
+    if (out != NULL)
+        *out = NULL;
+    int rc = check_spec(s, spec, "key import", e);
+    if (rc != SU_OK)
+        return rc;
+    EVP_PKEY *pkey = NULL;
+    ss_keytype t;
+    rc = st_pkey_from_pkcs8(s, pkcs8, len, &pkey, e);
+    if (rc != SU_OK)
+        return su_err(e, SU_EUSAGE, "key %s: import needs an unencrypted PKCS#8 private key",
+                      spec->label);
+    rc = type_of(pkey, &t, e);
+    if (rc == SU_OK)
+        rc = pairwise(s, pkey, spec->label, e);
+    if (rc == SU_OK)
+        rc = add_key(s, spec, t, SS_ORIGIN_IMPORTED, pkey, out, e);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+/* Fills the derived parts of a key's public view: counters, activation, certs. */
+static int fill_info(ss_store *s, MDB_txn *txn, ss_keyinfo *k, ss_error *e)
+{
+    st_usage u;
+    st_activation a;
+    MDB_val v;
+    int rc = st_usage_load(s, txn, k, &u, e);
+    if (rc != SU_OK)
+        return rc;
+    k->signatures = u.signatures;
+    k->last_used = u.last_used;
+    rc = st_activation_load(s, txn, k, &a, e);
+    if (rc != SU_OK)
+        return rc;
+    k->activation_expires = a.expires > su_now() ? a.expires : 0;
+    rc = st_get(s, txn, ST_DB_CERTS, k->id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_OK && v.mv_size >= 4)
+        k->ncerts = su_get_be32(v.mv_data);
+    return rc == SU_ENOTFOUND ? SU_OK : rc;
+}
+
+int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
+               ss_error *e)
+{
+    *out = NULL;
+    int rc = st_require_login(s, "reading keys", e);
+    if (rc != SU_OK)
+        return rc;
+    if ((label == NULL) == (id == NULL))
+        return su_err(e, SU_EUSAGE, "name a key by label or by id");
+    MDB_txn *txn;
+    st_keyrec r;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_key_load(s, txn, label, id, &r, e);
+    if (rc == SU_OK) {
+        rc = fill_info(s, txn, &r.info, e);
+        if (rc == SU_OK && !st_keyinfo_copy(&r.info, out))
+            rc = su_err(e, SU_EIO, "out of memory");
+        st_keyrec_clear(&r);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = st_require_login(s, "listing keys", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_LABELS], &cur);
+    if (mrc != 0) {
+        mdb_txn_abort(txn);
+        return st_mdb_err(s, mrc, "listing keys", e);
+    }
+    ss_keyinfo **v = NULL;
+    size_t cnt = 0, cap = 0;
+    MDB_val key, val;
+    for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        char label[SS_LABEL_MAX + 1];
+        st_keyrec r;
+        if (key.mv_size == 0 || key.mv_size > SS_LABEL_MAX) {
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: label index is corrupt", s->path);
+            break;
+        }
+        memcpy(label, key.mv_data, key.mv_size);
+        label[key.mv_size] = '\0';
+        rc = st_key_load(s, txn, label, NULL, &r, e);
+        if (rc != SU_OK)
+            break;
+        rc = fill_info(s, txn, &r.info, e);
+        if (rc == SU_OK && cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            ss_keyinfo **g = realloc(v, ncap * sizeof(*v));
+            if (g == NULL)
+                rc = su_err(e, SU_EIO, "out of memory");
+            else
+                v = g, cap = ncap;
+        }
+        if (rc == SU_OK && !st_keyinfo_copy(&r.info, &v[cnt]))
+            rc = su_err(e, SU_EIO, "out of memory");
+        if (rc == SU_OK)
+            cnt++;
+        st_keyrec_clear(&r);
+    }
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "listing keys", e);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != SU_OK) {
+        ss_keylist_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return SU_OK;
+}
+
+/* Opens a write transaction with the key loaded, for the SO verbs below. */
+static int begin_key_change(ss_store *s, const char *label, const char *what, MDB_txn **txn,
+                            st_keyrec *r, ss_error *e)
+{
+    int rc = st_require_role(s, SS_ROLE_SO, what, e);
+    if (rc == SU_OK)
+        rc = st_label_valid(label, e);
+    if (rc == SU_OK)
+        rc = st_txn(s, 1, txn, e);
+    if (rc != SU_OK)
+        return rc;
+    rc = st_key_load(s, *txn, label, NULL, r, e);
+    if (rc == SU_OK && r->info.state == SS_STATE_DESTROYED) {
+        st_keyrec_clear(r);
+        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    }
+    if (rc != SU_OK)
+        mdb_txn_abort(*txn);
+    return rc;
+}
+
+static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e)
+{
+    if (rc == SU_OK)
+        rc = st_commit(s, txn, e);
+    else
+        mdb_txn_abort(txn);
+    st_keyrec_clear(r);
+    return rc;
+}
+
+int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const su_pin *key_pin,
+                      ss_error *e)
+{
+    MDB_txn *txn;
+    st_keyrec r;
+    ss_keyspec spec = {.label = label, .policy = *p};
+    int rc = check_spec(s, &spec, "changing a policy", e);
+    if (rc == SU_OK)
+        rc = begin_key_change(s, label, "changing a policy", &txn, &r, e);
+    if (rc != SU_OK)
+        return rc;
+    unsigned char *der = NULL;
+    size_t derlen = 0;
+    if (r.info.state == SS_STATE_REVOKED)
+        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
+    if (rc == SU_OK && r.info.policy.approvals > 0) {
+        st_activation a;
+        rc = st_activation_load(s, txn, &r.info, &a, e);
+        if (rc == SU_OK)
+            rc = st_policy_check_activation(&r.info, &a, su_now(), e);
+        if (rc == SU_EPOLICY) {
+            st_audit_in in = {.op = SS_OP_POLICY, .outcome = SS_OUT_DENIED, .key_id = r.info.id,
+                              .label = label, .reason = e ? e->msg : "approvals missing"};
+            ss_error ignore;
+            if (st_audit_append(s, txn, &in, &ignore) == SU_OK)
+                st_commit(s, txn, &ignore);
+            else
+                mdb_txn_abort(txn);
+            st_keyrec_clear(&r);
+            return SU_EPOLICY;
+        }
+    }
+    if (rc == SU_OK)
+        rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+    if (rc == SU_OK) {
+        r.info.policy = *p;
+        if (!p->key_pin)
+            r.has_kpin = 0;
+        else if (key_pin != NULL || !r.has_kpin)
+            rc = make_kpin(s, txn, &r, key_pin, e);
+    }
+    if (rc == SU_OK)
+        rc = st_keyrec_seal(s, &r, der, derlen, e);
+    if (der != NULL)
+        OPENSSL_secure_clear_free(der, derlen);
+    if (rc == SU_OK)
+        rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK) {
+        su_buf pol;
+        char reason[80] = "policy changed, digest ";
+        unsigned char dg[32];
+        su_buf_init(&pol, 0);
+        if (ss_policy_digest(p, dg))
+            su_hex(reason + strlen(reason), dg, 16);
+        su_buf_free(&pol);
+        rc = audit_key(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);
+    }
+    return end_key_change(s, txn, &r, rc, e);
+}
+
+int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason,
+                     ss_error *e)
+{
+    MDB_txn *txn;
+    st_keyrec r;
+    if (st != SS_STATE_ACTIVE && st != SS_STATE_DISABLED && st != SS_STATE_REVOKED)
+        return su_err(e, SU_EUSAGE, "key %s: use destroy to destroy a key", label);
+    if (reason != NULL && strlen(reason) > SS_REASON_MAX)
+        return su_err(e, SU_EUSAGE, "key %s: reason longer than %d bytes", label, SS_REASON_MAX);
+    int rc = begin_key_change(s, label, "changing a key's state", &txn, &r, e);
+    if (rc != SU_OK)
+        return rc;
+    if (r.info.state == SS_STATE_REVOKED)
+        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked, and revocation is final",
+                    label);
+    char *nr = rc == SU_OK ? strdup(reason ? reason : "") : NULL;
+    if (rc == SU_OK && nr == NULL)
+        rc = su_err(e, SU_EIO, "out of memory");
+    if (rc == SU_OK) {
+        free(r.info.state_reason);
+        r.info.state_reason = nr;
+        r.info.state = st;
+        r.info.state_time = su_now();
+        rc = st_key_store(s, txn, &r, e);
+    }
+    if (rc == SU_OK) {
+        char why[SS_REASON_MAX + 32];
+        snprintf(why, sizeof(why), "%s%s%s", ss_state_name(st), nr[0] ? ": " : "", nr);
+        rc = audit_key(s, txn, SS_OP_STATE, SS_OUT_OK, &r.info, why, e);
+    }
+    return end_key_change(s, txn, &r, rc, e);
+}
+
+/*
+ * LMDB is copy-on-write: the pages that held the sealed record stay in the file as
+ * free pages after the tombstone is written. A compacting copy writes live pages
+ * only; it replaces data.mdb atomically, so no file of the keystore keeps them.
+ */
+static int compact(ss_store *s, ss_error *e)
+{
+    char tmp[PATH_MAX], data[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/data.mdb.compact", s->path);
+    snprintf(data, sizeof(data), "%s/data.mdb", s->path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return su_err(e, SU_EIO, "keystore %s: cannot create %s: %s", s->path, tmp,
+                      strerror(errno));
+    int mrc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    int synced = mrc == 0 && fsync(fd) == 0;
+    close(fd);
+    if (!synced) {
+        unlink(tmp);
+        return mrc ? st_mdb_err(s, mrc, "compacting", e)
+                   : su_err(e, SU_EIO, "keystore %s: cannot sync %s", s->path, tmp);
+    }
+    if (rename(tmp, data) != 0) {
+        unlink(tmp);
+        return su_err(e, SU_EIO, "keystore %s: cannot replace data.mdb: %s", s->path,
+                      strerror(errno));
+    }
+    int dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return st_env_reopen(s, e);
+}
+
+int ss_key_destroy(ss_store *s, const char *label, ss_error *e)
+{
+    MDB_txn *txn;
+    st_keyrec r;
+    int rc = st_require_role(s, SS_ROLE_SO, "destroying a key", e);
+    if (rc == SU_OK)
+        rc = st_env_exclusive(s, e);
+    if (rc == SU_OK)
+        rc = begin_key_change(s, label, "destroying a key", &txn, &r, e);
+    if (rc != SU_OK)
+        return rc;
+    OPENSSL_cleanse(r.sealed, r.sealed_len);
+    OPENSSL_free(r.sealed);
+    r.sealed = NULL;
+    r.sealed_len = 0;
+    memset(r.nonce, 0, sizeof(r.nonce));
+    r.has_kpin = 0;
+    r.info.state = SS_STATE_DESTROYED;
+    r.info.state_time = su_now();
+    rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK)
+        rc = st_del(s, txn, ST_DB_CERTS, r.info.id, SS_KEY_ID_LEN, e);
+    if (rc == SU_OK)
+        rc = st_del(s, txn, ST_DB_ACTIVATIONS, r.info.id, SS_KEY_ID_LEN, e);
+    if (rc == SU_OK)
+        rc = audit_key(s, txn, SS_OP_STATE, SS_OUT_OK, &r.info, "destroyed (zeroized)", e);
+    rc = end_key_change(s, txn, &r, rc, e);
+    if (rc == SU_OK) {
+        rc = compact(s, e);
+        if (rc != SU_OK && e != NULL) {
+            char why[sizeof(e->msg)];
+            snprintf(why, sizeof(why), "%s", e->msg);
+            su_err(e, rc, "key %s was destroyed, but compacting failed (%s): freed pages may "
+                   "keep its sealed bytes until the next destroy",
+                   label, why);
+        }
+    }
+    return rc;
+}

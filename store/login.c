@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Role login with persistent try counters, PIN changes and officers. */
+#include "internal.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *role_label(ss_role role, const char *officer, char *buf, size_t n)
+{
+    if (role == SS_ROLE_OFFICER)
+        snprintf(buf, n, "officer %s", officer);
+    else
+        snprintf(buf, n, "%s", role == SS_ROLE_SO ? "so" : "user");
+    return buf;
+}
+
+static int load_slot(ss_store *s, MDB_txn *txn, ss_role role, const char *officer, st_slot *slot,
+                     ss_error *e)
+{
+    MDB_val v;
+    char key[128], who[96];
+    role_label(role, officer, who, sizeof(who));
+    int rc;
+    if (role == SS_ROLE_OFFICER)
+        rc = st_get(s, txn, ST_DB_OFFICERS, officer, strlen(officer), &v, e);
+    else {
+        st_slot_key(key, sizeof(key), "slot", role, NULL);
+        rc = st_get(s, txn, ST_DB_META, key, strlen(key), &v, e);
+    }
+    if (rc == SU_ENOTFOUND)
+        return su_err(e, SU_ENOTFOUND, "%s does not exist in keystore %s", who, s->path);
+    if (rc != SU_OK)
+        return rc;
+    if (!st_slot_decode(v.mv_data, v.mv_size, slot) || slot->role != role ||
+        (role == SS_ROLE_OFFICER && strcmp(slot->name, officer) != 0))
+        return su_err(e, SU_EINTEGRITY, "keystore %s: the PIN slot of %s is corrupt", s->path, who);
+    return SU_OK;
+}
+
+static int get_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t *tries, ss_error *e)
+{
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_META, key, strlen(key), &v, e);
+    *tries = 0;
+    if (rc == SU_ENOTFOUND)
+        return SU_OK;
+    if (rc != SU_OK)
+        return rc;
+    if (v.mv_size != 4)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: PIN try counter is corrupt", s->path);
+    const unsigned char *p = v.mv_data;
+    *tries = su_get_be32(p);
+    return SU_OK;
+}
+
+static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries, ss_error *e)
+{
+    unsigned char b[4];
+    su_be32(b, tries);
+    return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
+}
+
+static int audit_unlock(ss_store *s, ss_audit_outcome out, const char *reason)
+{
+    st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = out, .reason = reason};
+    return st_audit_log(s, &in, NULL);
+}
+
+/* Counts the attempt durably before any KDF work; refuses a locked role. */
+static int count_try(ss_store *s, ss_role role, const char *officer, st_slot *slot,
+                     uint32_t *tries, ss_error *e)
+{
+    char key[128], who[96], reason[160];
+    st_slot_key(key, sizeof(key), "tries", role, officer);
+    role_label(role, officer, who, sizeof(who));
+    MDB_txn *txn;
+    int rc = st_txn(s, 1, &txn, e);
+    if (rc != SU_OK)
+        return rc;
+    rc = load_slot(s, txn, role, officer, slot, e);
+    if (rc == SU_OK)
+        rc = get_tries(s, txn, key, tries, e);
+    if (rc == SU_OK && *tries >= s->max_tries) {
+        snprintf(reason, sizeof(reason), "%s is locked after %u failed PIN attempts", who,
+                 *tries);
+        st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_DENIED, .reason = reason};
+        if (st_audit_append(s, txn, &in, e) == SU_OK && st_commit(s, txn, e) == SU_OK)
+            txn = NULL;
+        rc = su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who, *tries,
+                    role == SS_ROLE_SO ? " (only a restore from backup unlocks the SO)"
+                    : role == SS_ROLE_USER ? ": the SO must reset the user PIN"
+                                           : ": the SO must re-add the officer");
+    }
+    if (rc == SU_OK)
+        rc = set_tries(s, txn, key, *tries + 1, e);
+    if (rc == SU_OK) {
+        rc = st_commit(s, txn, e);
+        txn = NULL;
+    }
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e)
+{
+    char who[96], key[128], reason[160];
+    if (role != SS_ROLE_SO && role != SS_ROLE_USER && role != SS_ROLE_OFFICER)
+        return su_err(e, SU_EUSAGE, "unknown role");
+    if (role == SS_ROLE_OFFICER && (officer == NULL || *officer == '\0'))
+        return su_err(e, SU_EUSAGE, "officer login needs an officer name");
+    if (pin == NULL)
+        return su_err(e, SU_ENOPIN, "no PIN given");
+    ss_logout(s);
+    role_label(role, officer, who, sizeof(who));
+
+    st_slot slot;
+    uint32_t tries;
+    int rc = count_try(s, role, officer, &slot, &tries, e);
+    if (rc != SU_OK)
+        return rc;
+
+    unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
+    if (mk == NULL)
+        return su_err(e, SU_EIO, "out of secure memory");
+    int ok = st_slot_open(s, &slot, pin, mk, e);
+    OPENSSL_cleanse(&slot, sizeof(slot));
+    if (ok < 0) {
+        OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
+        return -ok;
+    }
+    if (ok == 0) {
+        OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
+        uint32_t left = s->max_tries > tries + 1 ? s->max_tries - tries - 1 : 0;
+        snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
+        audit_unlock(s, SS_OUT_DENIED, reason);
+        return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who,
+                      s->path, left, left == 0 ? ": now locked" : "");
+    }
+    rc = st_session_keys(s, mk, role == SS_ROLE_SO, e);
+    OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
+    if (rc != SU_OK)
+        return rc;
+    s->role = role;
+    if (role == SS_ROLE_OFFICER && (s->officer = strdup(officer)) == NULL) {
+        ss_logout(s);
+        return su_err(e, SU_EIO, "out of memory");
+    }
+
+    MDB_txn *txn;
+    st_slot_key(key, sizeof(key), "tries", role, officer);
+    rc = st_txn(s, 1, &txn, e);
+    if (rc == SU_OK) {
+        st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_OK, .reason = who};
+        rc = set_tries(s, txn, key, 0, e);
+        if (rc == SU_OK)
+            rc = st_audit_append(s, txn, &in, e);
+        if (rc == SU_OK)
+            rc = st_commit(s, txn, e);
+        else
+            mdb_txn_abort(txn);
+    }
+    if (rc != SU_OK)
+        ss_logout(s); /* an unlock that cannot be audited does not happen */
+    return rc;
+}
+
+static int check_new_pin(const su_pin *pin, const char *who, ss_error *e)
+{
+    if (pin == NULL)
+        return su_err(e, SU_ENOPIN, "no new PIN for %s", who);
+    if (pin->len < SU_PIN_MIN || pin->len > SU_PIN_MAX)
+        return su_err(e, SU_EUSAGE, "new PIN for %s must be %d to %d bytes", who, SU_PIN_MIN,
+                      SU_PIN_MAX);
+    return SU_OK;
+}
+
+/* Wraps the master key for a role under a new PIN, keeping the role's own Argon2id
+ * parameters (new officers get the user role's). */
+static int rewrap(ss_store *s, MDB_txn *txn, ss_role role, const char *name, const su_pin *pin,
+                  const unsigned char *mk, ss_error *e)
+{
+    uint32_t m, t, p;
+    st_slot slot;
+    int rc = st_user_kdf(s, txn, &m, &t, &p, e);
+    if (rc == SU_OK && role != SS_ROLE_USER) {
+        /* keep each role's own parameters where it has a slot already */
+        st_slot old;
+        ss_error ignore;
+        if (load_slot(s, txn, role, name, &old, &ignore) == SU_OK) {
+            m = old.m_kib;
+            t = old.t;
+            p = old.p;
+        }
+    }
+    if (rc == SU_OK)
+        rc = st_slot_make(s, role, name, mk, pin, m, t, p, &slot, e);
+    if (rc == SU_OK)
+        rc = st_put_slot(s, txn, &slot, e);
+    OPENSSL_cleanse(&slot, sizeof(slot));
+    return rc;
+}
+
+static int audit_in(ss_store *s, MDB_txn *txn, ss_audit_op op, const char *reason, ss_error *e)
+{
+    st_audit_in in = {.op = op, .outcome = SS_OUT_OK, .reason = reason};
+    return st_audit_append(s, txn, &in, e);
+}
+
+static int finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e)
+{
+    if (rc != SU_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return st_commit(s, txn, e);
+}
+
+int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e)
+{
+    char who[96], reason[128];
+    int rc = st_require_login(s, "changing a PIN", e);
+    if (rc != SU_OK)
+        return rc;
+    role_label(s->role, s->officer, who, sizeof(who));
+    if ((rc = check_new_pin(new_pin, who, e)) != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    st_slot slot;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
+    rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory")
+                    : load_slot(s, txn, s->role, s->officer, &slot, e);
+    if (rc == SU_OK) {
+        int ok = old_pin == NULL ? 0 : st_slot_open(s, &slot, old_pin, mk, e);
+        if (ok < 0)
+            rc = -ok;
+        else if (ok == 0)
+            rc = su_err(e, SU_EPIN, "wrong current PIN for %s", who);
+    }
+    if (rc == SU_OK)
+        rc = rewrap(s, txn, s->role, s->officer, new_pin, mk, e);
+    OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
+    OPENSSL_cleanse(&slot, sizeof(slot));
+    snprintf(reason, sizeof(reason), "PIN of %s changed", who);
+    if (rc == SU_OK)
+        rc = audit_in(s, txn, SS_OP_PIN, reason, e);
+    return finish(s, txn, rc, e);
+}
+
+int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e)
+{
+    int rc = st_require_role(s, SS_ROLE_SO, "resetting the user PIN", e);
+    if (rc == SU_OK)
+        rc = check_new_pin(new_pin, "user", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    rc = rewrap(s, txn, SS_ROLE_USER, NULL, new_pin, s->mk, e);
+    if (rc == SU_OK)
+        rc = set_tries(s, txn, "tries/user", 0, e);
+    if (rc == SU_OK)
+        rc = audit_in(s, txn, SS_OP_PIN, "user PIN reset by the SO; user lockout cleared", e);
+    return finish(s, txn, rc, e);
+}
+
+static int officer_name_valid(const char *name, ss_error *e)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > SS_OFFICER_NAME_MAX)
+        return su_err(e, SU_EUSAGE, "officer name must be 1 to %d bytes", SS_OFFICER_NAME_MAX);
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-' || *c == '@'))
+            return su_err(e, SU_EUSAGE,
+                          "officer name '%.64s' may only hold letters, digits and . _ - @", name);
+    return SU_OK;
+}
+
+int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e)
+{
+    char reason[128];
+    int rc = st_require_role(s, SS_ROLE_SO, "adding an officer", e);
+    if (rc == SU_OK)
+        rc = officer_name_valid(name, e);
+    if (rc == SU_OK)
+        rc = check_new_pin(pin, "the officer", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_val v;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    if (rc == SU_OK)
+        rc = su_err(e, SU_EUSAGE, "officer %s already exists", name);
+    else if (rc == SU_ENOTFOUND)
+        rc = rewrap(s, txn, SS_ROLE_OFFICER, name, pin, s->mk, e);
+    char key[128];
+    st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
+    if (rc == SU_OK)
+        rc = set_tries(s, txn, key, 0, e);
+    snprintf(reason, sizeof(reason), "officer %s added", name);
+    if (rc == SU_OK)
+        rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
+    return finish(s, txn, rc, e);
+}
+
+int ss_officer_remove(ss_store *s, const char *name, ss_error *e)
+{
+    char reason[128], key[128];
+    int rc = st_require_role(s, SS_ROLE_SO, "removing an officer", e);
+    if (rc == SU_OK)
+        rc = officer_name_valid(name, e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_val v;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    if (rc == SU_ENOTFOUND)
+        rc = su_err(e, SU_ENOTFOUND, "officer %s does not exist", name);
+    if (rc == SU_OK)
+        rc = st_del(s, txn, ST_DB_OFFICERS, name, strlen(name), e);
+    st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
+    if (rc == SU_OK)
+        rc = st_del(s, txn, ST_DB_META, key, strlen(key), e);
+    snprintf(reason, sizeof(reason), "officer %s removed", name);
+    if (rc == SU_OK)
+        rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
+    return finish(s, txn, rc, e);
+}
+
+void ss_strings_free(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e)
+{
+    *names = NULL;
+    *n = 0;
+    int rc = st_require_login(s, "listing officers", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_OFFICERS], &cur);
+    if (mrc != 0) {
+        mdb_txn_abort(txn);
+        return st_mdb_err(s, mrc, "listing officers", e);
+    }
+    MDB_val k, v;
+    char **out = NULL;
+    size_t cnt = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char **grown = realloc(out, (cnt + 1) * sizeof(*out));
+        if (grown == NULL) {
+            rc = su_err(e, SU_EIO, "out of memory");
+            break;
+        }
+        out = grown;
+        if ((out[cnt] = strndup(k.mv_data, k.mv_size)) == NULL) {
+            rc = su_err(e, SU_EIO, "out of memory");
+            break;
+        }
+        cnt++;
+    }
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "listing officers", e);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != SU_OK) {
+        ss_strings_free(out, cnt);
+        return rc;
+    }
+    *names = out;
+    *n = cnt;
+    return SU_OK;
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Dual control: officers approve a key; M distinct approvals within the key's
+ * activation TTL activate it for that TTL. The record (approvals pending and
+ * the live activation) is MACed and bound to the key id, so editing or copying
+ * it between keys is detected.
+ */
+#include "internal.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
+                             const st_activation *a, su_buf *b)
+{
+    su_buf_u64(b, (uint64_t)a->expires);
+    su_buf_u32(b, a->napprovals);
+    for (uint32_t i = 0; i < a->napprovals; i++) {
+        su_buf_str(b, a->approvals[i].name);
+        su_buf_u64(b, (uint64_t)a->approvals[i].time);
+    }
+    unsigned char mac[ST_MAC_LEN];
+    if (b->failed || !st_hmac(s->libctx, s->k_mac, id, SS_KEY_ID_LEN, b->data, b->len, mac))
+        return 0;
+    su_buf_put(b, mac, ST_MAC_LEN);
+    return !b->failed;
+}
+
+int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
+                       ss_error *e)
+{
+    memset(a, 0, sizeof(*a));
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_ACTIVATIONS, k->id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_ENOTFOUND)
+        return SU_OK; /* never approved: deleting the record only takes approvals away */
+    if (rc != SU_OK)
+        return rc;
+    su_rd r;
+    uint64_t exp;
+    const unsigned char *p = v.mv_data;
+    su_rd_init(&r, p, v.mv_size);
+    su_rd_u64(&r, &exp);
+    su_rd_u32(&r, &a->napprovals);
+    if (a->napprovals > ST_MAX_APPROVALS)
+        r.failed = 1;
+    for (uint32_t i = 0; i < a->napprovals && !r.failed; i++) {
+        const unsigned char *name;
+        size_t n;
+        uint64_t t;
+        if (su_rd_bytes(&r, &name, &n, SS_OFFICER_NAME_MAX) && su_rd_u64(&r, &t)) {
+            memcpy(a->approvals[i].name, name, n);
+            a->approvals[i].name[n] = '\0';
+            a->approvals[i].time = (int64_t)t;
+        }
+    }
+    unsigned char mac[ST_MAC_LEN];
+    size_t body = v.mv_size - r.left;
+    if (r.failed || r.left != ST_MAC_LEN ||
+        !st_hmac(s->libctx, s->k_mac, k->id, SS_KEY_ID_LEN, p, body, mac) ||
+        CRYPTO_memcmp(mac, p + body, ST_MAC_LEN) != 0) {
+        memset(a, 0, sizeof(*a));
+        return su_err(e, SU_EINTEGRITY, "key %s: approvals record fails its integrity check",
+                      k->label);
+    }
+    a->expires = (int64_t)exp;
+    return SU_OK;
+}
+
+int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                        const st_activation *a, ss_error *e)
+{
+    su_buf b;
+    su_buf_init(&b, 0);
+    int rc = activation_encode(s, id, a, &b)
+                 ? st_put(s, txn, ST_DB_ACTIVATIONS, id, SS_KEY_ID_LEN, b.data, b.len, e)
+                 : su_err(e, SU_EIO, "cannot encode approvals");
+    su_buf_free(&b);
+    return rc;
+}
+
+int ss_approve(ss_store *s, const char *label, ss_error *e)
+{
+    int rc = st_require_role(s, SS_ROLE_OFFICER, "approving a key", e);
+    if (rc == SU_OK)
+        rc = st_label_valid(label, e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    st_keyrec r;
+    st_activation a;
+    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_key_load(s, txn, label, NULL, &r, e);
+    if (rc != SU_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    const ss_keyinfo *k = &r.info;
+    if (k->state == SS_STATE_DESTROYED)
+        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    else if (k->state == SS_STATE_REVOKED)
+        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
+    else if (k->policy.approvals == 0)
+        rc = su_err(e, SU_EUSAGE, "key %s does not require approvals", label);
+    if (rc == SU_OK)
+        rc = st_activation_load(s, txn, k, &a, e);
+    char reason[160];
+    if (rc == SU_OK) {
+        int64_t now = su_now();
+        /* keep approvals still within the TTL, except this officer's older one */
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < a.napprovals; i++) {
+            if (a.approvals[i].time + (int64_t)k->policy.activation_ttl <= now ||
+                strcmp(a.approvals[i].name, s->officer) == 0)
+                continue;
+            a.approvals[kept++] = a.approvals[i];
+        }
+        a.napprovals = kept;
+        if (kept < ST_MAX_APPROVALS) {
+            snprintf(a.approvals[kept].name, sizeof(a.approvals[kept].name), "%s", s->officer);
+            a.approvals[kept].time = now;
+            a.napprovals++;
+        }
+        if (a.napprovals >= k->policy.approvals) {
+            a.expires = now + (int64_t)k->policy.activation_ttl;
+            a.napprovals = 0;
+            char until[32];
+            su_format_time(a.expires, until);
+            snprintf(reason, sizeof(reason), "approved by %s; key activated until %s", s->officer,
+                     until);
+        } else {
+            snprintf(reason, sizeof(reason), "approved by %s (%u of %u)", s->officer, a.napprovals,
+                     k->policy.approvals);
+        }
+        rc = st_activation_store(s, txn, k->id, &a, e);
+    }
+    if (rc == SU_OK) {
+        st_audit_in in = {.op = SS_OP_APPROVE, .outcome = SS_OUT_OK, .key_id = k->id,
+                          .label = label, .reason = reason};
+        rc = st_audit_append(s, txn, &in, e);
+    }
+    if (rc == SU_OK)
+        rc = st_commit(s, txn, e);
+    else
+        mdb_txn_abort(txn);
+    st_keyrec_clear(&r);
+    return rc;
+}
