@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the keystore: sealing, AAD binding, KDF parameters, counters, the
+ * label index, the audit chain, and hostile bytes in every stored record. */
+#include "../../store/internal.h"
+#include "check.h"
+
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static su_pin *so_pin, *user_pin, *bad_pin;
+static char base[256];
+static int nstore;
+
+static const ss_init_params fast = {.kdf_mem_kib = 64, .kdf_iterations = 1, .kdf_lanes = 1,
+                                    .max_pin_tries = 3};
+
+/* A fresh initialized keystore, opened and logged in as role. */
+static ss_store *fresh(char *dir, ss_role role)
+{
+    snprintf(dir, 300, "%s/ks%d", base, nstore++);
+    ss_error e;
+    ss_store *s = NULL;
+    CHECK_EQ_INT(ss_init(dir, &fast, so_pin, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    if (s != NULL && role != SS_ROLE_NONE)
+        CHECK_EQ_INT(ss_login(s, role, NULL, role == SS_ROLE_SO ? so_pin : user_pin, &e), SU_OK);
+    return s;
+}
+
+static ss_keyinfo *keygen(ss_store *s, const char *label, const char *type)
+{
+    ss_keyspec spec = {.label = label};
+    ss_error e;
+    ss_keyinfo *k = NULL;
+    CHECK_EQ_INT(ss_keytype_parse(type, &spec.type, &e), SU_OK);
+    ss_policy_default(&spec.policy);
+    int rc = ss_keygen(s, &spec, &k, &e);
+    if (rc != SU_OK)
+        fprintf(stderr, "keygen %s: %s\n", label, e.msg);
+    CHECK_EQ_INT(rc, SU_OK);
+    return k;
+}
+
+/* Signs a SHA-256 digest with the key and verifies it with the stored public key. */
+static int sign_verify(ss_store *s, const ss_keyinfo *k, ss_error *e)
+{
+    unsigned char dg[32], sig[1024];
+    size_t siglen = sizeof(sig);
+    memset(dg, 0x5a, sizeof(dg));
+    int eddsa = k->type.alg == SS_ALG_ED25519 || k->type.alg == SS_ALG_ED448;
+    ss_sign_req req = {.digest = eddsa ? NULL : "SHA256",
+                       .padding = k->type.alg == SS_ALG_RSA ? SS_PAD_PKCS1 : 0,
+                       .tbs = dg,
+                       .tbslen = sizeof(dg)};
+    int rc = ss_sign(s, k->id, &req, sig, &siglen, e);
+    if (rc != SU_OK)
+        return rc;
+    const unsigned char *p = k->spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+    int ok;
+    if (eddsa) {
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        ok = EVP_DigestVerifyInit(c, NULL, NULL, NULL, pub) == 1 &&
+             EVP_DigestVerify(c, sig, siglen, dg, sizeof(dg)) == 1;
+        EVP_MD_CTX_free(c);
+    } else {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pub, NULL);
+        ok = EVP_PKEY_verify_init(c) == 1 && EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1 &&
+             EVP_PKEY_verify(c, sig, siglen, dg, sizeof(dg)) == 1;
+        EVP_PKEY_CTX_free(c);
+    }
+    EVP_PKEY_free(pub);
+    return ok ? SU_OK : -1;
+}
+
+/* Direct LMDB access to the raw records, as an attacker with the file would have. */
+typedef struct raw {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+} raw;
+
+static int raw_open(raw *r, const char *dir, const char *db)
+{
+    mdb_env_create(&r->env);
+    mdb_env_set_maxdbs(r->env, 16);
+    mdb_env_set_mapsize(r->env, (size_t)4096 << 20);
+    if (mdb_env_open(r->env, dir, 0, 0600) != 0 || mdb_txn_begin(r->env, NULL, 0, &r->txn) != 0 ||
+        mdb_dbi_open(r->txn, db, 0, &r->dbi) != 0)
+        return 0;
+    return 1;
+}
+
+static void raw_close(raw *r, int commit)
+{
+    if (commit)
+        mdb_txn_commit(r->txn);
+    else
+        mdb_txn_abort(r->txn);
+    mdb_env_close(r->env);
+}
+
+/* Replaces the value stored under key in db with val (a tampering step). */
+static void raw_put(const char *dir, const char *db, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+    raw r;
+    CHECK(raw_open(&r, dir, db));
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    CHECK_EQ_INT(mdb_put(r.txn, r.dbi, &k, &v, 0), 0);
+    raw_close(&r, 1);
+}
+
+static unsigned char *raw_get(const char *dir, const char *db, const void *key, size_t klen,
+                              size_t *vlen)
+{
+    raw r;
+    unsigned char *out = NULL;
+    CHECK(raw_open(&r, dir, db));
+    MDB_val k = {klen, (void *)key}, v;
+    if (mdb_get(r.txn, r.dbi, &k, &v) == 0) {
+        out = malloc(v.mv_size);
+        memcpy(out, v.mv_data, v.mv_size);
+        *vlen = v.mv_size;
+    }
+    raw_close(&r, 0);
+    return out;
+}
+
+static void test_init_open_login(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_NONE);
+    CHECK(s != NULL);
+    /* init refuses an existing keystore */
+    CHECK_EQ_INT(ss_init(dir, &fast, so_pin, user_pin, &e), SU_EUSAGE);
+    /* wrong PIN: exit code 4, counted; right PIN resets */
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, bad_pin, &e), SU_EPIN);
+    CHECK(strstr(e.msg, "wrong PIN") != NULL);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_logged_in(s), SS_ROLE_USER);
+    /* three failures lock the role (max_pin_tries = 3), even for the right PIN */
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, bad_pin, &e), SU_EPIN);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_EPIN);
+    CHECK(strstr(e.msg, "locked") != NULL);
+    /* the SO resets the user PIN and clears the lock */
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_SO, NULL, so_pin, &e), SU_OK);
+    su_pin *np = su_pin_new("new-user-pin", 12);
+    CHECK_EQ_INT(ss_pin_reset_user(s, np, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_EPIN);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, np, &e), SU_OK);
+    /* pin change needs the current PIN */
+    CHECK_EQ_INT(ss_pin_change(s, bad_pin, user_pin, &e), SU_EPIN);
+    CHECK_EQ_INT(ss_pin_change(s, np, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    su_pin_free(np);
+    ss_close(s);
+
+    /* missing keystore: not found, naming the path */
+    CHECK_EQ_INT(ss_open("/nonexistent/sealhsm-ks", NULL, NULL, &s, &e), SU_ENOTFOUND);
+    CHECK(strstr(e.msg, "/nonexistent/sealhsm-ks") != NULL);
+    /* world-writable directory refused */
+    chmod(dir, 0777);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_EIO);
+    CHECK(strstr(e.msg, dir) != NULL);
+    chmod(dir, 0700);
+}
+
+static void test_kdf_params(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    /* the slot records the parameters init was given */
+    MDB_txn *txn;
+    uint32_t m, t, p;
+    CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
+    CHECK_EQ_INT(st_user_kdf(s, txn, &m, &t, &p, &e), SU_OK);
+    mdb_txn_abort(txn);
+    CHECK_EQ_INT(m, 64);
+    CHECK_EQ_INT(t, 1);
+    CHECK_EQ_INT(p, 1);
+    ss_close(s);
+    /* lowering the parameters in the file breaks the slot (they are in its AAD) */
+    size_t n;
+    unsigned char *v = raw_get(dir, "meta", "slot/user", 9, &n);
+    CHECK(v != NULL);
+    if (v != NULL) {
+        st_slot slot;
+        CHECK(st_slot_decode(v, n, &slot));
+        slot.m_kib = 32;
+        su_buf b;
+        su_buf_init(&b, 0);
+        st_slot_encode(&slot, &b);
+        raw_put(dir, "meta", "slot/user", 9, b.data, b.len);
+        su_buf_free(&b);
+        free(v);
+    }
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_EPIN);
+    ss_close(s);
+    /* parameters out of range are refused at init */
+    ss_init_params bad = fast;
+    bad.kdf_mem_kib = 4;
+    snprintf(dir, sizeof(dir), "%s/badkdf", base);
+    CHECK_EQ_INT(ss_init(dir, &bad, so_pin, user_pin, &e), SU_EUSAGE);
+}
+
+static void test_keys_and_signing(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    static const char *types[] = {"rsa:2048", "ec:P-256", "ec:P-384", "ec:P-521", "ed25519",
+                                  "ed448"};
+    ss_keyinfo *ks[6];
+    for (int i = 0; i < 6; i++) {
+        char label[16];
+        snprintf(label, sizeof(label), "k%d", i);
+        ks[i] = keygen(s, label, types[i]);
+    }
+    /* refused types */
+    ss_keyspec spec = {.label = "bad"};
+    ss_policy_default(&spec.policy);
+    CHECK_EQ_INT(ss_keytype_parse("rsa:1024", &spec.type, &e), SU_EUSAGE);
+    CHECK_EQ_INT(ss_keytype_parse("dsa:2048", &spec.type, &e), SU_EUSAGE);
+    /* duplicate label */
+    spec.label = "k0";
+    spec.type = (ss_keytype){SS_ALG_EC, 256};
+    CHECK_EQ_INT(ss_keygen(s, &spec, NULL, &e), SU_EUSAGE);
+    CHECK(strstr(e.msg, "k0") != NULL);
+    /* the SO cannot sign */
+    if (ks[1] != NULL)
+        CHECK_EQ_INT(sign_verify(s, ks[1], &e), SU_EPOLICY);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    for (int i = 0; i < 6; i++) {
+        if (ks[i] == NULL)
+            continue;
+        int rc = sign_verify(s, ks[i], &e);
+        if (rc != SU_OK)
+            fprintf(stderr, "%s: %s\n", types[i], e.msg);
+        CHECK_EQ_INT(rc, SU_OK);
+    }
+    /* counters are kept per key; the label index answers by label */
+    ss_keyinfo *k = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "k1", NULL, &k, &e), SU_OK);
+    if (k != NULL) {
+        CHECK_EQ_INT(k->signatures, 1);
+        CHECK(k->last_used > 0);
+        CHECK(memcmp(k->id, ks[1]->id, SS_KEY_ID_LEN) == 0);
+    }
+    ss_keyinfo_free(k);
+    CHECK_EQ_INT(ss_key_get(s, "nope", NULL, &k, &e), SU_ENOTFOUND);
+    CHECK(strstr(e.msg, "nope") != NULL);
+    ss_keyinfo **list;
+    size_t n;
+    CHECK_EQ_INT(ss_key_list(s, &list, &n, &e), SU_OK);
+    CHECK_EQ_INT(n, 6);
+    ss_keylist_free(list, n);
+    /* a digest of the wrong length never reaches the key */
+    if (ks[1] != NULL) {
+        unsigned char dg[20] = {0}, sig[256];
+        size_t siglen = sizeof(sig);
+        ss_sign_req req = {.digest = "SHA256", .tbs = dg, .tbslen = 20};
+        CHECK_EQ_INT(ss_sign(s, ks[1]->id, &req, sig, &siglen, &e), SU_EUSAGE);
+        req.digest = "SHA1";
+        CHECK_EQ_INT(ss_sign(s, ks[1]->id, &req, sig, &siglen, &e), SU_EPOLICY);
+        CHECK(strncmp(e.msg, "policy: key k1: digests", 23) == 0);
+    }
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    CHECK(rep.records > 10);
+    for (int i = 0; i < 6; i++)
+        ss_keyinfo_free(ks[i]);
+    ss_close(s);
+}
+
+/* Sealing binds the attributes: a record moved to another id, or with its policy
+ * edited (and the record MAC forged by someone holding the MAC key but not the
+ * sealing key), does not unseal. */
+static void test_aad_binding(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "bound", "ec:P-256");
+    MDB_txn *txn;
+    st_keyrec r;
+    CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
+    CHECK_EQ_INT(st_key_load(s, txn, "bound", NULL, &r, &e), SU_OK);
+    mdb_txn_abort(txn);
+    unsigned char *der;
+    size_t len;
+    CHECK_EQ_INT(st_keyrec_unseal(s, &r, &der, &len, &e), SU_OK);
+    OPENSSL_secure_clear_free(der, len);
+    r.info.policy.max_signatures = 99;
+    CHECK_EQ_INT(st_keyrec_unseal(s, &r, &der, &len, &e), SU_EINTEGRITY);
+    r.info.policy.max_signatures = 0;
+    r.info.id[0] ^= 1;
+    CHECK_EQ_INT(st_keyrec_unseal(s, &r, &der, &len, &e), SU_EINTEGRITY);
+    r.info.id[0] ^= 1;
+    free(r.info.label);
+    r.info.label = strdup("other");
+    CHECK_EQ_INT(st_keyrec_unseal(s, &r, &der, &len, &e), SU_EINTEGRITY);
+    st_keyrec_clear(&r);
+    ss_keyinfo_free(k);
+    ss_close(s);
+}
+
+/* Every single-byte flip of a stored key record, usage record, PIN slot and
+ * audit record is detected; truncations too; nothing crashes. */
+static void test_tampering(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "victim", "ed25519");
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    MDB_txn *txn;
+    MDB_val v;
+    unsigned char *rec = NULL, *use = NULL;
+    size_t reclen = 0, uselen = 0;
+    CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
+    if (st_get(s, txn, ST_DB_KEYS, k->id, SS_KEY_ID_LEN, &v, &e) == SU_OK) {
+        rec = malloc(v.mv_size);
+        memcpy(rec, v.mv_data, reclen = v.mv_size);
+    }
+    if (st_get(s, txn, ST_DB_USAGE, k->id, SS_KEY_ID_LEN, &v, &e) == SU_OK) {
+        use = malloc(v.mv_size);
+        memcpy(use, v.mv_data, uselen = v.mv_size);
+    }
+    mdb_txn_abort(txn);
+    CHECK(rec != NULL && use != NULL);
+    st_keyrec r;
+    for (size_t i = 0; rec != NULL && i < reclen; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            rec[i] ^= (unsigned char)(1u << bit);
+            int rc = st_keyrec_decode(s, rec, reclen, "victim", &r, &e);
+            CHECK_EQ_INT(rc, SU_EINTEGRITY);
+            if (rc == SU_OK)
+                st_keyrec_clear(&r);
+            else
+                CHECK(strstr(e.msg, "victim") != NULL);
+            rec[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    for (size_t n = 0; rec != NULL && n < reclen; n++)
+        CHECK_EQ_INT(st_keyrec_decode(s, rec, n, "victim", &r, &e), SU_EINTEGRITY);
+    CHECK_EQ_INT(st_keyrec_decode(s, rec, reclen, "victim", &r, &e), SU_OK);
+    st_keyrec_clear(&r);
+
+    /* counters edited in the file: refused, never reset */
+    ss_close(s);
+    if (use != NULL) {
+        use[7] ^= 1; /* signatures: 1 -> 0 */
+        raw_put(dir, "usage", k->id, SS_KEY_ID_LEN, use, uselen);
+    }
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_EINTEGRITY);
+    CHECK(strstr(e.msg, "victim") != NULL);
+    ss_close(s);
+    /* a deleted counter record is tampering too */
+    raw rw;
+    CHECK(raw_open(&rw, dir, "usage"));
+    MDB_val key = {SS_KEY_ID_LEN, k->id};
+    mdb_del(rw.txn, rw.dbi, &key, NULL);
+    raw_close(&rw, 1);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_EINTEGRITY);
+
+    /* slot decoder: truncations never read past the end */
+    CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
+    if (st_get(s, txn, ST_DB_META, "slot/so", 7, &v, &e) == SU_OK) {
+        st_slot slot;
+        for (size_t n = 0; n < v.mv_size; n++)
+            CHECK(!st_slot_decode(v.mv_data, n, &slot));
+        CHECK(st_slot_decode(v.mv_data, v.mv_size, &slot));
+    }
+    mdb_txn_abort(txn);
+    ss_close(s);
+    free(rec);
+    free(use);
+    ss_keyinfo_free(k);
+}
+
+static void test_policy_codec(void)
+{
+    ss_policy p, q;
+    ss_policy_default(&p);
+    p.env = SS_ENV_PROD;
+    p.nusers = 2;
+    p.users[0] = 1000;
+    p.users[1] = 5;
+    p.rate_count = 3;
+    p.rate_period = 60;
+    p.not_after = 1900000000;
+    su_buf b;
+    su_buf_init(&b, 0);
+    CHECK(ss_policy_encode(&p, &b));
+    CHECK(st_policy_decode(b.data, b.len, &q));
+    CHECK_EQ_INT(q.env, SS_ENV_PROD);
+    CHECK_EQ_INT(q.rate_count, 3);
+    CHECK_EQ_INT(q.not_after, 1900000000);
+    /* users are canonical (sorted) so equal policies have equal digests */
+    CHECK_EQ_INT(q.users[0], 5);
+    for (size_t n = 0; n < b.len; n++)
+        CHECK(!st_policy_decode(b.data, n, &q));
+    unsigned char d1[32], d2[32];
+    CHECK(ss_policy_digest(&p, d1));
+    p.users[0] = 5;
+    p.users[1] = 1000;
+    CHECK(ss_policy_digest(&p, d2));
+    CHECK(memcmp(d1, d2, 32) == 0);
+    su_buf_free(&b);
+
+    /* counter rules */
+    ss_keyinfo k = {.label = "c"};
+    ss_policy_default(&k.policy);
+    k.policy.max_signatures = 2;
+    st_usage u = {0};
+    ss_error e;
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1000, &e), SU_OK);
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1000, &e), SU_OK);
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1000, &e), SU_EPOLICY);
+    CHECK(strstr(e.msg, "max-signatures") != NULL);
+    k.policy.max_signatures = 0;
+    k.policy.rate_count = 2;
+    k.policy.rate_period = 60;
+    memset(&u, 0, sizeof(u));
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1000, &e), SU_OK);
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1030, &e), SU_OK);
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1059, &e), SU_EPOLICY);
+    CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1060, &e), SU_OK);
+}
+
+static void test_audit_chain(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "a", "ec:P-256");
+    ss_keyinfo_free(k);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    uint64_t n = rep.records;
+    ss_close(s);
+    /* a failed unlock before any other is written unauthenticated, then MACed at
+     * the next successful unlock */
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, bad_pin, &e), SU_EPIN);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    CHECK_EQ_INT(rep.records, n + 2);
+    CHECK_EQ_INT(rep.unauthenticated, 0);
+    ss_close(s);
+
+    /* flip one byte in record 2: verify names record 2 */
+    unsigned char key[8];
+    su_be64(key, 2);
+    size_t vlen;
+    unsigned char *v = raw_get(dir, "audit", key, 8, &vlen);
+    CHECK(v != NULL);
+    if (v != NULL) {
+        v[20] ^= 0x40;
+        raw_put(dir, "audit", key, 8, v, vlen);
+        v[20] ^= 0x40;
+    }
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_EINTEGRITY);
+    CHECK_EQ_INT(rep.first_bad, 2);
+    CHECK(strstr(e.msg, "record 2") != NULL);
+    ss_close(s);
+    if (v != NULL)
+        raw_put(dir, "audit", key, 8, v, vlen);
+    free(v);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_close(s);
+}
+
+/* Several processes signing with one key at once: every signature counted and
+ * audited exactly once (LMDB serializes the write transactions). */
+static void test_concurrent_writers(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "shared", "ec:P-256");
+    ss_close(s);
+    enum { PROCS = 4, SIGS = 25 };
+    for (int p = 0; p < PROCS; p++) {
+        if (fork() == 0) {
+            ss_store *c = NULL;
+            int bad = ss_open(dir, NULL, NULL, &c, &e) != SU_OK ||
+                      ss_login(c, SS_ROLE_USER, NULL, user_pin, &e) != SU_OK;
+            for (int i = 0; i < SIGS && !bad; i++)
+                bad = sign_verify(c, k, &e) != SU_OK;
+            ss_close(c);
+            _exit(bad);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st;
+        wait(&st);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    ss_keyinfo *after = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "shared", NULL, &after, &e), SU_OK);
+    if (after != NULL)
+        CHECK_EQ_INT(after->signatures, PROCS * SIGS);
+    ss_keyinfo_free(after);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_close(s);
+    ss_keyinfo_free(k);
+}
+
+/* A full map fails the signature closed: error, no signature, no audit gap. */
+static void test_map_full(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "full", "ec:P-256");
+    ss_close(s);
+    struct stat st;
+    char data[400];
+    snprintf(data, sizeof(data), "%s/data.mdb", dir);
+    CHECK(stat(data, &st) == 0);
+    char mib[32];
+    snprintf(mib, sizeof(mib), "%lld", (long long)(st.st_size >> 20) + 1);
+    setenv("SEALHSM_MAP_MIB", mib, 1);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    int rc = SU_OK;
+    unsigned char dg[32] = {1}, sig[256];
+    for (int i = 0; i < 100000 && rc == SU_OK; i++) {
+        size_t siglen = sizeof(sig);
+        memset(sig, 0, sizeof(sig));
+        ss_sign_req req = {.digest = "SHA256", .tbs = dg, .tbslen = 32};
+        rc = ss_sign(s, k->id, &req, sig, &siglen, &e);
+    }
+    CHECK_EQ_INT(rc, SU_EIO);
+    CHECK(strstr(e.msg, "full") != NULL);
+    /* nothing was written into the caller's buffer on failure */
+    unsigned char zero[256] = {0};
+    CHECK(memcmp(sig, zero, sizeof(sig)) == 0);
+    ss_close(s);
+    unsetenv("SEALHSM_MAP_MIB");
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_keyinfo *after = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "full", NULL, &after, &e), SU_OK);
+    ss_close(s);
+    ss_keyinfo_free(after);
+    ss_keyinfo_free(k);
+}
+
+/* After destroy no file of the keystore holds the sealed bytes. */
+static void test_destroy_zeroizes(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "doomed", "ec:P-384");
+    MDB_txn *txn;
+    st_keyrec r;
+    CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
+    CHECK_EQ_INT(st_key_load(s, txn, "doomed", NULL, &r, &e), SU_OK);
+    mdb_txn_abort(txn);
+    unsigned char sealed[64];
+    memcpy(sealed, r.sealed, sizeof(sealed));
+    st_keyrec_clear(&r);
+    CHECK_EQ_INT(ss_key_destroy(s, "doomed", &e), SU_OK);
+    ss_keyinfo *t = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "doomed", NULL, &t, &e), SU_OK);
+    if (t != NULL)
+        CHECK_EQ_INT(t->state, SS_STATE_DESTROYED);
+    ss_keyinfo_free(t);
+    /* the label is never reused */
+    ss_keyspec spec = {.label = "doomed", .type = {SS_ALG_EC, 256}};
+    ss_policy_default(&spec.policy);
+    CHECK_EQ_INT(ss_keygen(s, &spec, NULL, &e), SU_EUSAGE);
+    ss_close(s);
+    static const char *files[] = {"data.mdb", "lock.mdb"};
+    for (int f = 0; f < 2; f++) {
+        char path[400];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+        unsigned char *buf;
+        size_t n;
+        CHECK_EQ_INT(su_read_file(path, 1 << 26, &buf, &n, &e), SU_OK);
+        CHECK(memmem(buf, n, sealed, sizeof(sealed)) == NULL);
+        free(buf);
+    }
+    ss_keyinfo_free(k);
+}
+
+int main(void)
+{
+    CRYPTO_secure_malloc_init(1 << 16, 32);
+    snprintf(base, sizeof(base), "/tmp/sealhsm-unit-XXXXXX");
+    if (mkdtemp(base) == NULL)
+        return 2;
+    so_pin = su_pin_new("so-pin-0000", 11);
+    user_pin = su_pin_new("user-pin-1111", 13);
+    bad_pin = su_pin_new("wrong-pin-22", 12);
+    test_init_open_login();
+    test_kdf_params();
+    test_keys_and_signing();
+    test_aad_binding();
+    test_tampering();
+    test_policy_codec();
+    test_audit_chain();
+    test_concurrent_writers();
+    test_map_full();
+    test_destroy_zeroizes();
+    su_pin_free(so_pin);
+    su_pin_free(user_pin);
+    su_pin_free(bad_pin);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", base);
+    CHECK_DONE();
+}
