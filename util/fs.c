@@ -37,20 +37,24 @@ int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outl
     if (f == NULL)
         return su_err(e, errno == ENOENT ? SU_ENOTFOUND : SU_EIO, "cannot open %s: %s", path,
                       strerror(errno));
-    size_t cap = 4096, n = 0;
-    unsigned char *buf = malloc(cap);
+    /* read at most max + 1 bytes: one more than allowed tells "too large" apart */
+    size_t cap = 0, n = 0;
+    unsigned char *buf = NULL;
     int rc = SU_OK;
-    while (buf != NULL) {
+    for (;;) {
         if (n == cap) {
-            if (cap >= max) {
-                rc = su_err(e, SU_EUSAGE, "%s is larger than %zu bytes", path, max);
+            if (cap > max)
+                break;
+            size_t ncap = cap ? cap * 2 : 4096;
+            if (ncap > max + 1 || ncap < cap)
+                ncap = max + 1;
+            unsigned char *nb = realloc(buf, ncap ? ncap : 1);
+            if (nb == NULL) {
+                rc = su_err(e, SU_EIO, "out of memory reading %s", path);
                 break;
             }
-            cap = cap * 2 > max ? max + 1 : cap * 2;
-            unsigned char *nb = realloc(buf, cap);
-            if (nb == NULL)
-                break;
             buf = nb;
+            cap = ncap;
         }
         size_t r = fread(buf + n, 1, cap - n, f);
         n += r;
@@ -61,14 +65,14 @@ int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outl
         }
     }
     fclose(f);
-    if (buf == NULL)
-        return su_err(e, SU_EIO, "out of memory reading %s", path);
     if (rc == SU_OK && n > max)
         rc = su_err(e, SU_EUSAGE, "%s is larger than %zu bytes", path, max);
     if (rc != SU_OK) {
         free(buf);
         return rc;
     }
+    if (buf == NULL && (buf = malloc(1)) == NULL)
+        return su_err(e, SU_EIO, "out of memory reading %s", path);
     *out = buf;
     *outlen = n;
     return SU_OK;
