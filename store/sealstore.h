@@ -11,7 +11,8 @@
  *     code) and fills the caller's ss_error with a one-line message naming the
  *     object involved (key label, path, record). ss_error may be NULL.
  *   - Objects returned through out-pointers belong to the caller and are freed
- *     with the matching *_free function.
+ *     with the matching *_free function (all of which accept NULL); DER buffers
+ *     (keyref, attestation) are OPENSSL_malloc'd and freed with OPENSSL_free.
  *   - An ss_store may be used by several threads at once once logged in;
  *     ss_login / ss_logout / ss_close must not race with other calls.
  *   - Key material never crosses this API except inward (ss_import); public
@@ -196,7 +197,7 @@ typedef struct ss_keyinfo {
     char *description;  /* "" when none */
     char *state_reason; /* "" when none */
     ss_policy policy;
-    unsigned char *spki; /* DER SubjectPublicKeyInfo; NULL for destroyed keys */
+    unsigned char *spki; /* DER SubjectPublicKeyInfo (kept in tombstones too) */
     size_t spki_len;
     /* usage (authenticated counters) */
     uint64_t signatures;
@@ -231,7 +232,8 @@ int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyin
 int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e);
 
 /* SO: replaces the key's policy (env included). Keys with approvals need a live
- * activation. */
+ * activation. key_pin: a new per-key PIN, or NULL to keep the current one; turning
+ * policy.key_pin on for a key without one needs it (SU_ENOPIN otherwise). */
 int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const su_pin *key_pin,
                       ss_error *e);
 /* SO: active <-> disabled, or -> revoked (final). */
