@@ -62,12 +62,13 @@ int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PK
 }
 
 /* Works out the ss_keytype of a key, refusing what sealhsm does not sign with. */
-static int type_of(const EVP_PKEY *k, ss_keytype *t, ss_error *e)
+static int type_of(const EVP_PKEY *k, const char *label, ss_keytype *t, ss_error *e)
 {
     if (EVP_PKEY_is_a(k, "RSA")) {
         int bits = EVP_PKEY_get_bits(k);
         if (bits < 2048 || bits > 4096)
-            return su_err(e, SU_EUSAGE, "RSA keys must have 2048 to 4096 bits (this one has %d)",
+            return su_err(e, SU_EUSAGE,
+                          "key %s: RSA keys must have 2048 to 4096 bits (this one has %d)", label,
                           bits);
         t->alg = SS_ALG_RSA;
         t->bits = (unsigned)bits;
@@ -89,8 +90,8 @@ static int type_of(const EVP_PKEY *k, ss_keytype *t, ss_error *e)
                 return SU_OK;
             }
         }
-        return su_err(e, SU_EUSAGE, "EC curve '%s' is not supported (P-256, P-384, P-521)",
-                      group[0] ? group : "explicit parameters");
+        return su_err(e, SU_EUSAGE, "key %s: EC curve '%s' is not supported (P-256, P-384, P-521)",
+                      label, group[0] ? group : "explicit parameters");
     }
     if (EVP_PKEY_is_a(k, "ED25519")) {
         *t = (ss_keytype){SS_ALG_ED25519, 255};
@@ -100,7 +101,8 @@ static int type_of(const EVP_PKEY *k, ss_keytype *t, ss_error *e)
         *t = (ss_keytype){SS_ALG_ED448, 448};
         return SU_OK;
     }
-    return su_err(e, SU_EUSAGE, "key type %s is not supported", EVP_PKEY_get0_type_name(k));
+    return su_err(e, SU_EUSAGE, "key %s: key type %s is not supported", label,
+                  EVP_PKEY_get0_type_name(k));
 }
 
 static int generate(ss_store *s, ss_keytype t, EVP_PKEY **out, ss_error *e)
@@ -291,7 +293,7 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
     if (rc != SU_OK)
         return su_err(e, SU_EUSAGE, "key %s: import needs an unencrypted PKCS#8 private key",
                       spec->label);
-    rc = type_of(pkey, &t, e);
+    rc = type_of(pkey, spec->label, &t, e);
     if (rc == SU_OK)
         rc = pairwise(s, pkey, spec->label, e);
     if (rc == SU_OK)
