@@ -177,3 +177,68 @@ def ks(tmp_path):
 
 def pytest_report_header(config):
     return f"sealhsm build: {BUILD} (asan={ASAN}); openssl: {OPENSSL}"
+
+
+# -- helpers for the `sealhsm` tool tests (test_cli_*.py) ---------------------------
+
+class SecretWatch:
+    """Records every command run through conftest.run and, at teardown, asserts that
+    no registered secret (PINs by default) appears in any stdout or stderr."""
+
+    def __init__(self):
+        self.secrets = {SO_PIN, USER_PIN}
+        self.outputs = []
+
+    def add(self, *secrets):
+        self.secrets.update(s for s in secrets if s)
+
+    def check(self):
+        for argv, out, err in self.outputs:
+            for stream in (out, err):
+                data = stream if isinstance(stream, bytes) else stream.encode(errors="replace")
+                for s in self.secrets:
+                    sb = s if isinstance(s, bytes) else s.encode()
+                    assert sb not in data, f"secret printed by {argv}"
+
+
+@pytest.fixture
+def secret_watch(monkeypatch):
+    """Use with pytest.mark.usefixtures: checks every run() of the test for leaked PINs."""
+    import conftest as c
+    watch = SecretWatch()
+    orig = c.run
+
+    def watched(argv, *a, **kw):
+        res = orig(argv, *a, **kw)
+        watch.outputs.append(([str(x) for x in argv], res.out, res.err))
+        return res
+
+    monkeypatch.setattr(c, "run", watched)
+    yield watch
+    watch.check()
+
+
+def run_no_tty(argv, env, timeout=60):
+    """Runs argv in a new session (no controlling terminal, so /dev/tty cannot be
+    opened) with stdin from /dev/null: no way to prompt for a PIN."""
+    cp = subprocess.run([str(a) for a in argv], env=env, stdin=subprocess.DEVNULL,
+                        capture_output=True, timeout=timeout, start_new_session=True)
+    res = Result(cp)
+    res.out = cp.stdout.decode(errors="replace")
+    res.err = cp.stderr.decode(errors="replace")
+    assert "ERROR: AddressSanitizer" not in res.err, res.err
+    assert "runtime error:" not in res.err, res.err
+    return res
+
+
+def assert_fails(res, code, *needles):
+    """The tool's error contract (SPEC §3): exit code, exactly one stderr line that
+    starts with 'sealhsm: ' and names the object (each needle must occur in it)."""
+    assert res.rc == code, f"expected exit {code}: {res}"
+    err = res.errtext
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n"), f"not one line: {err!r}"
+    assert lines[0].startswith("sealhsm: "), lines[0]
+    for n in needles:
+        assert str(n) in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
