@@ -33,21 +33,23 @@ typedef struct SEALHSM_ATTESTATION_st {
     ASN1_OCTET_STRING *key_id;
 } SEALHSM_ATTESTATION;
 
-ASN1_SEQUENCE(SEALHSM_ATTESTATION) =
-    {
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, origin, ASN1_ENUMERATED),
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, never_extractable, ASN1_BOOLEAN),
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, key_type, ASN1_UTF8STRING),
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, env, ASN1_UTF8STRING),
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, policy_digest, ASN1_OCTET_STRING),
-        ASN1_SIMPLE(SEALHSM_ATTESTATION, key_id, ASN1_OCTET_STRING),
+/* The ASN.1 template macros are beyond clang-format; the ';' ends them for it. */
+/* clang-format off */
+ASN1_SEQUENCE(SEALHSM_ATTESTATION) = {
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, origin, ASN1_ENUMERATED),
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, never_extractable, ASN1_BOOLEAN),
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, key_type, ASN1_UTF8STRING),
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, env, ASN1_UTF8STRING),
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, policy_digest, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(SEALHSM_ATTESTATION, key_id, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(SEALHSM_ATTESTATION)
 
-        IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_ATTESTATION)
+IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_ATTESTATION);
+/* clang-format on */
 
-    /* ---- the attestation extension ---------------------------------------------------- */
+/* ---- the attestation extension ---------------------------------------------------- */
 
-    static int attestation_fill(SEALHSM_ATTESTATION * a, const ss_keyinfo *k) {
+static int attestation_fill(SEALHSM_ATTESTATION *a, const ss_keyinfo *k) {
     unsigned char digest[32];
     char type[16];
     /* anything not known to be generated inside is attested as imported: never over-claim */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define KEYREF_VERSION 1
+#define KEYREF_MAX_DER 512 /* the largest valid reference is 301 bytes */
 
 typedef struct SEALHSM_KEYREF_st {
     ASN1_INTEGER *version;
@@ -27,19 +28,20 @@ typedef struct SEALHSM_KEYREF_st {
     ASN1_UTF8STRING *label;
 } SEALHSM_KEYREF;
 
-ASN1_SEQUENCE(SEALHSM_KEYREF) =
-    {
-        ASN1_SIMPLE(SEALHSM_KEYREF, version, ASN1_INTEGER),
-        ASN1_SIMPLE(SEALHSM_KEYREF, store_id, ASN1_OCTET_STRING),
-        ASN1_SIMPLE(SEALHSM_KEYREF, key_id, ASN1_OCTET_STRING),
-        ASN1_SIMPLE(SEALHSM_KEYREF, label, ASN1_UTF8STRING),
+/* The ASN.1 template macros are beyond clang-format; the ';' ends them for it. */
+/* clang-format off */
+ASN1_SEQUENCE(SEALHSM_KEYREF) = {
+    ASN1_SIMPLE(SEALHSM_KEYREF, version, ASN1_INTEGER),
+    ASN1_SIMPLE(SEALHSM_KEYREF, store_id, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(SEALHSM_KEYREF, key_id, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(SEALHSM_KEYREF, label, ASN1_UTF8STRING),
 } static_ASN1_SEQUENCE_END(SEALHSM_KEYREF)
 
-        IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_KEYREF)
-            IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SEALHSM_KEYREF)
+IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_KEYREF)
+IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SEALHSM_KEYREF);
+/* clang-format on */
 
-                static int fill(SEALHSM_KEYREF * ref, const unsigned char *store_id,
-                                const ss_keyinfo *k) {
+static int fill(SEALHSM_KEYREF *ref, const unsigned char *store_id, const ss_keyinfo *k) {
     return ASN1_INTEGER_set_int64(ref->version, KEYREF_VERSION) &&
            ASN1_OCTET_STRING_set(ref->store_id, store_id, SS_STORE_ID_LEN) &&
            ASN1_OCTET_STRING_set(ref->key_id, k->id, SS_KEY_ID_LEN) &&
@@ -114,20 +116,20 @@ static const char *check_ref(const SEALHSM_KEYREF *ref, const unsigned char *der
 int ss_keyref_decode(const unsigned char *der, size_t len, unsigned char store_id[SS_STORE_ID_LEN],
                      unsigned char key_id[SS_KEY_ID_LEN], char **label, ss_error *e) {
     *label = NULL;
-    if (der == NULL || len == 0 || len > 4096)
+    if (der == NULL || len == 0 || len > KEYREF_MAX_DER)
         return su_err(e, SU_EINTEGRITY, "key reference: empty or oversized (%zu bytes)", len);
     const unsigned char *p = der;
+    const char *why = NULL;
     /* the reason goes into e; OpenSSL's parse errors would only linger on its queue */
     ERR_set_mark();
     SEALHSM_KEYREF *ref = d2i_SEALHSM_KEYREF(NULL, &p, (long)len);
-    ERR_pop_to_mark();
-    const char *why = NULL;
     if (ref == NULL)
         why = "not a DER key reference";
     else if (p != der + len)
         why = "trailing bytes after the reference";
     else if ((why = check_ref(ref, der, len)) == NULL)
         why = check_label(ref->label, label);
+    ERR_pop_to_mark();
     if (why == NULL) {
         memcpy(store_id, ASN1_STRING_get0_data(ref->store_id), SS_STORE_ID_LEN);
         memcpy(key_id, ASN1_STRING_get0_data(ref->key_id), SS_KEY_ID_LEN);
