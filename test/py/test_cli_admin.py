@@ -90,6 +90,20 @@ def test_approvals_activate_key(ks, tmp_path):
                  "mallory")
 
 
+def test_policy_change_of_key_with_approvals_needs_activation(ks, tmp_path):
+    add_officers(ks, tmp_path)
+    ks.keygen("k1", "ec:P-256", "--approvals", "1")
+    before = show(ks, "k1")["policy"]
+    res = ks.sealhsm("policy", "k1", "--approvals", "0", so=True, check=None)
+    assert_fails(res, 5, "k1")
+    assert show(ks, "k1")["policy"] == before
+    denied = [r for r in audit_records(ks) if r["op"] == "policy"]
+    assert denied and denied[-1]["outcome"] == "denied" and denied[-1]["label"] == "k1"
+    ks.sealhsm("approve", "k1", "--officer", "alice", user=False, SEALHSM_OFFICER_PIN=ALICE_PIN)
+    ks.sealhsm("policy", "k1", "--approvals", "0", so=True)
+    assert show(ks, "k1")["policy"]["approvals"] == 0
+
+
 # -- audit ----------------------------------------------------------------------------------
 
 def test_audit_verify(ks):

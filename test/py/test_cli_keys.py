@@ -196,6 +196,16 @@ def test_key_pin(ks, secret_watch):
     ks.sealhsm("policy", "k1", "--no-key-pin", so=True)
     assert show(ks, "k1")["policy"]["key_pin"] is False
     assert [k["label"] for k in keys(ks)] == ["k1"]
+    # switching it on later needs a key PIN too
+    res = run_no_tty([SEALHSM, "policy", "k1", "--key-pin"], ks.env(so=True))
+    assert_fails(res, 3, "SEALHSM_KEY_PIN")
+    assert show(ks, "k1")["policy"]["key_pin"] is False
+    ks.sealhsm("policy", "k1", "--key-pin", so=True, SEALHSM_KEY_PIN=KEY_PIN)
+    assert show(ks, "k1")["policy"]["key_pin"] is True
+    # other policy changes keep the key PIN without asking for it
+    res = run_no_tty([SEALHSM, "policy", "k1", "--max-signatures", "3"], ks.env(so=True))
+    assert res.rc == 0, res
+    assert show(ks, "k1")["policy"]["key_pin"] is True
 
 
 def test_pubkey_out_file(ks, tmp_path):

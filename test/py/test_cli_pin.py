@@ -116,7 +116,8 @@ def test_pin_change_so(ks):
 
 
 def test_pin_change_with_wrong_current_pin(ks):
-    res = ks.sealhsm("pin", "change", check=None, user=False, SEALHSM_PIN=WRONG, SEALHSM_NEW_PIN=NEW_PIN)
+    res = ks.sealhsm("pin", "change", check=None, user=False, SEALHSM_PIN=WRONG,
+                     SEALHSM_NEW_PIN=NEW_PIN)
     assert_fails(res, 4)
     ks.sealhsm("list")
 
