@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CA_DAYS 7305  /* 20 years */
-#define KEY_DAYS 3652 /* 10 years */
+#define CA_YEARS 20
+#define KEY_YEARS 10
 #define BACKDATE 3600 /* tolerate clocks a little behind the keystore's */
 #define SERIAL_LEN 16
 #define ATTEST_DIGEST "SHA384"
@@ -153,9 +153,21 @@ static int set_subject_cn(X509 *x, const char *cn) {
                                       (const unsigned char *)cn, -1, -1, 0);
 }
 
-static int set_validity(X509 *x, int64_t now, int days, const ASN1_TIME *cap) {
+/* Calendar years, not a day count: "now+10y" ends on the same date ten years on
+ * (29 February moves to 1 March). */
+static int set_after_years(ASN1_TIME *t, int64_t now, int years) {
+    time_t base = (time_t)now;
+    struct tm tm;
+    if (gmtime_r(&base, &tm) == NULL)
+        return 0;
+    tm.tm_year += years;
+    time_t end = timegm(&tm);
+    return end != (time_t)-1 && ASN1_TIME_set(t, end) != NULL;
+}
+
+static int set_validity(X509 *x, int64_t now, int years, const ASN1_TIME *cap) {
     if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - BACKDATE)) == NULL ||
-        ASN1_TIME_adj(X509_getm_notAfter(x), (time_t)now, days, 0) == NULL)
+        !set_after_years(X509_getm_notAfter(x), now, years))
         return 0;
     if (cap != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), cap) > 0)
         return X509_set1_notAfter(x, cap);
@@ -164,10 +176,10 @@ static int set_validity(X509 *x, int64_t now, int days, const ASN1_TIME *cap) {
 
 /* Version, serial, subject, validity and public key: what every certificate here shares. */
 static X509 *new_cert(OSSL_LIB_CTX *libctx, const char *propq, const char *cn, EVP_PKEY *pub,
-                      int64_t now, int days, const ASN1_TIME *cap) {
+                      int64_t now, int years, const ASN1_TIME *cap) {
     X509 *x = X509_new_ex(libctx, propq);
     if (x == NULL || !X509_set_version(x, X509_VERSION_3) || !set_serial(x, libctx) ||
-        !set_subject_cn(x, cn) || !set_validity(x, now, days, cap) || !X509_set_pubkey(x, pub)) {
+        !set_subject_cn(x, cn) || !set_validity(x, now, years, cap) || !X509_set_pubkey(x, pub)) {
         X509_free(x);
         return NULL;
     }
@@ -197,7 +209,7 @@ static int to_der(X509 *x, unsigned char **der, size_t *len) {
 
 static int build_ca(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const char *cn,
                     int64_t now, unsigned char **der, size_t *len) {
-    X509 *x = new_cert(libctx, propq, cn, key, now, CA_DAYS, NULL);
+    X509 *x = new_cert(libctx, propq, cn, key, now, CA_YEARS, NULL);
     int ok = x != NULL && X509_set_issuer_name(x, X509_get_subject_name(x)) &&
              add_basic_constraints(x, 1) && add_ca_key_usage(x) && add_ski(x, libctx, propq) &&
              sign_cert(x, key, libctx, propq) && to_der(x, der, len);
@@ -257,7 +269,7 @@ static EVP_PKEY *parse_spki(OSSL_LIB_CTX *libctx, const char *propq, const ss_ke
 static int build_key_cert(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *ca_key, X509 *ca,
                           const ASN1_OCTET_STRING *ca_ski, EVP_PKEY *pub, const ss_keyinfo *k,
                           int64_t now, unsigned char **der, size_t *len) {
-    X509 *x = new_cert(libctx, propq, k->label, pub, now, KEY_DAYS, X509_get0_notAfter(ca));
+    X509 *x = new_cert(libctx, propq, k->label, pub, now, KEY_YEARS, X509_get0_notAfter(ca));
     int ok = x != NULL && X509_set_issuer_name(x, X509_get_subject_name(ca)) &&
              add_basic_constraints(x, 0) && add_ski(x, libctx, propq) && add_aki(x, ca_ski) &&
              add_attestation(x, k) && sign_cert(x, ca_key, libctx, propq) && to_der(x, der, len);

@@ -279,21 +279,24 @@ static char *cn_of(const X509_NAME *name) {
     return buf;
 }
 
-/* Whole days from now to t. */
-static int days_from(int64_t now, const ASN1_TIME *t) {
-    ASN1_TIME *from = ASN1_TIME_set(NULL, (time_t)now);
-    int days = -1, secs = 0;
-    CHECK(ASN1_TIME_diff(&days, &secs, from, t));
-    ASN1_TIME_free(from);
-    return days;
+static int64_t at(const char *rfc3339) {
+    int64_t t = 0;
+    CHECK(su_parse_time(rfc3339, &t));
+    return t;
 }
 
+/* Seconds from now to t. */
 static int64_t secs_from(int64_t now, const ASN1_TIME *t) {
     ASN1_TIME *from = ASN1_TIME_set(NULL, (time_t)now);
     int days = 0, secs = 0;
     CHECK(ASN1_TIME_diff(&days, &secs, from, t));
     ASN1_TIME_free(from);
     return (int64_t)days * 86400 + secs;
+}
+
+/* 1 when t is exactly the RFC 3339 time want. */
+static int time_is(const ASN1_TIME *t, const char *want) {
+    return secs_from(at(want), t) == 0;
 }
 
 static void check_ca(const fixture *f) {
@@ -316,7 +319,7 @@ static void check_ca(const fixture *f) {
     const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
     CHECK(ski != NULL && ASN1_STRING_length(ski) == 20);
     CHECK_EQ_INT(secs_from(f->now, X509_get0_notBefore(ca)), -3600);
-    CHECK_EQ_INT(days_from(f->now, X509_get0_notAfter(ca)), 7305);
+    CHECK(time_is(X509_get0_notAfter(ca), "2046-01-01T00:00:00Z"));
     const ASN1_INTEGER *serial = X509_get0_serialNumber(ca);
     CHECK(ASN1_STRING_length(serial) == 16 && !(ASN1_STRING_get0_data(serial)[0] & 0x80));
 }
@@ -325,7 +328,7 @@ static void fixture_init(fixture *f) {
     memset(f, 0, sizeof(*f));
     f->libctx = OSSL_LIB_CTX_new();
     f->prov = OSSL_PROVIDER_load(f->libctx, "default");
-    f->now = 1767225600; /* 2026-01-01T00:00:00Z */
+    f->now = at("2026-01-01");
     ss_error e = {0};
     CHECK_EQ_INT(st_attest_ca_create(f->libctx, NULL, store_id, f->now, &f->ca_key, &f->ca_der,
                                      &f->ca_len, &e),
@@ -489,7 +492,7 @@ static void check_key_cert(const fixture *f, X509 *cert, EVP_PKEY *key, const ss
     CHECK(ASN1_STRING_length(serial) == 16 && !(ASN1_STRING_get0_data(serial)[0] & 0x80));
     CHECK(ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(f->ca)) != 0);
     CHECK_EQ_INT(secs_from(f->now, X509_get0_notBefore(cert)), -3600);
-    CHECK_EQ_INT(days_from(f->now, X509_get0_notAfter(cert)), 3652);
+    CHECK(time_is(X509_get0_notAfter(cert), "2036-01-01T00:00:00Z"));
 
     attested a = parse_attestation(cert);
     CHECK(a.ok);
@@ -533,6 +536,27 @@ static void attest_generated_and_imported(const fixture *f) {
     if (cert != NULL)
         check_key_cert(f, cert, key, &k, "ed25519");
     X509_free(cert);
+    OPENSSL_free(k.spki);
+    EVP_PKEY_free(key);
+}
+
+/* "now+10y" is ten calendar years, whatever the leap days in between. */
+static void attest_calendar_years(const fixture *f) {
+    static const struct {
+        const char *now, *not_after;
+    } cases[] = {
+        {"2026-11-30T00:43:31Z", "2036-11-30T00:43:31Z"},
+        {"2028-02-29T12:00:00Z", "2038-03-01T12:00:00Z"},
+        {"2027-03-01T00:00:00Z", "2037-03-01T00:00:00Z"},
+    };
+    ss_keyinfo k;
+    EVP_PKEY *key = subject_key(f, "EC", "P-256", &k, "calendar");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *cert = issue(f, &k, at(cases[i].now));
+        CHECK(cert != NULL && time_is(X509_get0_notAfter(cert), cases[i].not_after));
+        CHECK(cert != NULL && secs_from(at(cases[i].now), X509_get0_notBefore(cert)) == -3600);
+        X509_free(cert);
+    }
     OPENSSL_free(k.spki);
     EVP_PKEY_free(key);
 }
@@ -601,6 +625,7 @@ int main(void) {
     if (f.ca != NULL) {
         check_ca(&f);
         attest_generated_and_imported(&f);
+        attest_calendar_years(&f);
         attest_never_outlives_ca(&f);
         attest_refusals(&f);
     }
