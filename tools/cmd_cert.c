@@ -78,8 +78,7 @@ int cmd_cert_import(cli *c, int argc, char **argv) {
         printf("key %s: %zu certificate%s stored\n", c->pos[0], ch.n, ch.n == 1 ? "" : "s");
     for (size_t i = 0; i < ch.n; i++)
         OPENSSL_free(ch.v[i].data);
-    if (s != NULL)
-        ss_close(s);
+    ss_close(s);
     return rc;
 }
 

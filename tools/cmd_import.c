@@ -147,7 +147,6 @@ int cmd_import(cli *c, int argc, char **argv) {
         rc = cli_make_key(c, s, &spec, der, len);
     }
     OPENSSL_clear_free(der, len);
-    if (s != NULL)
-        ss_close(s);
+    ss_close(s);
     return rc;
 }
