@@ -251,7 +251,8 @@ static int load_tables(ss_store *s, const parsed *p, ss_error *e)
         for (uint64_t j = 0; j < p->counts[t] && rc == SU_OK; j++) {
             const entry *en = &p->tables[t][j];
             /* PIN try counters start afresh: restore is how a locked SO is recovered */
-            if (t == ST_DB_META && en->klen > 6 && memcmp(en->k, "tries/", 6) == 0)
+            if (t == ST_DB_META && ((en->klen > 6 && memcmp(en->k, "tries/", 6) == 0) ||
+                                    (en->klen > 8 && memcmp(en->k, "pending/", 8) == 0)))
                 continue;
             rc = st_put(s, txn, t, en->k, en->klen, en->v, en->vlen, e);
         }

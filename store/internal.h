@@ -32,6 +32,26 @@ enum {
 
 typedef struct st_env st_env; /* process-wide shared LMDB environment (env.c) */
 
+/* A signature waiting for its durable commit (gate.c). */
+typedef struct st_gate_item {
+    const unsigned char *id;
+    const ss_sign_req *req;
+    unsigned char th[64]; /* the to-be-signed hash for the audit record */
+    size_t thlen;
+    int rc;
+    ss_error err;
+    int done;
+    struct st_gate_item *next;
+} st_gate_item;
+
+/* Group commit: concurrent signers in one process share one write transaction. */
+typedef struct st_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    st_gate_item *head, *tail;
+    int leader; /* a thread is committing a batch */
+} st_gate;
+
 struct ss_store {
     char *path;
     st_env *shared;
@@ -48,6 +68,8 @@ struct ss_store {
     unsigned char *keys; /* secure heap: ST_SESSION_KEYS * ST_KEY_LEN */
     const unsigned char *mk; /* the master key: kept for SO sessions only, else NULL */
     const unsigned char *k_seal, *k_mac, *k_audit, *k_backup;
+
+    st_gate gate;
 };
 
 /* ---- store.c ------------------------------------------------------------------------ */
@@ -201,6 +223,15 @@ int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *
 int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_error *e);
 int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int64_t now,
                                ss_error *e);
+
+/* ---- gate.c: the durable commit of signatures ------------------------------------------- */
+
+void st_gate_init(st_gate *g);
+void st_gate_destroy(st_gate *g);
+/* Re-checks the policy against the committed state, bumps the counters and appends
+ * the audit record in a write transaction shared with concurrent signers, and
+ * returns once that transaction is durable (or failed). */
+int st_gate_commit(ss_store *s, st_gate_item *it, ss_error *e);
 
 /* ---- audit.c ------------------------------------------------------------------------------- */
 

@@ -2,7 +2,11 @@
 /* Role login with persistent try counters, PIN changes and officers. */
 #include "internal.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,106 +66,199 @@ static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries,
     return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
 }
 
-static int audit_unlock(ss_store *s, ss_audit_outcome out, const char *reason)
+/*
+ * PIN tries. "tries/<role>" counts committed failures. Each attempt first commits
+ * a marker "pending/<role>/<pid>.<nonce>" (before any KDF work) and removes it in
+ * the transaction that records the outcome. A marker left by a process that died
+ * mid-attempt counts as a failure at the next attempt, so killing the process
+ * does not buy a free guess. Live markers of concurrent attempts do not lock the
+ * role, but no attempt starts while failures + attempts in flight would exceed
+ * the limit: concurrent logins wait for each other instead of locking it.
+ */
+#define STALE_ATTEMPT_S 600
+#define BUSY_WAIT_MS 50
+#define BUSY_MAX_WAITS 600
+
+typedef struct attempt {
+    char tries_key[128];
+    char marker[192];
+} attempt;
+
+/* Converts dead attempts into failures; returns the live ones. */
+static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t *failures,
+                         uint32_t *live, ss_error *e)
 {
-    st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = out, .reason = reason};
-    return st_audit_log(s, &in, NULL);
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_META], &cur);
+    if (mrc != 0)
+        return st_mdb_err(s, mrc, "reading PIN attempts", e);
+    size_t plen = strlen(prefix);
+    MDB_val k = {plen, (void *)prefix}, v;
+    int64_t now = su_now();
+    *live = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0 && k.mv_size > plen && memcmp(k.mv_data, prefix, plen) == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t started = v.mv_size == 12 ? (int64_t)su_get_be64(v.mv_data) : 0;
+        pid_t pid = v.mv_size == 12 ? (pid_t)su_get_be32((const unsigned char *)v.mv_data + 8) : 0;
+        int dead = pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH) ||
+                   now - started > STALE_ATTEMPT_S;
+        if (!dead) {
+            (*live)++;
+            continue;
+        }
+        (*failures)++;
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        return st_mdb_err(s, mrc, "reading PIN attempts", e);
+    return SU_OK;
 }
 
-/* Counts the attempt durably before any KDF work; refuses a locked role. */
-static int count_try(ss_store *s, ss_role role, const char *officer, st_slot *slot,
-                     uint32_t *tries, ss_error *e)
+static const char *lock_hint(ss_role role)
 {
-    char key[128], who[96], reason[160];
-    st_slot_key(key, sizeof(key), "tries", role, officer);
+    return role == SS_ROLE_SO     ? " (only a restore from backup unlocks the SO)"
+           : role == SS_ROLE_USER ? ": the SO must reset the user PIN"
+                                  : ": the SO must remove and re-add the officer";
+}
+
+/* Durably records the attempt before any KDF work; refuses a locked role. */
+static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot *slot,
+                         attempt *at, uint32_t *failures, ss_error *e)
+{
+    char who[96], reason[160], prefix[160];
+    unsigned char nonce[8];
+    char hex[17];
+    st_slot_key(at->tries_key, sizeof(at->tries_key), "tries", role, officer);
+    st_slot_key(prefix, sizeof(prefix) - 2, "pending", role, officer);
+    strcat(prefix, "/");
     role_label(role, officer, who, sizeof(who));
+    int rc = st_random(s, nonce, sizeof(nonce), e);
+    if (rc != SU_OK)
+        return rc;
+    su_hex(hex, nonce, sizeof(nonce));
+    snprintf(at->marker, sizeof(at->marker), "%s%ld.%s", prefix, (long)getpid(), hex);
+
+    for (int waits = 0;; waits++) {
+        MDB_txn *txn;
+        uint32_t live = 0;
+        if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+            return rc;
+        rc = load_slot(s, txn, role, officer, slot, e);
+        if (rc == SU_OK)
+            rc = get_tries(s, txn, at->tries_key, failures, e);
+        if (rc == SU_OK)
+            rc = sweep_markers(s, txn, prefix, failures, &live, e);
+        if (rc == SU_OK && *failures >= s->max_tries) {
+            snprintf(reason, sizeof(reason), "%s is locked after %u failed PIN attempts", who,
+                     *failures);
+            st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_DENIED, .reason = reason};
+            ss_error ignore;
+            if (set_tries(s, txn, at->tries_key, *failures, &ignore) == SU_OK &&
+                st_audit_append(s, txn, &in, &ignore) == SU_OK &&
+                st_commit(s, txn, &ignore) == SU_OK)
+                txn = NULL;
+            if (txn != NULL)
+                mdb_txn_abort(txn);
+            return su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who,
+                          *failures, lock_hint(role));
+        }
+        if (rc == SU_OK && *failures + live >= s->max_tries) {
+            /* would allow more guesses in flight than tries left: wait for them */
+            mdb_txn_abort(txn);
+            if (waits == BUSY_MAX_WAITS)
+                return su_err(e, SU_EPIN, "%s: too many PIN attempts in progress", who);
+            struct timespec ts = {0, BUSY_WAIT_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        unsigned char v[12];
+        su_be64(v, (uint64_t)su_now());
+        su_be32(v + 8, (uint32_t)getpid());
+        if (rc == SU_OK)
+            rc = set_tries(s, txn, at->tries_key, *failures, e);
+        if (rc == SU_OK)
+            rc = st_put(s, txn, ST_DB_META, at->marker, strlen(at->marker), v, sizeof(v), e);
+        if (rc == SU_OK)
+            return st_commit(s, txn, e);
+        mdb_txn_abort(txn);
+        return rc;
+    }
+}
+
+/* Records the outcome: removes the marker, resets or counts, audits. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e)
+{
     MDB_txn *txn;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
-    rc = load_slot(s, txn, role, officer, slot, e);
-    if (rc == SU_OK)
-        rc = get_tries(s, txn, key, tries, e);
-    if (rc == SU_OK && *tries >= s->max_tries) {
-        snprintf(reason, sizeof(reason), "%s is locked after %u failed PIN attempts", who,
-                 *tries);
-        st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_DENIED, .reason = reason};
-        if (st_audit_append(s, txn, &in, e) == SU_OK && st_commit(s, txn, e) == SU_OK)
-            txn = NULL;
-        rc = su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who, *tries,
-                    role == SS_ROLE_SO ? " (only a restore from backup unlocks the SO)"
-                    : role == SS_ROLE_USER ? ": the SO must reset the user PIN"
-                                           : ": the SO must re-add the officer");
-    }
-    if (rc == SU_OK)
-        rc = set_tries(s, txn, key, *tries + 1, e);
+    st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED,
+                      .reason = reason};
+    rc = st_del(s, txn, ST_DB_META, at->marker, strlen(at->marker), e);
     if (rc == SU_OK) {
-        rc = st_commit(s, txn, e);
-        txn = NULL;
+        uint32_t now_failures = 0;
+        if (!ok && (rc = get_tries(s, txn, at->tries_key, &now_failures, e)) == SU_OK)
+            now_failures++;
+        if (rc == SU_OK)
+            rc = set_tries(s, txn, at->tries_key, now_failures, e);
     }
-    if (txn != NULL)
-        mdb_txn_abort(txn);
+    if (rc == SU_OK)
+        rc = st_audit_append(s, txn, &in, e);
+    if (rc == SU_OK)
+        return st_commit(s, txn, e);
+    mdb_txn_abort(txn);
     return rc;
 }
 
 int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e)
 {
-    char who[96], key[128], reason[160];
+    char who[96], reason[160];
     if (role != SS_ROLE_SO && role != SS_ROLE_USER && role != SS_ROLE_OFFICER)
         return su_err(e, SU_EUSAGE, "unknown role");
-    if (role == SS_ROLE_OFFICER && (officer == NULL || *officer == '\0'))
-        return su_err(e, SU_EUSAGE, "officer login needs an officer name");
+    if (role == SS_ROLE_OFFICER && (officer == NULL || *officer == '\0' || strchr(officer, '/')))
+        return su_err(e, SU_EUSAGE, "officer login needs a valid officer name");
     if (pin == NULL)
         return su_err(e, SU_ENOPIN, "no PIN given");
     ss_logout(s);
     role_label(role, officer, who, sizeof(who));
 
     st_slot slot;
-    uint32_t tries;
-    int rc = count_try(s, role, officer, &slot, &tries, e);
+    attempt at;
+    uint32_t failures;
+    int rc = begin_attempt(s, role, officer, &slot, &at, &failures, e);
     if (rc != SU_OK)
         return rc;
 
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
-    if (mk == NULL)
-        return su_err(e, SU_EIO, "out of secure memory");
-    int ok = st_slot_open(s, &slot, pin, mk, e);
+    int ok = mk == NULL ? -su_err(e, SU_EIO, "out of secure memory")
+                        : st_slot_open(s, &slot, pin, mk, e);
     OPENSSL_cleanse(&slot, sizeof(slot));
-    if (ok < 0) {
-        OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
-        return -ok;
+    if (ok == 1)
+        rc = st_session_keys(s, mk, role == SS_ROLE_SO, e);
+    OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
+    if (ok < 0 || rc != SU_OK) {
+        /* no verdict on the PIN: the marker stays and counts as an attempt */
+        ss_logout(s);
+        return ok < 0 ? -ok : rc;
     }
     if (ok == 0) {
-        OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
-        uint32_t left = s->max_tries > tries + 1 ? s->max_tries - tries - 1 : 0;
+        uint32_t left = s->max_tries > failures + 1 ? s->max_tries - failures - 1 : 0;
         snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
-        audit_unlock(s, SS_OUT_DENIED, reason);
+        end_attempt(s, &at, 0, reason, NULL);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who,
                       s->path, left, left == 0 ? ": now locked" : "");
     }
-    rc = st_session_keys(s, mk, role == SS_ROLE_SO, e);
-    OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
-    if (rc != SU_OK)
-        return rc;
     s->role = role;
     if (role == SS_ROLE_OFFICER && (s->officer = strdup(officer)) == NULL) {
         ss_logout(s);
         return su_err(e, SU_EIO, "out of memory");
     }
-
-    MDB_txn *txn;
-    st_slot_key(key, sizeof(key), "tries", role, officer);
-    rc = st_txn(s, 1, &txn, e);
-    if (rc == SU_OK) {
-        st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_OK, .reason = who};
-        rc = set_tries(s, txn, key, 0, e);
-        if (rc == SU_OK)
-            rc = st_audit_append(s, txn, &in, e);
-        if (rc == SU_OK)
-            rc = st_commit(s, txn, e);
-        else
-            mdb_txn_abort(txn);
-    }
+    /* the audit key is live now: this record and any pending ones get MACs */
+    rc = end_attempt(s, &at, 1, who, e);
     if (rc != SU_OK)
         ss_logout(s); /* an unlock that cannot be audited does not happen */
     return rc;

@@ -136,65 +136,6 @@ static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req,
     return 1;
 }
 
-/* Step 3: the authoritative re-check and the durable commit. */
-static int commit_signature(ss_store *s, const unsigned char *id, const ss_sign_req *req,
-                            int64_t now, ss_error *e)
-{
-    MDB_txn *txn;
-    st_keyrec r;
-    st_usage u;
-    st_activation a;
-    int rc = st_txn(s, 1, &txn, e);
-    if (rc != SU_OK)
-        return rc;
-    rc = st_key_load(s, txn, NULL, id, &r, e);
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    rc = st_usage_load(s, txn, &r.info, &u, e);
-    if (rc == SU_OK)
-        rc = st_activation_load(s, txn, &r.info, &a, e);
-    int denied = 0;
-    if (rc == SU_OK) {
-        rc = st_policy_check_static(s, &r.info, req, now, e);
-        if (rc == SU_OK)
-            rc = st_policy_check_activation(&r.info, &a, now, e);
-        if (rc == SU_OK)
-            rc = st_policy_check_counters(&r.info, &u, now, e);
-        denied = rc == SU_EPOLICY || rc == SU_ENOTFOUND;
-    }
-    int code = rc;
-    unsigned char th[64];
-    size_t thlen = 0;
-    if (rc == SU_OK && !tbs_hash(s, &r.info, req, th, &thlen))
-        rc = su_err(e, SU_EIO, "key %s: hashing the signed data failed", r.info.label);
-    if (rc == SU_OK)
-        rc = st_usage_store(s, txn, r.info.id, &u, e);
-    if (rc == SU_OK || denied) {
-        unsigned md = ss_digest_flag(req->digest, NULL);
-        st_audit_in in = {.op = SS_OP_SIGN,
-                          .outcome = denied ? SS_OUT_DENIED : SS_OUT_OK,
-                          .key_id = r.info.id,
-                          .label = r.info.label,
-                          .reason = denied ? (e ? e->msg : "denied") : NULL,
-                          .digest = md ? ss_digest_name(md) : req->digest,
-                          .tbs_hash = thlen ? th : NULL,
-                          .tbs_hash_len = thlen};
-        ss_error ae;
-        int arc = st_audit_append(s, txn, &in, denied ? &ae : e);
-        if (arc == SU_OK)
-            arc = st_commit(s, txn, denied ? &ae : e);
-        else
-            mdb_txn_abort(txn);
-        rc = denied ? code : arc;
-    } else {
-        mdb_txn_abort(txn);
-    }
-    st_keyrec_clear(&r);
-    return rc;
-}
-
 int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_req *req,
             unsigned char *sig, size_t *siglen, ss_error *e)
 {
@@ -259,8 +200,11 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     if (rc == SU_OK && len > *siglen)
         rc = su_err(e, SU_EUSAGE, "key %s: signature buffer too small (%zu < %zu)", r.info.label,
                     *siglen, len);
+    st_gate_item item = {.id = r.info.id, .req = req};
+    if (rc == SU_OK && !tbs_hash(s, &r.info, req, item.th, &item.thlen))
+        rc = su_err(e, SU_EIO, "key %s: hashing the signed data failed", r.info.label);
     if (rc == SU_OK)
-        rc = commit_signature(s, r.info.id, req, now, e);
+        rc = st_gate_commit(s, &item, e);
     else if (rc != SU_EINTEGRITY)
         audit_refusal(s, &r.info, req, rc, e ? e->msg : "error");
     if (rc == SU_OK) {

@@ -53,7 +53,9 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     s->path = strdup(dir);
     s->propq = propq ? strdup(propq) : NULL;
     s->libctx = libctx;
+    st_gate_init(&s->gate);
     if (s->path == NULL || (propq != NULL && s->propq == NULL)) {
+        st_gate_destroy(&s->gate);
         free(s->path);
         free(s->propq);
         free(s);
@@ -66,6 +68,7 @@ void st_store_free(ss_store *s)
 {
     ss_logout(s);
     st_env_close(s);
+    st_gate_destroy(&s->gate);
     free(s->path);
     free(s->propq);
     free(s);

@@ -166,6 +166,22 @@ static void test_init_open_login(void)
     su_pin_free(np);
     ss_close(s);
 
+    /* attempts whose process died before the outcome count as failures: three
+     * markers of dead processes lock the role (max_pin_tries = 3) */
+    for (int i = 0; i < 3; i++) {
+        char marker[64];
+        unsigned char v[12];
+        su_be64(v, (uint64_t)su_now());
+        su_be32(v + 8, (uint32_t)(4000000 + i)); /* above pid_max: never alive */
+        snprintf(marker, sizeof(marker), "pending/user/%d.00", 4000000 + i);
+        raw_put(dir, "meta", marker, strlen(marker), v, sizeof(v));
+    }
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_EPIN);
+    CHECK(strstr(e.msg, "locked after 3") != NULL);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_SO, NULL, so_pin, &e), SU_OK);
+    ss_close(s);
+
     /* missing keystore: not found, naming the path */
     CHECK_EQ_INT(ss_open("/nonexistent/sealhsm-ks", NULL, NULL, &s, &e), SU_ENOTFOUND);
     CHECK(strstr(e.msg, "/nonexistent/sealhsm-ks") != NULL);
@@ -510,6 +526,8 @@ static void test_concurrent_writers(void)
                       ss_login(c, SS_ROLE_USER, NULL, user_pin, &e) != SU_OK;
             for (int i = 0; i < SIGS && !bad; i++)
                 bad = sign_verify(c, k, &e) != SU_OK;
+            if (bad)
+                fprintf(stderr, "child: %s\n", e.msg);
             ss_close(c);
             _exit(bad);
         }
@@ -525,6 +543,52 @@ static void test_concurrent_writers(void)
     CHECK_EQ_INT(ss_key_get(s, "shared", NULL, &after, &e), SU_OK);
     if (after != NULL)
         CHECK_EQ_INT(after->signatures, PROCS * SIGS);
+    ss_keyinfo_free(after);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_close(s);
+    ss_keyinfo_free(k);
+}
+
+/* Threads of one process share commits (group commit); nothing is lost. */
+typedef struct thread_arg {
+    ss_store *s;
+    const ss_keyinfo *k;
+    int failures;
+} thread_arg;
+
+static void *signer(void *p)
+{
+    thread_arg *a = p;
+    ss_error e;
+    for (int i = 0; i < 50; i++)
+        if (sign_verify(a->s, a->k, &e) != SU_OK)
+            a->failures++;
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "threads", "ec:P-256");
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    enum { N = 4 };
+    pthread_t t[N];
+    thread_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (thread_arg){s, k, 0};
+        pthread_create(&t[i], NULL, signer, &args[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(args[i].failures, 0);
+    }
+    ss_keyinfo *after = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "threads", NULL, &after, &e), SU_OK);
+    if (after != NULL)
+        CHECK_EQ_INT(after->signatures, N * 50);
     ss_keyinfo_free(after);
     ss_audit_report rep;
     CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
@@ -631,6 +695,7 @@ int main(void)
     test_policy_codec();
     test_audit_chain();
     test_concurrent_writers();
+    test_threads();
     test_map_full();
     test_destroy_zeroizes();
     su_pin_free(so_pin);
