@@ -119,9 +119,10 @@ typedef struct ss_policy {
 } ss_policy;
 
 void ss_policy_default(ss_policy *p);
-/* Canonical encoding (stable, used in the sealing AAD and the attestation digest). */
+/* Canonical encoding (stable, used in the sealing AAD and the attestation digest).
+ * Returns 1 on success, 0 on failure (like a predicate, not an SU_* code). */
 int ss_policy_encode(const ss_policy *p, su_buf *out);
-/* SHA-256 of the canonical encoding. */
+/* SHA-256 of the canonical encoding; returns 1 on success, 0 on failure. */
 int ss_policy_digest(const ss_policy *p, unsigned char out[32]);
 
 /* ---- keystore lifecycle ---------------------------------------------------------- */

@@ -83,6 +83,7 @@ int su_write_file_atomic(const char *path, const void *data, size_t n, int mode,
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
         return su_err(e, SU_EUSAGE, "path too long: %s", path);
+    unlink(tmp); /* left by a crashed process that had our pid */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
@@ -115,6 +116,21 @@ int su_write_file_atomic(const char *path, const void *data, size_t n, int mode,
         err = errno;
         unlink(tmp);
         return su_err(e, SU_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    /* the rename is durable only once the directory is */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
     return SU_OK;
 }

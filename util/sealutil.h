@@ -162,8 +162,9 @@ su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory *
  * Reads a PIN from a source spec: "env:NAME", "file:PATH", "fd:N" or "prompt"
  * (no-echo prompt on /dev/tty showing `prompt_text`). File and fd contents are the
  * whole PIN with one trailing newline stripped. Length must be SU_PIN_MIN..SU_PIN_MAX.
- * Errors: SU_ENOPIN when the source is empty/absent (unset variable, no terminal),
- * SU_EUSAGE for a malformed spec or bad length, SU_EIO for read failures.
+ * Errors: SU_ENOPIN when the source is absent (unset or empty variable, no terminal),
+ * SU_ENOTFOUND for a missing PIN file, SU_EUSAGE for a malformed spec or a bad length
+ * (an empty file is a PIN of length 0), SU_EIO for read failures.
  */
 int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e);
 /* Prompts twice on the terminal and requires both entries to match. */

@@ -172,8 +172,8 @@ static void test_init_open_login(void)
         char marker[64];
         unsigned char v[12];
         su_be64(v, (uint64_t)su_now());
-        su_be32(v + 8, (uint32_t)(4000000 + i)); /* above pid_max: never alive */
-        snprintf(marker, sizeof(marker), "pending/user/%d.00", 4000000 + i);
+        su_be32(v + 8, (uint32_t)(4194400 + i)); /* above pid_max: never alive */
+        snprintf(marker, sizeof(marker), "pending/user/%d.00", 4194400 + i);
         raw_put(dir, "meta", marker, strlen(marker), v, sizeof(v));
     }
     CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
