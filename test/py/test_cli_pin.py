@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """`sealhsm` tool: wrong PINs, lockout across processes, PIN change and reset (SPEC §2)."""
+import signal
+import subprocess
+import time
+
 import pytest
 
 import conftest
@@ -83,6 +87,33 @@ def test_success_resets_the_try_counter(tmp_path):
     for _ in range(3):
         assert_fails(ks.sealhsm("list", check=None, user=False, SEALHSM_PIN=WRONG), 4)
     assert_fails(ks.sealhsm("list", check=None), 4, "locked")
+
+
+def meta_dump(ks):
+    return subprocess.run(["mdb_dump", "-s", "meta", str(ks.path)], capture_output=True,
+                          check=True).stdout
+
+
+def test_killed_attempt_still_counts(tmp_path):
+    """The try counter is committed before the KDF runs: killing the process while it
+    derives the key (even with the right PIN) cannot be used to guess for free."""
+    slow_kdf = ["--kdf-memory", "64", "--kdf-iterations", "20"]  # about a second per unlock
+    ks = Keystore(tmp_path / "ks", tmp_path)
+    conftest.run([SEALHSM, "init", *slow_kdf, "--max-pin-tries", "2"], env=ks.env(so=True),
+                 check=0)
+    for _ in range(2):
+        before = meta_dump(ks)
+        p = subprocess.Popen([str(SEALHSM), "list"], env=ks.env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while meta_dump(ks) == before and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert p.poll() is None, "the unlock finished before the counter was seen to change"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert_fails(ks.sealhsm("list", check=None), 4, "locked")
+    ks.sealhsm("pin", "reset-user", so=True, SEALHSM_NEW_PIN=NEW_PIN)
+    ks.sealhsm("list", user=False, SEALHSM_PIN=NEW_PIN)
 
 
 def test_locked_so_stays_locked(tmp_path):
