@@ -215,6 +215,25 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
     return SU_OK;
 }
 
+/* One line per record for a central collector; the hash ties it to the chain. */
+static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char *prog,
+                         const st_audit_in *in, const unsigned char hash[32])
+{
+    char line[1536], kid[2 * SS_KEY_ID_LEN + 1] = "-", th[129] = "-", h[65];
+    if (in->key_id != NULL)
+        su_hex(kid, in->key_id, SS_KEY_ID_LEN);
+    if (in->tbs_hash != NULL && in->tbs_hash_len <= 64)
+        su_hex(th, in->tbs_hash, in->tbs_hash_len);
+    su_hex(h, hash, 32);
+    snprintf(line, sizeof(line),
+             "audit seq=%llu op=%s outcome=%s user=%s uid=%u program=%s label=%s key_id=%s "
+             "digest=%s tbs_hash=%s hash=%s reason=\"%s\"",
+             (unsigned long long)seq, ss_audit_op_name(in->op), ss_audit_outcome_name(in->outcome),
+             user, (unsigned)getuid(), prog, in->label ? in->label : "-", kid,
+             in->digest ? in->digest : "-", th, h, in->reason ? in->reason : "");
+    st_syslog_add(s, in->outcome != SS_OUT_OK, line);
+}
+
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e)
 {
     head h;
@@ -256,6 +275,8 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     }
     unsigned char k[8];
     su_be64(k, h.seq + 1);
+    if (s->syslog)
+        queue_syslog(s, h.seq + 1, user, prog, in, hash);
     rc = st_put(s, txn, ST_DB_AUDIT, k, 8, b.data, b.len, e);
     su_buf_free(&b);
     if (rc != SU_OK)

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct st_env {
@@ -25,6 +28,9 @@ struct st_env {
     MDB_dbi dbi[ST_DB_COUNT];
     int refs;
     int lockfd; /* flock: shared while open, exclusive for compaction */
+    /* syslog lines of the write transaction in progress; LMDB's writer lock is
+     * what serializes access, since one environment has one writer at a time */
+    su_buf syslog;
     st_env *next;
 };
 
@@ -216,6 +222,7 @@ void st_env_close(ss_store *s)
         }
         if (se->env != NULL)
             mdb_env_close(se->env);
+        su_buf_free(&se->syslog);
         close(se->lockfd);
         free(se);
     }
@@ -261,12 +268,55 @@ int st_env_reopen(ss_store *s, ss_error *e)
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
 {
     int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+    if (rc == 0 && write)
+        s->shared->syslog.len = 0; /* lines of an aborted transaction never happened */
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, write ? "starting a write" : "reading", e);
+}
+
+void st_syslog_add(ss_store *s, int denied, const char *line)
+{
+    su_buf *b = &s->shared->syslog;
+    su_buf_u8(b, (uint8_t)denied);
+    su_buf_put(b, line, strlen(line) + 1);
+}
+
+/* RFC 3164 datagrams to the local syslog socket; no openlog(), whose state belongs
+ * to the application hosting the provider. */
+static void syslog_send(const unsigned char *lines, size_t n)
+{
+    const char *path = getenv("SEALHSM_SYSLOG_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path && *path ? path : "/dev/log");
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[32], msg[2048];
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+    for (size_t off = 0; off + 1 < n;) {
+        int denied = lines[off];
+        const char *line = (const char *)lines + off + 1;
+        /* facility authpriv (10); notice for ok, warning for refusals */
+        int len = snprintf(msg, sizeof(msg), "<%d>%s sealhsm[%ld]: %s", 10 * 8 + (denied ? 4 : 5),
+                           stamp, (long)getpid(), line);
+        if (len > 0)
+            sendto(fd, msg, (size_t)len < sizeof(msg) ? (size_t)len : sizeof(msg) - 1, 0,
+                   (struct sockaddr *)&sa, sizeof(sa));
+        off += 2 + strlen(line);
+    }
+    close(fd);
 }
 
 int st_commit(ss_store *s, MDB_txn *txn, ss_error *e)
 {
+    su_buf lines = s->shared->syslog;
+    su_buf_init(&s->shared->syslog, 0);
     int rc = mdb_txn_commit(txn);
+    if (rc == 0 && lines.len > 0)
+        syslog_send(lines.data, lines.len);
+    su_buf_free(&lines);
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, "committing", e);
 }
 

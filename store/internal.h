@@ -61,6 +61,7 @@ struct ss_store {
     char *propq;
     unsigned char store_id[SS_STORE_ID_LEN];
     uint32_t max_tries;
+    int syslog; /* copy committed audit records to syslog */
 
     /* session: set by ss_login, wiped by ss_logout */
     ss_role role;
@@ -92,6 +93,8 @@ int st_env_exclusive(ss_store *s, ss_error *e);
 int st_env_reopen(ss_store *s, ss_error *e);
 
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e);
+/* Queues a syslog line for the write transaction in progress; sent after its commit. */
+void st_syslog_add(ss_store *s, int denied, const char *line);
 /* Commits; on failure the transaction is gone and e says why. */
 int st_commit(ss_store *s, MDB_txn *txn, ss_error *e);
 /* Maps an LMDB return code to SU_* with a message naming the keystore. */

@@ -132,6 +132,7 @@ typedef struct ss_init_params {
     uint32_t kdf_iterations; /* default 3 */
     uint32_t kdf_lanes;      /* default 1 */
     uint32_t max_pin_tries;  /* default 10 */
+    int syslog;              /* 1: every process copies audit records to syslog */
 } ss_init_params;
 
 void ss_init_params_default(ss_init_params *p);
@@ -156,6 +157,10 @@ int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store *
 void ss_close(ss_store *s);
 
 const char *ss_store_path(const ss_store *s);
+/* Copies this handle's committed audit records to syslog (facility authpriv) even
+ * when the keystore was not initialized with syslog on; the socket is /dev/log
+ * unless $SEALHSM_SYSLOG_SOCKET names another. */
+void ss_set_syslog(ss_store *s, int on);
 void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]);
 
 /*

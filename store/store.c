@@ -20,6 +20,7 @@ void ss_init_params_default(ss_init_params *p)
     p->kdf_iterations = 3;
     p->kdf_lanes = 1;
     p->max_pin_tries = 10;
+    p->syslog = 0;
 }
 
 int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e)
@@ -102,6 +103,8 @@ static int read_meta(ss_store *s, ss_error *e)
         else if (rc == SU_OK || rc == SU_ENOTFOUND)
             rc = su_err(e, SU_EINTEGRITY, "keystore %s has no valid keystore id", s->path);
     }
+    if (rc == SU_OK && st_get(s, txn, ST_DB_META, "syslog", 6, &v, e) == SU_OK && v.mv_size == 4)
+        s->syslog = su_get_be32(v.mv_data) != 0;
     if (rc == SU_OK) {
         rc = st_get(s, txn, ST_DB_META, "max_tries", 9, &v, e);
         if (rc == SU_OK && v.mv_size == 4) {
@@ -137,6 +140,11 @@ void ss_close(ss_store *s)
 {
     if (s != NULL)
         st_store_free(s);
+}
+
+void ss_set_syslog(ss_store *s, int on)
+{
+    s->syslog = on;
 }
 
 const char *ss_store_path(const ss_store *s)
@@ -268,6 +276,9 @@ static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_
         rc = st_put(s, txn, ST_DB_META, "store_id", 8, s->store_id, SS_STORE_ID_LEN, e);
     if (rc == SU_OK)
         rc = put_u32(s, txn, "max_tries", p->max_pin_tries, e);
+    if (rc == SU_OK)
+        rc = put_u32(s, txn, "syslog", p->syslog != 0, e);
+    s->syslog = p->syslog != 0;
     if (rc == SU_OK)
         rc = st_put_slot(s, txn, &so, e);
     if (rc == SU_OK)

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -639,6 +641,42 @@ static void test_map_full(void)
     ss_keyinfo_free(k);
 }
 
+/* With syslog on, every committed record is copied to the syslog socket. */
+static void test_syslog_copy(void)
+{
+    char sock[100], dir[300];
+    snprintf(sock, sizeof(sock), "%.80s/log.sock", base);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    setenv("SEALHSM_SYSLOG_SOCKET", sock, 1);
+    ss_init_params p = fast;
+    p.syslog = 1;
+    ss_error e;
+    snprintf(dir, sizeof(dir), "%s/syslog", base);
+    CHECK_EQ_INT(ss_init(dir, &p, so_pin, user_pin, &e), SU_OK);
+    ss_store *s = NULL;
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_SO, NULL, so_pin, &e), SU_OK);
+    ss_keyinfo *k = keygen(s, "logged", "ed25519");
+    ss_keyinfo_free(k);
+    ss_close(s);
+    unsetenv("SEALHSM_SYSLOG_SOCKET");
+    char msg[2048];
+    int seen_init = 0, seen_keygen = 0;
+    ssize_t n;
+    while ((n = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
+        msg[n] = '\0';
+        CHECK(strncmp(msg, "<85>", 4) == 0 || strncmp(msg, "<84>", 4) == 0);
+        seen_init |= strstr(msg, "sealhsm[") != NULL && strstr(msg, "op=init") != NULL;
+        seen_keygen |= strstr(msg, "op=keygen outcome=ok") != NULL && strstr(msg, "label=logged");
+    }
+    CHECK(seen_init);
+    CHECK(seen_keygen);
+    close(fd);
+}
+
 /* After destroy no file of the keystore holds the sealed bytes. */
 static void test_destroy_zeroizes(void)
 {
@@ -698,6 +736,7 @@ int main(void)
     test_threads();
     test_map_full();
     test_destroy_zeroizes();
+    test_syslog_copy();
     su_pin_free(so_pin);
     su_pin_free(user_pin);
     su_pin_free(bad_pin);
