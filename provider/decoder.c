@@ -47,9 +47,9 @@ static int sealhsm_dec_pem2der_decode(void *vctx, OSSL_CORE_BIO *cin, int select
     if (PEM_read_bio(in, &name, &header, &der, &len) > 0
         && strcmp(name, SS_KEYREF_PEM_NAME) == 0) {
         OSSL_PARAM params[] = {
-            OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len),
-            OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, KEYREF_STRUCTURE, 0),
-            OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &objtype), OSSL_PARAM_END};
+            OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len),
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, KEYREF_STRUCTURE, 0),
+            OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype), OSSL_PARAM_END};
         ok = data_cb(params, data_cbarg);
     }
     OPENSSL_free(name);

@@ -117,11 +117,11 @@ int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only
     snprintf(desc, sizeof(desc), "sealhsm key %s", info->label);
 
     OSSL_PARAM params[] = {
-        OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
-        OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, (char *)ss_keytype_ossl_name(info->type),
-                               0),
-        OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref)),
-        OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DESC, desc, 0), OSSL_PARAM_END};
+        OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
+        OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                         (char *)ss_keytype_ossl_name(info->type), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref)),
+        OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, desc, 0), OSSL_PARAM_END};
     return object_cb(params, object_cbarg);
 }
 

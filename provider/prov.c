@@ -116,6 +116,7 @@ static void sealhsm_prov_free(SEALHSM_PROV *p)
     if (p == NULL)
         return;
     sealhsm_sessions_free(p);
+    OSSL_PROVIDER_unload(p->app_deflt);
     OSSL_PROVIDER_unload(p->deflt);
     OSSL_LIB_CTX_free(p->libctx);
     CRYPTO_THREAD_lock_free(p->lock);
@@ -200,12 +201,34 @@ static void run_selftests(SEALHSM_PROV *p)
         p->selftest_failure = OPENSSL_strdup(e.msg[0] ? e.msg : "unknown");
 }
 
+/*
+ * OpenSSL 3.0 answers a fetch without a property query with the first active
+ * provider that offers the algorithm. Our keymgmts carry OpenSSL's names (so
+ * libcrypto, X.509, CMS and libssl treat keystore keys as RSA/EC/EdDSA keys) but
+ * cannot generate keys; activated before the default provider, as in
+ * `-provider sealhsm -provider default`, we would answer "EC" for libssl's
+ * ECDHE groups and for genpkey, and libssl would drop the NIST curves (and with
+ * them TLS 1.2 ECDSA). So the default provider is activated in the application's
+ * context before we join it, unless it is active already. The core context is
+ * an OSSL_LIB_CTX here: a module loaded by libcrypto shares that libcrypto.
+ */
+static int default_first(SEALHSM_PROV *p, OSSL_FUNC_core_get_libctx_fn *core_get_libctx)
+{
+    OSSL_LIB_CTX *app = (OSSL_LIB_CTX *)core_get_libctx(p->handle);
+
+    if (OSSL_PROVIDER_available(app, "default"))
+        return 1;
+    p->app_deflt = OSSL_PROVIDER_load(app, "default");
+    return p->app_deflt != NULL;
+}
+
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
                                                               const OSSL_DISPATCH *in,
                                                               const OSSL_DISPATCH **out,
                                                               void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
+    OSSL_FUNC_core_get_libctx_fn *core_get_libctx = NULL;
     SEALHSM_PROV *p = OPENSSL_zalloc(sizeof(*p));
 
     if (p == NULL)
@@ -215,6 +238,9 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
         switch (f->function_id) {
         case OSSL_FUNC_CORE_GET_PARAMS:
             core_get_params = OSSL_FUNC_core_get_params(f);
+            break;
+        case OSSL_FUNC_CORE_GET_LIBCTX:
+            core_get_libctx = OSSL_FUNC_core_get_libctx(f);
             break;
         case OSSL_FUNC_CORE_NEW_ERROR:
             p->new_error = OSSL_FUNC_core_new_error(f);
@@ -227,14 +253,15 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
             break;
         }
     }
-    if (core_get_params == NULL || p->new_error == NULL || p->set_error_debug == NULL
+    if (core_get_params == NULL || core_get_libctx == NULL || p->new_error == NULL || p->set_error_debug == NULL
         || p->vset_error == NULL)
         goto err;
     /* From the core's dispatch so that BIO_new_from_core_bio() works in it. */
     p->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (p->libctx == NULL || (p->deflt = OSSL_PROVIDER_load(p->libctx, "default")) == NULL)
         goto err;
-    if ((p->lock = CRYPTO_THREAD_lock_new()) == NULL || !read_config(p, core_get_params))
+    if ((p->lock = CRYPTO_THREAD_lock_new()) == NULL || !read_config(p, core_get_params)
+        || !default_first(p, core_get_libctx))
         goto err;
     run_selftests(p);
     *out = sealhsm_dispatch;

@@ -115,8 +115,9 @@ int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, voi
 {
     char buf[SU_PIN_MAX + 1];
     size_t len = 0;
-    OSSL_PARAM params[] = {OSSL_PARAM_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, (char *)info, 0),
-                           OSSL_PARAM_END};
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, (char *)info, 0),
+        OSSL_PARAM_END};
     int ok = 0;
 
     if (!cb(buf, sizeof(buf), &len, params, cbarg)) {

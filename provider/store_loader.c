@@ -144,8 +144,9 @@ static int load_cert(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object
 {
     ss_blob *c = &ctx->certs[ctx->next_cert++];
     int objtype = OSSL_OBJECT_CERT;
-    OSSL_PARAM params[] = {OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
-                           OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, c->data, c->len),
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
+                           OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, c->data,
+                                                             c->len),
                            OSSL_PARAM_END};
 
     return object_cb(params, object_cbarg);
