@@ -33,7 +33,7 @@ int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned
         rc = st_random(s, v, ST_NONCE_LEN, e);
     aad(s, a);
     if (rc == SU_OK &&
-        !st_gcm_seal(s->libctx, s->k_seal, v, a, sizeof(a), der, len, v + ST_NONCE_LEN))
+        !st_gcm_seal(s, s->k_seal, v, a, sizeof(a), der, len, v + ST_NONCE_LEN))
         rc = su_err(e, SU_EIO, "cannot seal the attestation key");
     if (rc == SU_OK)
         rc = st_put(s, txn, ST_DB_META, ATTEST_KEY, strlen(ATTEST_KEY), v,
@@ -68,7 +68,7 @@ int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char 
         return su_err(e, SU_EIO, "out of secure memory");
     aad(s, a);
     const unsigned char *p = kv.mv_data;
-    if (!st_gcm_open(s->libctx, s->k_seal, p, a, sizeof(a), p + ST_NONCE_LEN,
+    if (!st_gcm_open(s, s->k_seal, p, a, sizeof(a), p + ST_NONCE_LEN,
                      kv.mv_size - ST_NONCE_LEN, der))
         rc = su_err(e, SU_EINTEGRITY, "keystore %s: attestation key fails authentication",
                     s->path);

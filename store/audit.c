@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +62,7 @@ static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN])
     unsigned char b[8 + 32];
     su_be64(b, h->auth_seq);
     memcpy(b + 8, h->auth_hash, 32);
-    if (!st_hmac(s->libctx, s->k_audit, "head", 4, b, sizeof(b), out))
+    if (!st_hmac(s, s->k_audit, "head", 4, b, sizeof(b), out))
         memset(out, 0, ST_MAC_LEN);
 }
 
@@ -99,20 +98,9 @@ static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
     return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, sizeof(v), e);
 }
 
-static void who(char *user, size_t ulen, char *prog, size_t plen)
-{
-    struct passwd pw, *res = NULL;
-    char buf[1024];
-    if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        snprintf(user, ulen, "%s", pw.pw_name);
-    else
-        snprintf(user, ulen, "%u", (unsigned)getuid());
-    snprintf(prog, plen, "%s", program_invocation_short_name);
-}
-
 static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32])
 {
-    return st_sha256(s->libctx, "sealhsm-audit-v1", 16, content, n, out);
+    return st_sha256(s, "sealhsm-audit-v1", 16, content, n, out);
 }
 
 static int rec_decode(const unsigned char *p, size_t n, rec *r)
@@ -200,7 +188,7 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
             return su_err(e, SU_EIO, "out of memory");
         memcpy(nv, v.mv_data, clen);
         nv[clen] = 1;
-        int ok = st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, nv + clen + 1);
+        int ok = st_hmac(s, s->k_audit, hash, 32, NULL, 0, nv + clen + 1);
         int rc = ok ? st_put(s, txn, ST_DB_AUDIT, k, 8, nv, v.mv_size, e)
                     : su_err(e, SU_EIO, "HMAC failed");
         OPENSSL_free(nv);
@@ -243,8 +231,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = seal_pending(s, txn, &h, e)) != SU_OK)
         return rc;
 
-    char user[64], prog[64];
-    who(user, sizeof(user), prog, sizeof(prog));
+    const char *user = s->user, *prog = s->program;
     su_buf b;
     su_buf_init(&b, 0);
     su_buf_u8(&b, AUDIT_VERSION);
@@ -266,7 +253,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     unsigned char hash[32], mac[ST_MAC_LEN] = {0};
     int ok = !b.failed && rec_hash(s, b.data, clen, hash);
     if (ok && s->k_audit != NULL)
-        ok = st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, mac);
+        ok = st_hmac(s, s->k_audit, hash, 32, NULL, 0, mac);
     su_buf_u8(&b, s->k_audit != NULL);
     su_buf_put(&b, mac, ST_MAC_LEN);
     if (!ok || b.failed) {
@@ -381,7 +368,7 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report
             break;
         }
         unsigned char want[ST_MAC_LEN];
-        if (auth && (!st_hmac(s->libctx, s->k_audit, hash, 32, NULL, 0, want) ||
+        if (auth && (!st_hmac(s, s->k_audit, hash, 32, NULL, 0, want) ||
                      CRYPTO_memcmp(want, mac, ST_MAC_LEN) != 0))
             rc = BAD(seq, "audit record %llu: bad MAC (the record was altered)",
                      (unsigned long long)seq);

@@ -60,11 +60,9 @@ static void w_u64(writer *w, uint64_t v)
     w_put(w, b, 8);
 }
 
-static EVP_MAC_CTX *mac_new(OSSL_LIB_CTX *libctx, const unsigned char *key)
+static EVP_MAC_CTX *mac_new(ss_store *s, const unsigned char *key)
 {
-    EVP_MAC *mac = EVP_MAC_fetch(libctx, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(s->hmac);
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
         OSSL_PARAM_construct_end(),
@@ -76,19 +74,17 @@ static EVP_MAC_CTX *mac_new(OSSL_LIB_CTX *libctx, const unsigned char *key)
     return ctx;
 }
 
-static int checksum_file(OSSL_LIB_CTX *libctx, FILE *f, unsigned char out[32])
+static int checksum_file(ss_store *s, FILE *f, unsigned char out[32])
 {
-    EVP_MD *md = EVP_MD_fetch(libctx, "SHA256", NULL);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned char buf[65536];
-    int ok = md != NULL && c != NULL && EVP_DigestInit_ex2(c, md, NULL) == 1 &&
+    int ok = c != NULL && EVP_DigestInit_ex2(c, s->sha256, NULL) == 1 &&
              fseek(f, 0, SEEK_SET) == 0;
     size_t n;
     while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
         ok = EVP_DigestUpdate(c, buf, n) == 1;
     ok = ok && !ferror(f) && EVP_DigestFinal_ex(c, out, NULL) == 1 && fseek(f, 0, SEEK_END) == 0;
     EVP_MD_CTX_free(c);
-    EVP_MD_free(md);
     return ok;
 }
 
@@ -133,7 +129,7 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
     w.f = fopen(tmp, "w+bx");
     if (w.f == NULL)
         return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    w.mac = mac_new(s->libctx, s->k_backup);
+    w.mac = mac_new(s, s->k_backup);
     if (w.mac == NULL)
         w.failed = 1;
     w_put(&w, MAGIC, MAGIC_LEN);
@@ -151,7 +147,7 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
              maclen == ST_MAC_LEN && fwrite(mac, 1, ST_MAC_LEN, w.f) == ST_MAC_LEN &&
              fflush(w.f) == 0;
     /* the checksum covers the file as written, read back from disk */
-    ok = ok && checksum_file(s->libctx, w.f, sum) && fwrite(sum, 1, 32, w.f) == 32 &&
+    ok = ok && checksum_file(s, w.f, sum) && fwrite(sum, 1, 32, w.f) == 32 &&
          fflush(w.f) == 0 && fsync(fileno(w.f)) == 0;
     if (!ok && rc == SU_OK) {
         rc = su_err(e, SU_EIO, "cannot write %s: %s", tmp, strerror(errno));
@@ -320,8 +316,14 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
         rc = su_read_file(in_path, MAX_BACKUP, &buf, &n, e);
     if (rc != SU_OK)
         return rc;
+    ss_store *t = st_store_new(new_dir, libctx, NULL);
+    if (t == NULL) {
+        free(buf);
+        return su_err(e, SU_EIO, "out of memory");
+    }
     if (n < MAGIC_LEN + 4 + SS_STORE_ID_LEN + 4 + 8 + 4 + ST_MAC_LEN + 32 ||
-        !st_sha256(libctx, buf, n - 32, NULL, 0, sum) || CRYPTO_memcmp(sum, buf + n - 32, 32) != 0) {
+        !st_sha256(t, buf, n - 32, NULL, 0, sum) || CRYPTO_memcmp(sum, buf + n - 32, 32) != 0) {
+        st_store_free(t);
         free(buf);
         return bad(in_path, e, "checksum mismatch");
     }
@@ -346,9 +348,6 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
                     version, BACKUP_VERSION);
     else if (!st_slot_decode(slotp, slotlen, &slot) || slot.role != SS_ROLE_SO)
         rc = bad(in_path, e, "SO slot");
-    ss_store *t = rc == SU_OK ? st_store_new(new_dir, libctx, NULL) : NULL;
-    if (rc == SU_OK && t == NULL)
-        rc = su_err(e, SU_EIO, "out of memory");
     unsigned char *mk = rc == SU_OK ? OPENSSL_secure_zalloc(ST_KEY_LEN) : NULL;
     if (rc == SU_OK && mk == NULL)
         rc = su_err(e, SU_EIO, "out of secure memory");
@@ -363,7 +362,7 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
     if (rc == SU_OK)
         rc = st_session_keys(t, mk, 1, e);
     unsigned char mac[ST_MAC_LEN];
-    if (rc == SU_OK && (!st_hmac(libctx, t->k_backup, buf, body, NULL, 0, mac) ||
+    if (rc == SU_OK && (!st_hmac(t, t->k_backup, buf, body, NULL, 0, mac) ||
                         CRYPTO_memcmp(mac, buf + body, ST_MAC_LEN) != 0))
         rc = su_err(e, SU_EINTEGRITY,
                     "backup %s fails its authentication check (altered?): nothing restored",
@@ -383,8 +382,7 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
     if (mk != NULL)
         OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
     OPENSSL_cleanse(&slot, sizeof(slot));
-    if (t != NULL)
-        st_store_free(t);
+    st_store_free(t);
     if (rc != SU_OK && created_any)
         st_remove_store_files(new_dir);
     free(buf);

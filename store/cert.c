@@ -64,7 +64,7 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         for (size_t i = 0; i < n; i++)
             su_buf_bytes(&b, chain[i].data, chain[i].len);
         unsigned char mac[ST_MAC_LEN];
-        if (b.failed || !st_hmac(s->libctx, s->k_mac, r.info.id, SS_KEY_ID_LEN, b.data, b.len, mac))
+        if (b.failed || !st_hmac(s, s->k_mac, r.info.id, SS_KEY_ID_LEN, b.data, b.len, mac))
             rc = su_err(e, SU_EIO, "out of memory");
         su_buf_put(&b, mac, ST_MAC_LEN);
     }
@@ -110,7 +110,7 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
         const unsigned char *p = v.mv_data;
         su_rd r;
         if (v.mv_size < 4 + ST_MAC_LEN ||
-            !st_hmac(s->libctx, s->k_mac, id, SS_KEY_ID_LEN, p, v.mv_size - ST_MAC_LEN, mac) ||
+            !st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, p, v.mv_size - ST_MAC_LEN, mac) ||
             CRYPTO_memcmp(mac, p + v.mv_size - ST_MAC_LEN, ST_MAC_LEN) != 0)
             rc = su_err(e, SU_EINTEGRITY, "key %s: certificate record fails its integrity check",
                         name);

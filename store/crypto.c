@@ -44,10 +44,62 @@ int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32
     return SU_OK;
 }
 
-int st_hkdf(OSSL_LIB_CTX *libctx, const unsigned char *ikm, const unsigned char *salt,
+int st_algs_fetch(ss_store *s)
+{
+    s->sha256 = EVP_MD_fetch(s->libctx, "SHA256", s->propq);
+    s->gcm = EVP_CIPHER_fetch(s->libctx, "AES-256-GCM", s->propq);
+    s->hmac = EVP_MAC_fetch(s->libctx, "HMAC", s->propq);
+    return s->sha256 != NULL && s->gcm != NULL && s->hmac != NULL;
+}
+
+void st_algs_free(ss_store *s)
+{
+    st_mac_templates_free(s);
+    EVP_MD_free(s->sha256);
+    EVP_CIPHER_free(s->gcm);
+    EVP_MAC_free(s->hmac);
+    s->sha256 = NULL;
+    s->gcm = NULL;
+    s->hmac = NULL;
+}
+
+static EVP_MAC_CTX *hmac_ctx(const ss_store *s, const unsigned char *key)
+{
+    EVP_MAC *mac = s && s->hmac ? s->hmac : EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    if (mac != NULL && (s == NULL || s->hmac == NULL))
+        EVP_MAC_free(mac);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (ctx != NULL && EVP_MAC_init(ctx, key, ST_KEY_LEN, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+int st_mac_templates(ss_store *s)
+{
+    st_mac_templates_free(s);
+    /* keyed once per session: HMAC init fetches its digest, which costs locks */
+    s->mac_tmpl = hmac_ctx(s, s->k_mac);
+    s->audit_tmpl = hmac_ctx(s, s->k_audit);
+    return s->mac_tmpl != NULL && s->audit_tmpl != NULL;
+}
+
+void st_mac_templates_free(ss_store *s)
+{
+    EVP_MAC_CTX_free(s->mac_tmpl);
+    EVP_MAC_CTX_free(s->audit_tmpl);
+    s->mac_tmpl = s->audit_tmpl = NULL;
+}
+
+int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
             size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN])
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(libctx, "HKDF", NULL);
+    EVP_KDF *kdf = EVP_KDF_fetch(s ? s->libctx : NULL, "HKDF", s ? s->propq : NULL);
     EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     EVP_KDF_free(kdf);
     if (kctx == NULL)
@@ -64,44 +116,44 @@ int st_hkdf(OSSL_LIB_CTX *libctx, const unsigned char *ikm, const unsigned char 
     return ok;
 }
 
-int st_hmac(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
+int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
             const void *b, size_t blen, unsigned char out[ST_MAC_LEN])
 {
-    EVP_MAC *mac = EVP_MAC_fetch(libctx, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac);
+    EVP_MAC_CTX *tmpl = NULL;
+    if (s != NULL && key == s->k_mac)
+        tmpl = s->mac_tmpl;
+    else if (s != NULL && key == s->k_audit)
+        tmpl = s->audit_tmpl;
+    EVP_MAC_CTX *ctx = tmpl ? EVP_MAC_CTX_dup(tmpl) : hmac_ctx(s, key);
     if (ctx == NULL)
         return 0;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
     size_t outl = 0;
-    int ok = EVP_MAC_init(ctx, key, ST_KEY_LEN, params) == 1 &&
-             EVP_MAC_update(ctx, a, alen) == 1 && (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
+    int ok = EVP_MAC_update(ctx, a, alen) == 1 && (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
              EVP_MAC_final(ctx, out, &outl, ST_MAC_LEN) == 1 && outl == ST_MAC_LEN;
     EVP_MAC_CTX_free(ctx);
     return ok;
 }
 
-int st_sha256(OSSL_LIB_CTX *libctx, const void *a, size_t alen, const void *b, size_t blen,
+int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
               unsigned char out[32])
 {
-    EVP_MD *md = EVP_MD_fetch(libctx, "SHA256", NULL);
+    EVP_MD *md = s && s->sha256 ? s->sha256 : EVP_MD_fetch(NULL, "SHA256", NULL);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = md != NULL && ctx != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
-             EVP_DigestUpdate(ctx, a, alen) == 1 && (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+             EVP_DigestUpdate(ctx, a, alen) == 1 &&
+             (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
              EVP_DigestFinal_ex(ctx, out, NULL) == 1;
     EVP_MD_CTX_free(ctx);
-    EVP_MD_free(md);
+    if (md != NULL && (s == NULL || s->sha256 == NULL))
+        EVP_MD_free(md);
     return ok;
 }
 
-static int gcm(OSSL_LIB_CTX *libctx, int enc, const unsigned char key[ST_KEY_LEN],
+static int gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
                const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag)
 {
-    EVP_CIPHER *c = EVP_CIPHER_fetch(libctx, "AES-256-GCM", NULL);
+    EVP_CIPHER *c = s && s->gcm ? s->gcm : EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl, ok = c != NULL && ctx != NULL &&
                    EVP_CipherInit_ex2(ctx, c, key, nonce, enc, NULL) == 1 &&
@@ -114,20 +166,21 @@ static int gcm(OSSL_LIB_CTX *libctx, int enc, const unsigned char key[ST_KEY_LEN
     if (ok && enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, ST_TAG_LEN, tag) == 1;
     EVP_CIPHER_CTX_free(ctx);
-    EVP_CIPHER_free(c);
+    if (c != NULL && (s == NULL || s->gcm == NULL))
+        EVP_CIPHER_free(c);
     return ok;
 }
 
-int st_gcm_seal(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
                 const unsigned char *in, size_t len, unsigned char *out)
 {
     if (len > INT32_MAX || aadlen > INT32_MAX)
         return 0;
-    return gcm(libctx, 1, key, nonce, aad, aadlen, in, len, out, out + len);
+    return gcm(s, 1, key, nonce, aad, aadlen, in, len, out, out + len);
 }
 
-int st_gcm_open(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+int st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
                 const unsigned char *in, size_t len, unsigned char *out)
 {
@@ -135,7 +188,7 @@ int st_gcm_open(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
         return 0;
     unsigned char tag[ST_TAG_LEN];
     memcpy(tag, in + len - ST_TAG_LEN, ST_TAG_LEN);
-    int ok = gcm(libctx, 0, key, nonce, aad, aadlen, in, len - ST_TAG_LEN, out, tag);
+    int ok = gcm(s, 0, key, nonce, aad, aadlen, in, len - ST_TAG_LEN, out, tag);
     if (!ok)
         OPENSSL_cleanse(out, len - ST_TAG_LEN);
     return ok;

@@ -31,6 +31,7 @@ enum {
 };
 
 typedef struct st_env st_env; /* process-wide shared LMDB environment (env.c) */
+typedef struct st_cached_key st_cached_key;
 
 /* A signature waiting for its durable commit (gate.c). */
 typedef struct st_gate_item {
@@ -71,6 +72,18 @@ struct ss_store {
     const unsigned char *k_seal, *k_mac, *k_audit, *k_backup;
 
     st_gate gate;
+
+    /* fetched once (crypto.c) */
+    EVP_MD *sha256;
+    EVP_CIPHER *gcm;
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *mac_tmpl, *audit_tmpl; /* keyed with k_mac / k_audit for the session */
+
+    /* unsealed keys kept for signing, only when the secure heap is on (keycache.c) */
+    pthread_mutex_t cache_mu;
+    st_cached_key *cache;
+
+    char user[64], program[64]; /* who, for audit records */
 };
 
 /* ---- store.c ------------------------------------------------------------------------ */
@@ -111,20 +124,28 @@ int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_err
 int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e);
 int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
                 uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e);
-int st_hkdf(OSSL_LIB_CTX *libctx, const unsigned char *ikm, const unsigned char *salt,
+/* The primitives below use the algorithms s fetched once from its library context
+ * (s may be NULL: the default context, fetched per call). They return 1 / 0. */
+int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
             size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN]);
-int st_hmac(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
+/* HMAC-SHA256 over a || b; with s->k_mac or s->k_audit it reuses a keyed template. */
+int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
             const void *b, size_t blen, unsigned char out[ST_MAC_LEN]);
-int st_sha256(OSSL_LIB_CTX *libctx, const void *a, size_t alen, const void *b, size_t blen,
+int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
               unsigned char out[32]);
 /* AES-256-GCM. seal: out gets ct||tag (len + ST_TAG_LEN). open: out gets len - ST_TAG_LEN
  * bytes; returns 0 on tag mismatch. */
-int st_gcm_seal(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
                 const unsigned char *in, size_t len, unsigned char *out);
-int st_gcm_open(OSSL_LIB_CTX *libctx, const unsigned char key[ST_KEY_LEN],
+int st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
                 const unsigned char *in, size_t len, unsigned char *out);
+/* Fetches the algorithms once per handle; keyed MAC templates once per session. */
+int st_algs_fetch(ss_store *s);
+void st_algs_free(ss_store *s);
+int st_mac_templates(ss_store *s);
+void st_mac_templates_free(ss_store *s);
 
 /* ---- slot.c: PIN slots (the master key wrapped under Argon2id(PIN)) ---------------- */
 
@@ -184,6 +205,13 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
 int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id,
                 st_keyrec *r, ss_error *e);
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
+
+/* ---- keycache.c: unsealed keys, secure heap only -------------------------------------- */
+
+/* The cached key of this record (a new reference), or NULL. */
+EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r);
+void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey);
+void st_keycache_clear(ss_store *s);
 
 /* ---- usage.c: MACed per-key counters ----------------------------------------------------- */
 

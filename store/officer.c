@@ -21,7 +21,7 @@ static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
         su_buf_u64(b, (uint64_t)a->approvals[i].time);
     }
     unsigned char mac[ST_MAC_LEN];
-    if (b->failed || !st_hmac(s->libctx, s->k_mac, id, SS_KEY_ID_LEN, b->data, b->len, mac))
+    if (b->failed || !st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b->data, b->len, mac))
         return 0;
     su_buf_put(b, mac, ST_MAC_LEN);
     return !b->failed;
@@ -58,7 +58,7 @@ int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activa
     unsigned char mac[ST_MAC_LEN];
     size_t body = v.mv_size - r.left;
     if (r.failed || r.left != ST_MAC_LEN ||
-        !st_hmac(s->libctx, s->k_mac, k->id, SS_KEY_ID_LEN, p, body, mac) ||
+        !st_hmac(s, s->k_mac, k->id, SS_KEY_ID_LEN, p, body, mac) ||
         CRYPTO_memcmp(mac, p + body, ST_MAC_LEN) != 0) {
         memset(a, 0, sizeof(*a));
         return su_err(e, SU_EINTEGRITY, "key %s: approvals record fails its integrity check",

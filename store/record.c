@@ -131,7 +131,7 @@ int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e)
     su_buf_put(out, r->nonce, ST_NONCE_LEN);
     su_buf_bytes(out, r->sealed, r->sealed_len);
     unsigned char mac[ST_MAC_LEN];
-    ok = ok && !out->failed && st_hmac(s->libctx, s->k_mac, "key", 3, out->data, out->len, mac);
+    ok = ok && !out->failed && st_hmac(s, s->k_mac, "key", 3, out->data, out->len, mac);
     su_buf_put(out, mac, ST_MAC_LEN);
     if (!ok || out->failed)
         return su_err(e, SU_EIO, "cannot encode the record of key %s", k->label);
@@ -150,7 +150,7 @@ int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *
     if (n < ST_MAC_LEN + 1)
         return corrupt(name, e, "truncated");
     unsigned char mac[ST_MAC_LEN];
-    if (!st_hmac(s->libctx, s->k_mac, "key", 3, p, n - ST_MAC_LEN, mac))
+    if (!st_hmac(s, s->k_mac, "key", 3, p, n - ST_MAC_LEN, mac))
         return su_err(e, SU_EIO, "key %s: HMAC failed", name);
     if (CRYPTO_memcmp(mac, p + n - ST_MAC_LEN, ST_MAC_LEN) != 0)
         return corrupt(name, e, "bad MAC");
@@ -227,7 +227,7 @@ int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t l
     su_buf_init(&aad, 0);
     unsigned char *ct = OPENSSL_malloc(len + ST_TAG_LEN);
     int ok = ct != NULL && make_aad(r, &aad) &&
-             st_gcm_seal(s->libctx, s->k_seal, r->nonce, aad.data, aad.len, der, len, ct);
+             st_gcm_seal(s, s->k_seal, r->nonce, aad.data, aad.len, der, len, ct);
     su_buf_free(&aad);
     if (!ok) {
         OPENSSL_free(ct);
@@ -252,7 +252,7 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
     su_buf aad;
     su_buf_init(&aad, 0);
     int ok = make_aad(r, &aad) &&
-             st_gcm_open(s->libctx, s->k_seal, r->nonce, aad.data, aad.len, r->sealed,
+             st_gcm_open(s, s->k_seal, r->nonce, aad.data, aad.len, r->sealed,
                          r->sealed_len, out);
     su_buf_free(&aad);
     if (!ok) {
@@ -324,7 +324,7 @@ static int usage_mac(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const s
     su_be64(b + 24, (uint64_t)u->last_used);
     su_be64(b + 32, (uint64_t)u->window_start);
     su_be32(b + 40, u->window_count);
-    return st_hmac(s->libctx, s->k_mac, "usage", 5, b, sizeof(b), mac);
+    return st_hmac(s, s->k_mac, "usage", 5, b, sizeof(b), mac);
 }
 
 int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e)

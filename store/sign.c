@@ -127,7 +127,7 @@ static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req,
 {
     if (k->type.alg == SS_ALG_ED25519 || k->type.alg == SS_ALG_ED448) {
         *len = 32;
-        return st_sha256(s->libctx, req->tbs, req->tbslen, NULL, 0, out);
+        return st_sha256(s, req->tbs, req->tbslen, NULL, 0, out);
     }
     if (req->tbslen > 64)
         return 0;
@@ -189,11 +189,16 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     unsigned char *der = NULL, buf[1024];
     size_t derlen = 0, len = sizeof(buf);
     EVP_PKEY *pkey = NULL;
-    rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
-    if (rc == SU_OK)
-        rc = st_pkey_from_pkcs8(s, der, derlen, &pkey, e);
-    if (der != NULL)
-        OPENSSL_secure_clear_free(der, derlen);
+    pkey = st_keycache_get(s, &r);
+    if (pkey == NULL) {
+        rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+        if (rc == SU_OK)
+            rc = st_pkey_from_pkcs8(s, der, derlen, &pkey, e);
+        if (der != NULL)
+            OPENSSL_secure_clear_free(der, derlen);
+        if (rc == SU_OK)
+            st_keycache_put(s, &r, pkey);
+    }
     if (rc == SU_OK)
         rc = raw_sign(s, pkey, &r.info, req, buf, &len, e);
     EVP_PKEY_free(pkey);

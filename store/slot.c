@@ -71,7 +71,7 @@ int st_slot_make(ss_store *s, ss_role role, const char *name, const unsigned cha
         su_buf_init(&aad, 0);
         slot_aad(s, out, &aad);
         if (aad.failed ||
-            !st_gcm_seal(s->libctx, kek, out->nonce, aad.data, aad.len, mk, ST_KEY_LEN, out->wrapped))
+            !st_gcm_seal(s, kek, out->nonce, aad.data, aad.len, mk, ST_KEY_LEN, out->wrapped))
             rc = su_err(e, SU_EIO, "cannot wrap the master key for role %s", role_word(role));
         su_buf_free(&aad);
     }
@@ -91,7 +91,7 @@ int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned c
         su_buf aad;
         su_buf_init(&aad, 0);
         slot_aad(s, slot, &aad);
-        ok = !aad.failed && st_gcm_open(s->libctx, kek, slot->nonce, aad.data, aad.len,
+        ok = !aad.failed && st_gcm_open(s, kek, slot->nonce, aad.data, aad.len,
                                         slot->wrapped, sizeof(slot->wrapped), mk);
         su_buf_free(&aad);
     }
@@ -144,7 +144,7 @@ int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error 
     if (keys == NULL)
         return su_err(e, SU_EIO, "out of secure memory");
     for (size_t i = 0; i < ST_SESSION_KEYS - 1; i++) {
-        if (!st_hkdf(s->libctx, mk, s->store_id, SS_STORE_ID_LEN, infos[i],
+        if (!st_hkdf(s, mk, s->store_id, SS_STORE_ID_LEN, infos[i],
                      keys + (i + 1) * ST_KEY_LEN)) {
             OPENSSL_secure_clear_free(keys, total);
             return su_err(e, SU_EIO, "key derivation failed");
@@ -160,6 +160,8 @@ int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error 
     s->k_mac = keys + 2 * ST_KEY_LEN;
     s->k_audit = keys + 3 * ST_KEY_LEN;
     s->k_backup = keys + 4 * ST_KEY_LEN;
+    if (!st_mac_templates(s))
+        return su_err(e, SU_EIO, "cannot set up HMAC");
     return SU_OK;
 }
 

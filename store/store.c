@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <dirent.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,18 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
     return SU_OK;
 }
 
+/* The OS user and program named in audit records, looked up once per handle. */
+static void who_am_i(ss_store *s)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+        snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
+    else
+        snprintf(s->user, sizeof(s->user), "%u", (unsigned)getuid());
+    snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
+}
+
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
 {
     ss_store *s = calloc(1, sizeof(*s));
@@ -55,7 +68,11 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     s->propq = propq ? strdup(propq) : NULL;
     s->libctx = libctx;
     st_gate_init(&s->gate);
-    if (s->path == NULL || (propq != NULL && s->propq == NULL)) {
+    pthread_mutex_init(&s->cache_mu, NULL);
+    who_am_i(s);
+    if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
+        st_algs_free(s);
+        pthread_mutex_destroy(&s->cache_mu);
         st_gate_destroy(&s->gate);
         free(s->path);
         free(s->propq);
@@ -69,6 +86,8 @@ void st_store_free(ss_store *s)
 {
     ss_logout(s);
     st_env_close(s);
+    st_algs_free(s);
+    pthread_mutex_destroy(&s->cache_mu);
     st_gate_destroy(&s->gate);
     free(s->path);
     free(s->propq);
@@ -164,6 +183,8 @@ ss_role ss_logged_in(const ss_store *s)
 
 void ss_logout(ss_store *s)
 {
+    st_keycache_clear(s);
+    st_mac_templates_free(s);
     if (s->keys != NULL)
         OPENSSL_secure_clear_free(s->keys, ST_SESSION_KEYS * ST_KEY_LEN);
     s->keys = NULL;
