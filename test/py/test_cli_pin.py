@@ -97,7 +97,7 @@ def meta_dump(ks):
 def test_killed_attempt_still_counts(tmp_path):
     """The try counter is committed before the KDF runs: killing the process while it
     derives the key (even with the right PIN) cannot be used to guess for free."""
-    slow_kdf = ["--kdf-memory", "64", "--kdf-iterations", "20"]  # about a second per unlock
+    slow_kdf = ["--kdf-memory", "64", "--kdf-iterations", "8"]  # a few tenths of a second
     ks = Keystore(tmp_path / "ks", tmp_path)
     conftest.run([SEALHSM, "init", *slow_kdf, "--max-pin-tries", "2"], env=ks.env(so=True),
                  check=0)
