@@ -46,6 +46,7 @@ enum {
     OPT_KDF_ITERATIONS,
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
+    OPT_SYSLOG,
     /* policy options (SPEC §5) */
     OPT_ENV,
     OPT_DIGESTS,

@@ -26,6 +26,9 @@ static int init_opt(cli *c, int opt, const char *arg, void *ctx) {
         if ((rc = cli_uint(c, "--max-pin-tries", arg, 1, 1000, &v)) == SU_OK)
             p->max_pin_tries = (uint32_t)v;
         return rc;
+    case OPT_SYSLOG:
+        p->syslog = 1;
+        return SU_OK;
     }
     return CLI_NOT_MINE;
 }
@@ -38,6 +41,7 @@ int cmd_init(cli *c, int argc, char **argv) {
         {"kdf-iterations", required_argument, NULL, OPT_KDF_ITERATIONS},
         {"kdf-lanes", required_argument, NULL, OPT_KDF_LANES},
         {"max-pin-tries", required_argument, NULL, OPT_MAX_PIN_TRIES},
+        {"syslog", no_argument, NULL, OPT_SYSLOG},
         CLI_OPTS_END,
     };
     ss_init_params p;

@@ -33,13 +33,15 @@
 static const cli_cmd commands[] = {
     {"init", NULL, cmd_init,
      "usage: sealhsm init [--kdf-memory MiB] [--kdf-iterations N] [--kdf-lanes N]\n"
-     "                    [--max-pin-tries N] [--so-pin-file FILE] [--pin-file FILE]\n"
+     "                    [--max-pin-tries N] [--syslog] [--so-pin-file FILE] [--pin-file FILE]\n"
      "Creates a keystore. The SO PIN comes from --so-pin-file or $SEALHSM_SO_PIN, the user\n"
      "PIN from --pin-file or $SEALHSM_PIN; each is otherwise prompted for twice.\n"
      "  --kdf-memory MiB               Argon2id memory, 1..4096 (default 64)\n"
      "  --kdf-iterations N             Argon2id passes, 1..100 (default 3)\n"
      "  --kdf-lanes N                  Argon2id lanes, 1..16 (default 1)\n"
      "  --max-pin-tries N              failures before a role locks, 1..1000 (default 10)\n"
+     "  --syslog                       every program using the keystore copies each audit\n"
+     "                                 record to syslog (authpriv) once committed\n"
      "  --pin-fd N                     read the user PIN from file descriptor N\n" COMMON_HELP},
     {"keygen", NULL, cmd_keygen,
      "usage: sealhsm keygen LABEL --type TYPE [--description TEXT] [policy options]\n"

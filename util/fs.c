@@ -86,7 +86,7 @@ int su_write_file_atomic(const char *path, const void *data, size_t n, int mode,
     unlink(tmp); /* left by a crashed process that had our pid */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
-        return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        return su_err(e, SU_EIO, "cannot write %s: %s", path, strerror(errno));
     const unsigned char *p = data;
     size_t left = n;
     while (left > 0) {
