@@ -14,19 +14,23 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void st_gate_init(st_gate *g)
 {
     memset(g, 0, sizeof(*g));
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
+    pthread_cond_init(&g->bcv, NULL);
 }
 
 void st_gate_destroy(st_gate *g)
 {
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
+    pthread_cond_destroy(&g->bcv);
 }
 
 /*
@@ -138,4 +142,153 @@ int st_gate_commit(ss_store *s, st_gate_item *it, ss_error *e)
     if (it->rc != SU_OK && e != NULL)
         *e = it->err;
     return it->rc;
+}
+
+/* ---- batched audit ------------------------------------------------------------------------
+ *
+ * For keys whose policy says `audit batched` (TLS-server keys, never code signing)
+ * the signature is released at once and its record is queued; a background thread
+ * commits the queue every ST_BATCH_MS. A crash loses at most the records of that
+ * window. Such keys cannot have max-signatures or rate limits (their counts must be
+ * exact), and once a flush fails every later batched signature is refused.
+ */
+
+static int flush_batch(ss_store *s, st_batched *b, ss_error *e)
+{
+    MDB_txn *txn;
+    int rc = st_txn(s, 1, &txn, e);
+    int64_t now = su_now();
+    for (; rc == SU_OK && b != NULL; b = b->next) {
+        st_keyrec r;
+        st_usage u;
+        if ((rc = st_key_load(s, txn, NULL, b->id, &r, e)) != SU_OK)
+            break;
+        rc = st_usage_load(s, txn, &r.info, &u, e);
+        if (rc == SU_OK) {
+            u.signatures++;
+            u.last_used = now;
+            rc = st_usage_store(s, txn, r.info.id, &u, e);
+        }
+        if (rc == SU_OK) {
+            st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_OK, .key_id = r.info.id,
+                              .label = r.info.label, .reason = "batched",
+                              .digest = b->digest[0] ? b->digest : NULL,
+                              .tbs_hash = b->thlen ? b->th : NULL, .tbs_hash_len = b->thlen};
+            rc = st_audit_append(s, txn, &in, e);
+        }
+        st_keyrec_clear(&r);
+    }
+    if (rc == SU_OK)
+        return st_commit(s, txn, e);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static void free_list(st_batched *b)
+{
+    while (b != NULL) {
+        st_batched *n = b->next;
+        free(b);
+        b = n;
+    }
+}
+
+static void *flusher(void *arg)
+{
+    ss_store *s = arg;
+    st_gate *g = &s->gate;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        while (g->bhead == NULL && !g->flusher_stop)
+            pthread_cond_wait(&g->bcv, &g->mu);
+        if (g->bhead == NULL && g->flusher_stop)
+            break;
+        if (!g->flusher_stop) {
+            /* let the window fill, so one commit carries many records */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += ST_BATCH_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (!g->flusher_stop && pthread_cond_timedwait(&g->bcv, &g->mu, &until) == 0)
+                ;
+        }
+        st_batched *batch = g->bhead;
+        g->bhead = g->btail = NULL;
+        pthread_mutex_unlock(&g->mu);
+        ss_error err;
+        int rc = flush_batch(s, batch, &err);
+        free_list(batch);
+        pthread_mutex_lock(&g->mu);
+        if (rc != SU_OK && !g->batch_failed) {
+            g->batch_failed = 1;
+            g->batch_err = err;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+int st_gate_batched_ok(ss_store *s, ss_error *e)
+{
+    st_gate *g = &s->gate;
+    pthread_mutex_lock(&g->mu);
+    int failed = g->batch_failed;
+    if (failed && e != NULL)
+        su_err(e, g->batch_err.code ? g->batch_err.code : SU_EIO,
+               "batched audit records could not be committed (%s): batched keys are stopped",
+               g->batch_err.msg);
+    pthread_mutex_unlock(&g->mu);
+    return failed ? (e ? e->code : SU_EIO) : SU_OK;
+}
+
+int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e)
+{
+    st_gate *g = &s->gate;
+    st_batched *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return su_err(e, SU_EIO, "out of memory");
+    memcpy(b->id, it->id, SS_KEY_ID_LEN);
+    unsigned md = ss_digest_flag(it->req->digest, NULL);
+    snprintf(b->digest, sizeof(b->digest), "%s", md ? ss_digest_name(md) : "");
+    memcpy(b->th, it->th, it->thlen);
+    b->thlen = it->thlen;
+    pthread_mutex_lock(&g->mu);
+    int rc = SU_OK;
+    if (!g->flusher_running) {
+        g->flusher_stop = 0;
+        if (pthread_create(&g->flusher, NULL, flusher, s) == 0)
+            g->flusher_running = 1;
+        else
+            rc = su_err(e, SU_EIO, "cannot start the audit flusher");
+    }
+    if (rc == SU_OK) {
+        if (g->btail != NULL)
+            g->btail->next = b;
+        else
+            g->bhead = b;
+        g->btail = b;
+        pthread_cond_signal(&g->bcv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (rc != SU_OK)
+        free(b);
+    return rc;
+}
+
+void st_gate_flush_stop(ss_store *s)
+{
+    st_gate *g = &s->gate;
+    pthread_mutex_lock(&g->mu);
+    int running = g->flusher_running;
+    g->flusher_stop = 1;
+    pthread_cond_signal(&g->bcv);
+    pthread_mutex_unlock(&g->mu);
+    if (running)
+        pthread_join(g->flusher, NULL);
+    pthread_mutex_lock(&g->mu);
+    g->flusher_running = 0;
+    pthread_mutex_unlock(&g->mu);
 }

@@ -45,12 +45,29 @@ typedef struct st_gate_item {
     struct st_gate_item *next;
 } st_gate_item;
 
+/* A signature of a key with `--audit batched`, released before its record commits. */
+typedef struct st_batched {
+    unsigned char id[SS_KEY_ID_LEN];
+    char digest[32];
+    unsigned char th[64];
+    size_t thlen;
+    struct st_batched *next;
+} st_batched;
+
 /* Group commit: concurrent signers in one process share one write transaction. */
 typedef struct st_gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     st_gate_item *head, *tail;
     int leader; /* a thread is committing a batch */
+
+    /* batched audit: records flushed by a background thread every few ms */
+    st_batched *bhead, *btail;
+    pthread_cond_t bcv;
+    pthread_t flusher;
+    int flusher_running, flusher_stop;
+    int batch_failed;   /* a flush failed: batched keys stop signing */
+    ss_error batch_err;
 } st_gate;
 
 struct ss_store {
@@ -263,6 +280,13 @@ void st_gate_destroy(st_gate *g);
  * the audit record in a write transaction shared with concurrent signers, and
  * returns once that transaction is durable (or failed). */
 int st_gate_commit(ss_store *s, st_gate_item *it, ss_error *e);
+/* For keys with batched audit: fails closed if an earlier flush failed. */
+int st_gate_batched_ok(ss_store *s, ss_error *e);
+/* Queues the record of a released signature; flushed within ST_BATCH_MS. */
+int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
+/* Flushes what is queued and stops the flusher (logout, close). */
+void st_gate_flush_stop(ss_store *s);
+#define ST_BATCH_MS 5
 
 /* ---- audit.c ------------------------------------------------------------------------------- */
 

@@ -252,6 +252,12 @@ static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_
         rc = su_err(e, SU_EUSAGE, "key %s: at most %d users", spec->label, SS_MAX_USERS);
     if (rc == SU_OK && (spec->policy.digests & ~0x3ffu))
         rc = su_err(e, SU_EUSAGE, "key %s: unknown digest in policy", spec->label);
+    if (rc == SU_OK && spec->policy.audit_batched &&
+        (spec->policy.max_signatures != 0 || spec->policy.rate_count != 0))
+        rc = su_err(e, SU_EUSAGE,
+                    "key %s: --audit batched cannot be combined with --max-signatures or --rate "
+                    "(their counts must be exact)",
+                    spec->label);
     if (rc == SU_OK && spec->policy.approvals > 0 && spec->policy.activation_ttl == 0)
         rc = su_err(e, SU_EUSAGE, "key %s: --approvals needs an activation TTL", spec->label);
     return rc;

@@ -129,18 +129,19 @@ const char *ss_origin_name(ss_origin o)
 static const struct {
     unsigned flag;
     const char *name;
+    size_t size;
     const char *aliases[4];
 } digests[] = {
-    {SS_MD_SHA224, "sha224", {"sha2-224", "sha-224", NULL}},
-    {SS_MD_SHA256, "sha256", {"sha2-256", "sha-256", NULL}},
-    {SS_MD_SHA384, "sha384", {"sha2-384", "sha-384", NULL}},
-    {SS_MD_SHA512, "sha512", {"sha2-512", "sha-512", NULL}},
-    {SS_MD_SHA512_224, "sha512-224", {"sha2-512/224", "sha-512/224", "sha512/224"}},
-    {SS_MD_SHA512_256, "sha512-256", {"sha2-512/256", "sha-512/256", "sha512/256"}},
-    {SS_MD_SHA3_224, "sha3-224", {NULL}},
-    {SS_MD_SHA3_256, "sha3-256", {NULL}},
-    {SS_MD_SHA3_384, "sha3-384", {NULL}},
-    {SS_MD_SHA3_512, "sha3-512", {NULL}},
+    {SS_MD_SHA224, "sha224", 28, {"sha2-224", "sha-224", NULL}},
+    {SS_MD_SHA256, "sha256", 32, {"sha2-256", "sha-256", NULL}},
+    {SS_MD_SHA384, "sha384", 48, {"sha2-384", "sha-384", NULL}},
+    {SS_MD_SHA512, "sha512", 64, {"sha2-512", "sha-512", NULL}},
+    {SS_MD_SHA512_224, "sha512-224", 28, {"sha2-512/224", "sha-512/224", "sha512/224"}},
+    {SS_MD_SHA512_256, "sha512-256", 32, {"sha2-512/256", "sha-512/256", "sha512/256"}},
+    {SS_MD_SHA3_224, "sha3-224", 28, {NULL}},
+    {SS_MD_SHA3_256, "sha3-256", 32, {NULL}},
+    {SS_MD_SHA3_384, "sha3-384", 48, {NULL}},
+    {SS_MD_SHA3_512, "sha3-512", 64, {NULL}},
 };
 
 unsigned ss_digest_flag(const char *name, int *forbidden)
@@ -170,4 +171,12 @@ const char *ss_digest_name(unsigned flag)
         if (digests[i].flag == flag)
             return digests[i].name;
     return NULL;
+}
+
+size_t ss_digest_size(unsigned flag)
+{
+    for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++)
+        if (digests[i].flag == flag)
+            return digests[i].size;
+    return 0;
 }

@@ -98,6 +98,8 @@ const char *ss_origin_name(ss_origin o);
 unsigned ss_digest_flag(const char *name, int *forbidden);
 /* Lowercase policy spelling of one flag ("sha256"), NULL if not a single flag. */
 const char *ss_digest_name(unsigned flag);
+/* Output size in bytes of one digest flag, 0 if not a single known flag. */
+size_t ss_digest_size(unsigned flag);
 
 /* ---- policy (SPEC §5) ------------------------------------------------------- */
 

@@ -59,17 +59,6 @@ static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, s
     return rc;
 }
 
-static int expected_len(ss_store *s, const char *digest, size_t *len)
-{
-    EVP_MD *md = EVP_MD_fetch(s->libctx, digest, s->propq);
-    int n = md ? EVP_MD_get_size(md) : -1;
-    EVP_MD_free(md);
-    if (n <= 0)
-        return 0;
-    *len = (size_t)n;
-    return 1;
-}
-
 static int raw_sign(ss_store *s, EVP_PKEY *pkey, const ss_keyinfo *k, const ss_sign_req *req,
                     unsigned char *sig, size_t *siglen, ss_error *e)
 {
@@ -174,9 +163,10 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
         rc = st_policy_check_counters(&r.info, &u, now, e);
     if (rc == SU_OK)
         rc = check_kpin(s, &r, req, e);
-    size_t want;
+    if (rc == SU_OK && r.info.policy.audit_batched)
+        rc = st_gate_batched_ok(s, e);
     if (rc == SU_OK && req->digest != NULL &&
-        (!expected_len(s, req->digest, &want) || want != req->tbslen))
+        ss_digest_size(ss_digest_flag(req->digest, NULL)) != req->tbslen)
         rc = su_err(e, SU_EUSAGE, "key %s: %zu bytes is not a %s digest", r.info.label,
                     req->tbslen, req->digest);
     if (rc != SU_OK) {
@@ -188,8 +178,7 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
 
     unsigned char *der = NULL, buf[1024];
     size_t derlen = 0, len = sizeof(buf);
-    EVP_PKEY *pkey = NULL;
-    pkey = st_keycache_get(s, &r);
+    EVP_PKEY *pkey = st_keycache_get(s, &r);
     if (pkey == NULL) {
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
         if (rc == SU_OK)
@@ -208,7 +197,9 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     st_gate_item item = {.id = r.info.id, .req = req};
     if (rc == SU_OK && !tbs_hash(s, &r.info, req, item.th, &item.thlen))
         rc = su_err(e, SU_EIO, "key %s: hashing the signed data failed", r.info.label);
-    if (rc == SU_OK)
+    if (rc == SU_OK && r.info.policy.audit_batched)
+        rc = st_gate_batch(s, &item, e);
+    else if (rc == SU_OK)
         rc = st_gate_commit(s, &item, e);
     else if (rc != SU_EINTEGRITY)
         audit_refusal(s, &r.info, req, rc, e ? e->msg : "error");

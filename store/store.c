@@ -183,6 +183,7 @@ ss_role ss_logged_in(const ss_store *s)
 
 void ss_logout(ss_store *s)
 {
+    st_gate_flush_stop(s); /* batched records still need the session's audit key */
     st_keycache_clear(s);
     st_mac_templates_free(s);
     if (s->keys != NULL)

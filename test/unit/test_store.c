@@ -598,6 +598,39 @@ static void test_threads(void)
     ss_keyinfo_free(k);
 }
 
+/* Batched audit: signatures are released at once, every record still arrives
+ * (flushed in the background and at close); refused with exact counters. */
+static void test_batched_audit(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyspec spec = {.label = "tls", .type = {SS_ALG_EC, 256}};
+    ss_policy_default(&spec.policy);
+    spec.policy.audit_batched = 1;
+    spec.policy.max_signatures = 10;
+    CHECK_EQ_INT(ss_keygen(s, &spec, NULL, &e), SU_EUSAGE);
+    CHECK(strstr(e.msg, "batched") != NULL);
+    spec.policy.max_signatures = 0;
+    ss_keyinfo *k = NULL;
+    CHECK_EQ_INT(ss_keygen(s, &spec, &k, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    for (int i = 0; i < 200 && k != NULL; i++)
+        CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    ss_close(s);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    ss_keyinfo *after = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "tls", NULL, &after, &e), SU_OK);
+    if (after != NULL)
+        CHECK_EQ_INT(after->signatures, 200);
+    ss_keyinfo_free(after);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_close(s);
+    ss_keyinfo_free(k);
+}
+
 /* A full map fails the signature closed: error, no signature, no audit gap. */
 static void test_map_full(void)
 {
@@ -734,6 +767,7 @@ int main(void)
     test_audit_chain();
     test_concurrent_writers();
     test_threads();
+    test_batched_audit();
     test_map_full();
     test_destroy_zeroizes();
     test_syslog_copy();
