@@ -16,6 +16,7 @@ typedef struct sealhsm_loader {
     su_uri uri;
     SEALHSM_SESSION *sess;
     int expect;     /* OSSL_STORE_INFO_* the application asked for, 0 = anything */
+    int failed;     /* a load failed: nothing more will come (eof), so callers stop */
     int key_done;   /* the key was passed (or is not wanted) */
     int certs_read; /* certs/ncerts hold the stored chain */
     ss_blob *certs;
@@ -52,7 +53,7 @@ err:
 
 /*
  * "expect" narrows what load returns: a public-key request gets a public-only
- * key (and needs no PIN), a certificate request skips the key. "subject" and
+ * key, a certificate request skips the key. "subject" and
  * the other search criteria do not apply to a URI that names one key.
  */
 static int sealhsm_store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
@@ -109,9 +110,6 @@ static int load_key(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_
     ss_keyinfo *info;
     int ok;
 
-    /* Log in now: the application's passphrase callback is only reachable here. */
-    if (!public_only(ctx) && !sealhsm_session_login(ctx->sess, pw_cb, pw_cbarg))
-        return 0;
     if ((info = find_key(ctx)) == NULL)
         return 0;
     ok = sealhsm_key_emit(ctx->sess, info, public_only(ctx), pw_cb, pw_cbarg, object_cb,
@@ -152,14 +150,9 @@ static int load_cert(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object
     return object_cb(params, object_cbarg);
 }
 
-/* One object per call: the key first, then each stored certificate. */
-static int sealhsm_store_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
-                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+static int load_next(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
+                     OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    SEALHSM_LOADER *ctx = loaderctx;
-
-    if (!sealhsm_prov_running(ctx->prov))
-        return 0;
     if (!ctx->key_done) {
         ctx->key_done = 1;
         if (wants_key(ctx))
@@ -174,10 +167,31 @@ static int sealhsm_store_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *o
     return 1;
 }
 
+/*
+ * One object per call: the key first, then each stored certificate. The store
+ * shows keys only to a logged-in role, and the application's passphrase
+ * callback is reachable only here, so every load logs in first (once done, a
+ * no-op).
+ */
+static int sealhsm_store_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
+                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    SEALHSM_LOADER *ctx = loaderctx;
+
+    if (!sealhsm_prov_running(ctx->prov) || !sealhsm_session_login(ctx->sess, pw_cb, pw_cbarg)
+        || !load_next(ctx, object_cb, object_cbarg, pw_cb, pw_cbarg)) {
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static int sealhsm_store_eof(void *loaderctx)
 {
     const SEALHSM_LOADER *ctx = loaderctx;
 
+    if (ctx->failed)
+        return 1;
     if (!ctx->key_done)
         return 0;
     if (!wants_certs(ctx))
