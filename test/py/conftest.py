@@ -242,3 +242,217 @@ def assert_fails(res, code, *needles):
     for n in needles:
         assert str(n) in lines[0], f"{n!r} not in {lines[0]!r}"
     return lines[0]
+
+
+# -- helpers for the provider tests (test_provider_*.py) ----------------------------
+
+# label in the shared provider keystore -> `sealhsm keygen --type`
+PROVIDER_KEYS = {"rsa2048": "rsa:2048", "rsa3072": "rsa:3072", "p256": "ec:P-256",
+                 "p384": "ec:P-384", "ed25519": "ed25519", "ed448": "ed448"}
+EDDSA_KEYS = ("ed25519", "ed448")
+HASH_KEYS = tuple(k for k in PROVIDER_KEYS if k not in EDDSA_KEYS)
+RSA_KEYS = ("rsa2048", "rsa3072")
+# how the provider is activated: -provider flags, or an OPENSSL_CONF file
+VIAS = ("cli", "conf")
+
+
+@pytest.fixture(scope="session")
+def pks(tmp_path_factory):
+    """One keystore shared by the provider tests that only use its keys: one key of
+    each type, labelled as in PROVIDER_KEYS. Its tmp holds each key's public key
+    as LABEL.pub.pem, exported by `sealhsm pubkey`."""
+    tmp = tmp_path_factory.mktemp("pks")
+    k = Keystore(tmp / "ks", tmp)
+    run([SEALHSM, "init", *FAST_KDF], env=k.env(so=True), check=0)
+    for label, type_ in PROVIDER_KEYS.items():
+        k.keygen(label, type_)
+        (tmp / f"{label}.pub.pem").write_text(k.sealhsm("pubkey", label).out)
+    return k
+
+
+def openssl_errors(text, lib="sealhsm"):
+    """The OpenSSL error-queue lines of stderr raised by lib (e.g. our provider)."""
+    return [line for line in text.splitlines() if f":error:" in line and f":{lib}:" in line]
+
+
+# -- helpers for the policy, audit, lifecycle and backup tests ----------------------
+import json  # noqa: E402  (used by the helpers below)
+# The keystore's LMDB file is edited only with lmdb-utils (mdb_dump / mdb_load), never
+# through the store: these are an attacker's tools.
+
+def _mdb_parse(text):
+    """mdb_dump output (one or more databases, -a) -> {name: (header lines, [(k, v)])}."""
+    dbs = {}
+    for chunk in text.split("DATA=END\n"):
+        if "HEADER=END\n" not in chunk:
+            continue
+        head, body = chunk.split("HEADER=END\n", 1)
+        hlines = [l for l in head.splitlines() if l]
+        name = next((l.split("=", 1)[1] for l in hlines if l.startswith("database=")), "")
+        items = body.split()
+        dbs[name] = (hlines, [(bytes.fromhex(k), bytes.fromhex(v))
+                              for k, v in zip(items[0::2], items[1::2])])
+    return dbs
+
+
+def mdb_records(path, db):
+    """The records [(key, value)] of named database db in the keystore at path, in key
+    order, read with mdb_dump."""
+    out = subprocess.run(["mdb_dump", "-s", db, str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return _mdb_parse(out)[db][1]
+
+
+def mdb_rewrite(path, db, records):
+    """Replaces the whole named database db of the keystore at path with records
+    [(key, value)] (LMDB sorts them by key): dumps every database with `mdb_dump -a`,
+    reloads all of them with `mdb_load` into a fresh environment and puts its data.mdb
+    in place (mode 0600), so records can be changed, removed or added."""
+    path = Path(path)
+    dump = subprocess.run(["mdb_dump", "-a", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    dbs = _mdb_parse(dump)
+    assert db in dbs, f"no database {db} in {path}"
+    dbs[db] = (dbs[db][0], list(records))
+    text = "".join(
+        "\n".join(h for h in hl) + "\nHEADER=END\n"
+        + "".join(f" {k.hex()}\n {v.hex()}\n" for k, v in recs) + "DATA=END\n"
+        for hl, recs in dbs.values())
+    fresh = path.parent / (path.name + ".reload")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(mode=0o700)
+    subprocess.run(["mdb_load", "-f", "/dev/stdin", str(fresh)], input=text, text=True,
+                   capture_output=True, check=True)
+    os.replace(fresh / "data.mdb", path / "data.mdb")
+    os.chmod(path / "data.mdb", 0o600)
+    (path / "lock.mdb").unlink(missing_ok=True)
+    shutil.rmtree(fresh)
+
+
+def copy_keystore(ks, name):
+    """A copy of keystore ks (a Keystore) under its tmp dir, as a new Keystore."""
+    dst = ks.tmp / name
+    shutil.copytree(ks.path, dst)
+    os.chmod(dst, 0o700)
+    return Keystore(dst, ks.tmp)
+
+
+def audit_records(ks, since=None):
+    """`sealhsm audit export --format jsonl` as a list of dicts."""
+    args = ["audit", "export", "--format", "jsonl"]
+    if since is not None:
+        args += ["--since", str(since)]
+    return [json.loads(l) for l in ks.sealhsm(*args).out.splitlines() if l.strip()]
+
+
+HASHLIB = {"sha1": "sha1", "md5": "md5", "sha224": "sha224", "sha256": "sha256",
+           "sha384": "sha384", "sha512": "sha512", "sha3-256": "sha3_256",
+           "sha3-384": "sha3_384", "sha3-512": "sha3_512"}
+
+
+class Signer:
+    """Signs files with `sealhsm:LABEL` through stock openssl, the way a user types it,
+    and verifies the signatures with stock openssl and the public key only.
+
+    how='dgst':    openssl dgst -DIGEST -sign sealhsm:L [-sigopt rsa_padding_mode:pss] -out S F
+    how='pkeyutl': openssl pkeyutl -sign -in F.DIGEST.bin -inkey sealhsm:L
+                   -pkeyopt digest:DIGEST [-pkeyopt rsa_padding_mode:pss] -out S
+    """
+
+    def __init__(self, ks):
+        self.ks = ks
+        self.n = 0
+
+    def data(self, content=None):
+        """A fresh file to sign (distinct content unless given)."""
+        self.n += 1
+        p = self.ks.tmp / f"data{self.n}.bin"
+        p.write_bytes(content if content is not None else f"artifact {self.n}\n".encode())
+        return p
+
+    def digest_file(self, data, digest):
+        import hashlib
+        p = data.with_name(f"{data.name}.{digest}.bin")
+        p.write_bytes(hashlib.new(HASHLIB[digest], data.read_bytes()).digest())
+        return p
+
+    def sign(self, label, how="dgst", digest="sha256", pss=False, data=None, via="cli",
+             conf=None, env=None, timeout=120):
+        """Returns (Result, signature path, data path); never checks the exit code."""
+        data = data or self.data()
+        self.n += 1
+        sig = self.ks.tmp / f"sig{self.n}.bin"
+        if how == "dgst":
+            args = ["dgst", f"-{digest}", "-sign", f"sealhsm:{label}", "-out", sig]
+            if pss:
+                args += ["-sigopt", "rsa_padding_mode:pss"]
+            args.append(data)
+        else:
+            args = ["pkeyutl", "-sign", "-in", self.digest_file(data, digest), "-inkey",
+                    f"sealhsm:{label}", "-pkeyopt", f"digest:{digest}", "-out", sig]
+            if pss:
+                args += ["-pkeyopt", "rsa_padding_mode:pss"]
+        res = self.ks.openssl(*args, via=via, conf=conf, env=env, check=None, timeout=timeout)
+        return res, sig, data
+
+    def pubkey(self, label, ks=None):
+        """LABEL's public key as exported by `sealhsm pubkey` (cached in tmp)."""
+        ks = ks or self.ks
+        p = self.ks.tmp / f"{label}.pub.pem"
+        if not p.exists():
+            ks.sealhsm("pubkey", label, "--out", p)
+        return p
+
+    def verify(self, pub, sig, data, how="dgst", digest="sha256", pss=False):
+        """Stock openssl, no provider: the signature verifies under the public key."""
+        if how == "dgst":
+            args = ["dgst", f"-{digest}", "-verify", pub, "-signature", sig]
+            if pss:
+                args += ["-sigopt", "rsa_padding_mode:pss"]
+            args.append(data)
+        else:
+            args = ["pkeyutl", "-verify", "-pubin", "-inkey", pub, "-in",
+                    self.digest_file(data, digest), "-sigfile", sig, "-pkeyopt",
+                    f"digest:{digest}"]
+            if pss:
+                args += ["-pkeyopt", "rsa_padding_mode:pss"]
+        return self.ks.openssl(*args, via=None, check=0)
+
+    def ok(self, label, how="dgst", digest="sha256", pss=False, pub=None, **kw):
+        """Signs, asserts success, and verifies with the public key."""
+        res, sig, data = self.sign(label, how, digest, pss, **kw)
+        assert res.rc == 0, f"signing with {label} ({how}, {digest}) failed: {res}"
+        assert sig.exists() and sig.stat().st_size > 0, res
+        self.verify(pub or self.pubkey(label), sig, data, how, digest, pss)
+        return sig, data
+
+    def refused(self, label, rule, how="dgst", digest="sha256", pss=False, audit=True, **kw):
+        """Signs and asserts a policy refusal: non-zero exit, an error line with
+        'sealhsm: policy:' naming the key and the rule, no signature content; with
+        audit=True also that the last sign record of the key is denied for that rule."""
+        res, sig, _ = self.sign(label, how, digest, pss, **kw)
+        assert_policy_refusal(res, label, rule)
+        assert not sig.exists() or sig.stat().st_size == 0, f"signature written: {res}"
+        if audit:
+            rec = [r for r in audit_records(self.ks) if r["op"] == "sign" and r["label"] == label][-1]
+            assert rec["outcome"] == "denied", rec
+            assert "policy" in rec["reason"] and rule in rec["reason"], rec
+        return res
+
+
+def assert_policy_refusal(res, label, rule):
+    """SPEC §5: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
+    names the key and the rule."""
+    import re
+    assert res.rc != 0, f"expected a refusal: {res}"
+    msgs = [l[l.index("sealhsm: policy:"):] for l in res.errtext.splitlines()
+            if "sealhsm: policy:" in l]
+    assert msgs, f"no 'sealhsm: policy:' error: {res}"
+    assert any(re.search(rf"(?<![\w-]){re.escape(label)}(?![\w-])", m) and rule in m
+               for m in msgs), f"no policy error naming key {label!r} and rule {rule!r}: {msgs}"
+
+
+@pytest.fixture
+def signer(ks):
+    """A Signer bound to the `ks` keystore."""
+    return Signer(ks)
