@@ -160,11 +160,15 @@ static int key_fits(const SEALHSM_SIGCTX *ctx, const SEALHSM_KEY *k)
 
 static int sealhsm_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[]);
 
-/* Common to every *_init: binds the key, resets the parameters to the defaults. */
+/*
+ * Common to every *_init. A key binds it and resets the parameters to their
+ * defaults; no key (provkey NULL) is OpenSSL 3.0's re-init, e.g. EVP_DigestInit_ex
+ * on a signing context: the same key and settings, a fresh digest.
+ */
 static int sig_init(SEALHSM_SIGCTX *ctx, void *provkey, int op, int digest_op, const char *mdname,
                     const OSSL_PARAM params[])
 {
-    SEALHSM_KEY *k = provkey;
+    SEALHSM_KEY *k = provkey != NULL ? provkey : ctx->key;
 
     if (!sealhsm_prov_running(ctx->prov))
         return 0;
@@ -174,21 +178,27 @@ static int sig_init(SEALHSM_SIGCTX *ctx, void *provkey, int op, int digest_op, c
     }
     if (op == OP_SIGN && !sealhsm_key_can_sign(k))
         return 0;
-    ctx->key = k;
     ctx->op = op;
     ctx->streaming = 0;
-    ctx->pad_mode = k->kt == SEALHSM_KT_RSA_PSS ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
-    /* as OpenSSL: when signing "auto" is the longest salt, when verifying "any" */
-    ctx->saltlen = RSA_PSS_SALTLEN_AUTO;
-    EVP_MD_free(ctx->md);
-    EVP_MD_free(ctx->mgf1_md);
-    ctx->md = ctx->mgf1_md = NULL;
-    EVP_MD_CTX_free(ctx->mdctx);
-    ctx->mdctx = NULL;
-    if (digest_op && !is_eddsa(ctx)) {
-        if ((ctx->mdctx = EVP_MD_CTX_new()) == NULL || !set_digest(ctx, mdname))
+    if (provkey != NULL) {
+        ctx->key = k;
+        ctx->pad_mode = k->kt == SEALHSM_KT_RSA_PSS ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
+        /* as OpenSSL: when signing "auto" is the longest salt, when verifying "any" */
+        ctx->saltlen = RSA_PSS_SALTLEN_AUTO;
+        EVP_MD_free(ctx->md);
+        EVP_MD_free(ctx->mgf1_md);
+        ctx->md = ctx->mgf1_md = NULL;
+    }
+    if (!digest_op) {
+        EVP_MD_CTX_free(ctx->mdctx);
+        ctx->mdctx = NULL;
+    } else if (!is_eddsa(ctx) && ctx->mdctx == NULL && (ctx->mdctx = EVP_MD_CTX_new()) == NULL) {
+        return 0;
+    }
+    if (digest_op && (mdname != NULL || ctx->md == NULL)) {
+        if (!set_digest(ctx, mdname))
             return 0;
-    } else if (digest_op && !set_digest(ctx, mdname)) {
+    } else if (ctx->mdctx != NULL && !EVP_DigestInit_ex2(ctx->mdctx, ctx->md, NULL)) {
         return 0;
     }
     return sealhsm_sig_set_ctx_params(ctx, params);
