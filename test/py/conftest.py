@@ -359,15 +359,16 @@ class Signer:
                    -pkeyopt digest:DIGEST [-pkeyopt rsa_padding_mode:pss] -out S
     """
 
+    _seq = __import__("itertools").count(1)   # file names unique across Signers
+
     def __init__(self, ks):
         self.ks = ks
-        self.n = 0
 
     def data(self, content=None):
         """A fresh file to sign (distinct content unless given)."""
-        self.n += 1
-        p = self.ks.tmp / f"data{self.n}.bin"
-        p.write_bytes(content if content is not None else f"artifact {self.n}\n".encode())
+        n = next(Signer._seq)
+        p = self.ks.tmp / f"data{n}.bin"
+        p.write_bytes(content if content is not None else f"artifact {n}\n".encode())
         return p
 
     def digest_file(self, data, digest):
@@ -380,8 +381,7 @@ class Signer:
              conf=None, env=None, timeout=120):
         """Returns (Result, signature path, data path); never checks the exit code."""
         data = data or self.data()
-        self.n += 1
-        sig = self.ks.tmp / f"sig{self.n}.bin"
+        sig = self.ks.tmp / f"sig{next(Signer._seq)}.bin"
         if how == "dgst":
             args = ["dgst", f"-{digest}", "-sign", f"sealhsm:{label}", "-out", sig]
             if pss:
