@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,12 +33,33 @@ void sealhsm_raise(const SEALHSM_PROV *p, const char *file, int line, const char
 
 int sealhsm_prov_running(const SEALHSM_PROV *p)
 {
-    if (p->selftest_failure == NULL)
+    if (p->failure == NULL)
         return 1;
-    SEALHSM_ERR(p, SEALHSM_R_SELFTEST,
-                "sealhsm: provider is in the error state: self-test '%s' failed at load",
-                p->selftest_failure);
+    SEALHSM_ERR(p, p->failure_reason, "sealhsm: provider is in the error state: %s", p->failure);
     return 0;
+}
+
+/*
+ * A failure at load does not stop the load: the provider stays loaded in an
+ * error state so that every use names the cause, where a failed load would
+ * leave applications to fall back to other providers (or, loaded through
+ * openssl.cnf, say nothing at all). The first failure is kept.
+ */
+static void enter_error_state(SEALHSM_PROV *p, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void enter_error_state(SEALHSM_PROV *p, int reason, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    if (p->failure != NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    p->failure_reason = reason;
+    /* out of memory here still leaves the provider unusable: status says 0 */
+    p->failure = OPENSSL_strdup(msg);
 }
 
 /* Reason texts; the core prints them between the function and the message. */
@@ -87,7 +109,7 @@ static int sealhsm_get_params(void *provctx, OSSL_PARAM params[])
     if (q != NULL && !OSSL_PARAM_set_utf8_ptr(q, "sealhsm " SEALHSM_VERSION " for " OPENSSL_VERSION_TEXT))
         return 0;
     q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
-    if (q != NULL && !OSSL_PARAM_set_int(q, p->selftest_failure == NULL))
+    if (q != NULL && !OSSL_PARAM_set_int(q, p->failure == NULL))
         return 0;
     return 1;
 }
@@ -124,7 +146,7 @@ static void sealhsm_prov_free(SEALHSM_PROV *p)
     OPENSSL_free(p->pin_source);
     OPENSSL_free(p->key_pin_source);
     OPENSSL_free(p->environment);
-    OPENSSL_free(p->selftest_failure);
+    OPENSSL_free(p->failure);
     OPENSSL_free(p);
 }
 
@@ -170,10 +192,10 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
     if (environment == NULL || *environment == '\0')
         environment = "dev";
     if (!ss_env_parse(environment, &env)) {
-        SEALHSM_ERR(p, SEALHSM_R_USAGE,
-                    "sealhsm: provider parameter environment '%.64s' is not dev, test or prod",
-                    environment);
-        return 0;
+        enter_error_state(p, SEALHSM_R_USAGE,
+                          "provider parameter environment '%.64s' is not dev, test or prod",
+                          environment);
+        env = SS_ENV_DEV;
     }
     p->environment = OPENSSL_strdup(ss_env_name(env));
     return p->environment != NULL;
@@ -181,24 +203,16 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
 
 static void record_selftest(const char *name, int ok, void *arg)
 {
-    SEALHSM_PROV *p = arg;
-
-    if (!ok && p->selftest_failure == NULL)
-        p->selftest_failure = OPENSSL_strdup(name);
+    if (!ok)
+        enter_error_state(arg, SEALHSM_R_SELFTEST, "self-test '%s' failed at load", name);
 }
 
-/*
- * A failed known-answer test does not stop the load: the provider stays
- * loaded in an error state so that every use names the failed test instead
- * of OpenSSL quietly falling back to another provider's keys.
- */
 static void run_selftests(SEALHSM_PROV *p)
 {
     ss_error e = {0};
 
-    if (ss_selftest(p->libctx, NULL, record_selftest, p, &e) != SU_OK
-        && p->selftest_failure == NULL)
-        p->selftest_failure = OPENSSL_strdup(e.msg[0] ? e.msg : "unknown");
+    if (ss_selftest(p->libctx, NULL, record_selftest, p, &e) != SU_OK)
+        enter_error_state(p, SEALHSM_R_SELFTEST, "self-tests failed at load: %s", e.msg);
 }
 
 /*

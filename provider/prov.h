@@ -49,7 +49,10 @@ typedef struct sealhsm_prov {
     char *pin_source;     /* provider param; NULL = SEALHSM_PIN, then the app callback */
     char *key_pin_source; /* provider param; NULL = the app callback, then a prompt */
     char *environment;    /* never NULL */
-    char *selftest_failure; /* NULL when every known-answer test passed */
+    /* Why the provider is in its error state (a failed self-test, a bad
+     * parameter); NULL when it may operate. */
+    char *failure;
+    int failure_reason;
     CRYPTO_RWLOCK *lock;    /* guards sessions */
     SEALHSM_SESSION *sessions;
 } SEALHSM_PROV;
