@@ -138,7 +138,6 @@ static void sealhsm_prov_free(SEALHSM_PROV *p)
     if (p == NULL)
         return;
     sealhsm_sessions_free(p);
-    OSSL_PROVIDER_unload(p->app_deflt);
     OSSL_PROVIDER_unload(p->deflt);
     OSSL_LIB_CTX_free(p->libctx);
     CRYPTO_THREAD_lock_free(p->lock);
@@ -217,23 +216,31 @@ static void run_selftests(SEALHSM_PROV *p)
 
 /*
  * OpenSSL 3.0 answers a fetch without a property query with the first active
- * provider that offers the algorithm. Our keymgmts carry OpenSSL's names (so
- * libcrypto, X.509, CMS and libssl treat keystore keys as RSA/EC/EdDSA keys) but
- * cannot generate keys; activated before the default provider, as in
- * `-provider sealhsm -provider default`, we would answer "EC" for libssl's
- * ECDHE groups and for genpkey, and libssl would drop the NIST curves (and with
- * them TLS 1.2 ECDSA). So the default provider is activated in the application's
- * context before we join it, unless it is active already. The core context is
- * an OSSL_LIB_CTX here: a module loaded by libcrypto shares that libcrypto.
+ * provider, in the order of the core's provider list, that offers the
+ * algorithm. Our keymgmts carry OpenSSL's names (so libcrypto, X.509, CMS and
+ * libssl treat keystore keys as RSA/EC/EdDSA keys) but cannot generate keys;
+ * listed before the default provider, as `-provider sealhsm -provider default`
+ * does, we would answer "EC" for libssl's ECDHE groups and for genpkey, and
+ * libssl would drop the NIST curves (and with them TLS 1.2 ECDSA).
+ *
+ * A provider joins that list after its init returns, so loading the default
+ * provider here puts it first. We hold no reference afterwards: the default
+ * provider then stays in the list, active once the application activates it
+ * (as it must, for digests and X.509), and a reference kept until our
+ * teardown could not be dropped when the core tears us down with its list.
+ * The core context is an OSSL_LIB_CTX here: a module loaded by libcrypto
+ * shares that libcrypto.
  */
 static int default_first(SEALHSM_PROV *p, OSSL_FUNC_core_get_libctx_fn *core_get_libctx)
 {
     OSSL_LIB_CTX *app = (OSSL_LIB_CTX *)core_get_libctx(p->handle);
+    OSSL_PROVIDER *deflt;
 
     if (OSSL_PROVIDER_available(app, "default"))
         return 1;
-    p->app_deflt = OSSL_PROVIDER_load(app, "default");
-    return p->app_deflt != NULL;
+    if ((deflt = OSSL_PROVIDER_load(app, "default")) == NULL)
+        return 0;
+    return OSSL_PROVIDER_unload(deflt);
 }
 
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,

@@ -44,7 +44,6 @@ typedef struct sealhsm_prov {
      * the provider and the store do happens here, never in the caller's. */
     OSSL_LIB_CTX *libctx;
     OSSL_PROVIDER *deflt;
-    OSSL_PROVIDER *app_deflt; /* the default provider we activated in the application's context */
     char *keystore;       /* provider param; NULL = SEALHSM_KEYSTORE / XDG default */
     char *pin_source;     /* provider param; NULL = SEALHSM_PIN, then the app callback */
     char *key_pin_source; /* provider param; NULL = the app callback, then a prompt */
