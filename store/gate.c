@@ -62,13 +62,13 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now)
     if (rc == SU_OK)
         fatal = st_usage_store(s, txn, r.info.id, &u, e);
     if (fatal == SU_OK && (rc == SU_OK || denied)) {
-        unsigned md = ss_digest_flag(req->digest, NULL);
+        char dbuf[32];
         st_audit_in in = {.op = SS_OP_SIGN,
                           .outcome = denied ? SS_OUT_DENIED : SS_OUT_OK,
                           .key_id = r.info.id,
                           .label = r.info.label,
                           .reason = denied ? e->msg : NULL,
-                          .digest = md ? ss_digest_name(md) : req->digest,
+                          .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf)),
                           .tbs_hash = it->thlen ? it->th : NULL,
                           .tbs_hash_len = it->thlen};
         ss_error ae;
@@ -172,7 +172,7 @@ static int flush_batch(ss_store *s, st_batched *b, ss_error *e)
         if (rc == SU_OK) {
             st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_OK, .key_id = r.info.id,
                               .label = r.info.label, .reason = "batched",
-                              .digest = b->digest[0] ? b->digest : NULL,
+                              .digest = b->digest,
                               .tbs_hash = b->thlen ? b->th : NULL, .tbs_hash_len = b->thlen};
             rc = st_audit_append(s, txn, &in, e);
         }
@@ -251,8 +251,9 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e)
     if (b == NULL)
         return su_err(e, SU_EIO, "out of memory");
     memcpy(b->id, it->id, SS_KEY_ID_LEN);
-    unsigned md = ss_digest_flag(it->req->digest, NULL);
-    snprintf(b->digest, sizeof(b->digest), "%s", md ? ss_digest_name(md) : "");
+    char dbuf[32];
+    snprintf(b->digest, sizeof(b->digest), "%s",
+             ss_digest_canon(it->req->digest, dbuf, sizeof(dbuf)));
     memcpy(b->th, it->th, it->thlen);
     b->thlen = it->thlen;
     pthread_mutex_lock(&g->mu);

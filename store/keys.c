@@ -353,6 +353,23 @@ int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyin
     return rc;
 }
 
+int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
+               ss_error *e)
+{
+    int rc = ss_key_get(s, label, id, out, e);
+    if (rc != SU_OK || (*out)->state != SS_STATE_DESTROYED)
+        return rc;
+    char reason[SS_LABEL_MAX + 64];
+    snprintf(reason, sizeof(reason), "key %s was destroyed: use refused", (*out)->label);
+    st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_DENIED, .key_id = (*out)->id,
+                      .label = (*out)->label, .reason = reason};
+    st_audit_log(s, &in, NULL);
+    su_err(e, SU_ENOTFOUND, "%s", reason);
+    ss_keyinfo_free(*out);
+    *out = NULL;
+    return SU_ENOTFOUND;
+}
+
 int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
 {
     *out = NULL;

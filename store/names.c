@@ -2,6 +2,7 @@
 /* Spellings of the store's enumerations: key types, envs, states, digests. */
 #include "sealstore.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -144,6 +145,21 @@ static const struct {
     {SS_MD_SHA3_512, "sha3-512", 64, {NULL}},
 };
 
+/* Digests sealhsm never signs with, each spelling mapped to one name. */
+static const char *forbidden_name(const char *name)
+{
+    static const struct {
+        const char *spelling, *canon;
+    } never[] = {{"sha1", "sha1"},         {"sha-1", "sha1"},      {"sha-160", "sha1"},
+                 {"ssl3-sha1", "sha1"},    {"md5", "md5"},         {"ssl3-md5", "md5"},
+                 {"md5-sha1", "md5-sha1"}, {"md4", "md4"},         {"md2", "md2"},
+                 {"mdc2", "mdc2"},         {"ripemd160", "ripemd160"}, {"rmd160", "ripemd160"}};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+        if (strcasecmp(name, never[i].spelling) == 0)
+            return never[i].canon;
+    return NULL;
+}
+
 unsigned ss_digest_flag(const char *name, int *forbidden)
 {
     if (forbidden != NULL)
@@ -157,12 +173,26 @@ unsigned ss_digest_flag(const char *name, int *forbidden)
             if (strcasecmp(name, digests[i].aliases[j]) == 0)
                 return digests[i].flag;
     }
-    static const char *never[] = {"sha1", "sha-1", "sha-160", "md5", "md5-sha1", "md4", "md2",
-                                  "ssl3-md5", "ssl3-sha1", "mdc2", "ripemd160", NULL};
-    for (int i = 0; never[i] != NULL; i++)
-        if (forbidden != NULL && strcasecmp(name, never[i]) == 0)
-            *forbidden = 1;
+    if (forbidden != NULL && forbidden_name(name) != NULL)
+        *forbidden = 1;
     return 0;
+}
+
+const char *ss_digest_canon(const char *name, char *buf, size_t n)
+{
+    if (name == NULL)
+        return "none";
+    unsigned f = ss_digest_flag(name, NULL);
+    if (f != 0)
+        return ss_digest_name(f);
+    const char *bad = forbidden_name(name);
+    if (bad != NULL)
+        return bad;
+    size_t i;
+    for (i = 0; name[i] && i + 1 < n; i++)
+        buf[i] = (char)tolower((unsigned char)name[i]);
+    buf[i] = '\0';
+    return buf;
 }
 
 const char *ss_digest_name(unsigned flag)

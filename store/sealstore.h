@@ -98,6 +98,9 @@ const char *ss_origin_name(ss_origin o);
 unsigned ss_digest_flag(const char *name, int *forbidden);
 /* Lowercase policy spelling of one flag ("sha256"), NULL if not a single flag. */
 const char *ss_digest_name(unsigned flag);
+/* One spelling per digest for records and messages: the policy spelling, "sha1" /
+ * "md5" for the forbidden families, "none" for NULL (EdDSA), else lowercased into buf. */
+const char *ss_digest_canon(const char *name, char *buf, size_t n);
 /* Output size in bytes of one digest flag, 0 if not a single known flag. */
 size_t ss_digest_size(unsigned flag);
 
@@ -235,6 +238,11 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
 /* Any role: one key by label (id NULL) or by id (label NULL). Destroyed keys are
  * returned as tombstones (state destroyed, no spki). */
 int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
+               ss_error *e);
+/* User: like ss_key_get, for a front end about to sign with the key (the provider's
+ * loader). A destroyed key is refused with SU_ENOTFOUND and the refusal is audited,
+ * so later uses of a destroyed key are refused by name and leave a record. */
+int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
                ss_error *e);
 /* Any role: every key, ordered by label. */
 int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e);

@@ -24,13 +24,14 @@
 static void audit_refusal(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int code,
                           const char *msg)
 {
+    char dbuf[32];
     st_audit_in in = {.op = SS_OP_SIGN,
                       .outcome = code == SU_EPOLICY || code == SU_ENOTFOUND ? SS_OUT_DENIED
                                                                            : SS_OUT_ERROR,
                       .key_id = k->id,
                       .label = k->label,
                       .reason = msg,
-                      .digest = req->digest};
+                      .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf))};
     st_audit_log(s, &in, NULL);
 }
 
