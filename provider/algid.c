@@ -10,8 +10,7 @@
 #include <openssl/x509.h>
 
 /* Digest AlgorithmIdentifiers inside PSS parameters carry NULL (RFC 4055 2.1). */
-static X509_ALGOR *digest_algor(const EVP_MD *md)
-{
+static X509_ALGOR *digest_algor(const EVP_MD *md) {
     X509_ALGOR *a = X509_ALGOR_new();
 
     if (a != NULL && !X509_ALGOR_set0(a, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL, NULL)) {
@@ -22,8 +21,7 @@ static X509_ALGOR *digest_algor(const EVP_MD *md)
 }
 
 /* RSASSA-PSS-params; fields equal to the SHA-1 / 20-byte defaults are omitted (DER). */
-static int pss_algor(X509_ALGOR *alg, const EVP_MD *md, const EVP_MD *mgf1, int saltlen)
-{
+static int pss_algor(X509_ALGOR *alg, const EVP_MD *md, const EVP_MD *mgf1, int saltlen) {
     RSA_PSS_PARAMS *pss = RSA_PSS_PARAMS_new();
     X509_ALGOR *mgf1_hash = NULL;
     ASN1_STRING *packed = NULL;
@@ -34,20 +32,18 @@ static int pss_algor(X509_ALGOR *alg, const EVP_MD *md, const EVP_MD *mgf1, int 
     if (EVP_MD_get_type(md) != NID_sha1 && (pss->hashAlgorithm = digest_algor(md)) == NULL)
         goto end;
     if (EVP_MD_get_type(mgf1) != NID_sha1) {
-        if ((mgf1_hash = digest_algor(mgf1)) == NULL
-            || ASN1_item_pack(mgf1_hash, ASN1_ITEM_rptr(X509_ALGOR), &packed) == NULL
-            || (pss->maskGenAlgorithm = X509_ALGOR_new()) == NULL
-            || !X509_ALGOR_set0(pss->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE,
-                                packed))
+        if ((mgf1_hash = digest_algor(mgf1)) == NULL ||
+            ASN1_item_pack(mgf1_hash, ASN1_ITEM_rptr(X509_ALGOR), &packed) == NULL ||
+            (pss->maskGenAlgorithm = X509_ALGOR_new()) == NULL ||
+            !X509_ALGOR_set0(pss->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, packed))
             goto end;
         packed = NULL;
     }
-    if (saltlen != 20
-        && ((pss->saltLength = ASN1_INTEGER_new()) == NULL
-            || !ASN1_INTEGER_set(pss->saltLength, saltlen)))
+    if (saltlen != 20 && ((pss->saltLength = ASN1_INTEGER_new()) == NULL ||
+                          !ASN1_INTEGER_set(pss->saltLength, saltlen)))
         goto end;
-    if (ASN1_item_pack(pss, ASN1_ITEM_rptr(RSA_PSS_PARAMS), &packed) == NULL
-        || !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsassaPss), V_ASN1_SEQUENCE, packed))
+    if (ASN1_item_pack(pss, ASN1_ITEM_rptr(RSA_PSS_PARAMS), &packed) == NULL ||
+        !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsassaPss), V_ASN1_SEQUENCE, packed))
         goto end;
     packed = NULL;
     ok = 1;
@@ -60,8 +56,7 @@ end:
 }
 
 /* sha256WithRSAEncryption, ecdsa-with-SHA384, id-rsassa-pkcs1-v1_5-with-sha3-256, ... */
-static int combined_algor(X509_ALGOR *alg, const EVP_MD *md, int pknid, int ptype)
-{
+static int combined_algor(X509_ALGOR *alg, const EVP_MD *md, int pknid, int ptype) {
     int sigid;
 
     if (!OBJ_find_sigid_by_algs(&sigid, EVP_MD_get_type(md), pknid))
@@ -69,8 +64,7 @@ static int combined_algor(X509_ALGOR *alg, const EVP_MD *md, int pknid, int ptyp
     return X509_ALGOR_set0(alg, OBJ_nid2obj(sigid), ptype, NULL);
 }
 
-int sealhsm_algorithm_id(const sealhsm_sigalg *s, unsigned char **der, int *derlen)
-{
+int sealhsm_algorithm_id(const sealhsm_sigalg *s, unsigned char **der, int *derlen) {
     X509_ALGOR *alg = X509_ALGOR_new();
     int ok;
 

@@ -15,10 +15,10 @@ enum {
 
 /* A signature scheme with everything its AlgorithmIdentifier depends on. */
 typedef struct sealhsm_sigalg {
-    int kind;          /* SEALHSM_SIGALG_* */
-    const EVP_MD *md;  /* NULL for EdDSA */
+    int kind;           /* SEALHSM_SIGALG_* */
+    const EVP_MD *md;   /* NULL for EdDSA */
     const EVP_MD *mgf1; /* PSS only */
-    int saltlen;       /* PSS only: the actual length in bytes */
+    int saltlen;        /* PSS only: the actual length in bytes */
 } sealhsm_sigalg;
 
 /* DER of the AlgorithmIdentifier into a fresh OPENSSL_malloc'd *der; 0 when the

@@ -21,19 +21,15 @@
 /* A key reference is a few hundred bytes; anything longer is not one. */
 #define KEYREF_MAX 2048
 
-static void *sealhsm_dec_newctx(void *provctx)
-{
+static void *sealhsm_dec_newctx(void *provctx) {
     return provctx;
 }
 
-static void sealhsm_dec_freectx(void *vctx)
-{
-}
+static void sealhsm_dec_freectx(void *vctx) {}
 
 static int sealhsm_dec_pem2der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                                       OSSL_CALLBACK *data_cb, void *data_cbarg,
-                                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
+                                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
     SEALHSM_PROV *p = vctx;
     BIO *in = BIO_new_from_core_bio(p->libctx, cin);
     char *name = NULL, *header = NULL;
@@ -44,8 +40,7 @@ static int sealhsm_dec_pem2der_decode(void *vctx, OSSL_CORE_BIO *cin, int select
     if (in == NULL)
         return 0;
     /* Any other PEM block is someone else's: return empty-handed, not failed. */
-    if (PEM_read_bio(in, &name, &header, &der, &len) > 0
-        && strcmp(name, SS_KEYREF_PEM_NAME) == 0) {
+    if (PEM_read_bio(in, &name, &header, &der, &len) > 0 && strcmp(name, SS_KEYREF_PEM_NAME) == 0) {
         OSSL_PARAM params[] = {
             OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len),
             OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, KEYREF_STRUCTURE, 0),
@@ -59,14 +54,12 @@ static int sealhsm_dec_pem2der_decode(void *vctx, OSSL_CORE_BIO *cin, int select
     return ok;
 }
 
-static int sealhsm_dec_keyref_does_selection(void *provctx, int selection)
-{
+static int sealhsm_dec_keyref_does_selection(void *provctx, int selection) {
     return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
 }
 
 /* The whole input if it is short enough to be a key reference. */
-static int read_small(SEALHSM_PROV *p, OSSL_CORE_BIO *cin, unsigned char *buf, size_t *len)
-{
+static int read_small(SEALHSM_PROV *p, OSSL_CORE_BIO *cin, unsigned char *buf, size_t *len) {
     BIO *in = BIO_new_from_core_bio(p->libctx, cin);
     size_t got = 0, n = 0;
 
@@ -81,8 +74,7 @@ static int read_small(SEALHSM_PROV *p, OSSL_CORE_BIO *cin, unsigned char *buf, s
 
 /* A key reference names the keystore it belongs to; using another one is a mistake. */
 static int check_keystore(SEALHSM_SESSION *s, const unsigned char ref_store[SS_STORE_ID_LEN],
-                          const char *label)
-{
+                          const char *label) {
     unsigned char id[SS_STORE_ID_LEN];
     char want[2 * SS_STORE_ID_LEN + 1], have[2 * SS_STORE_ID_LEN + 1];
 
@@ -100,8 +92,7 @@ static int check_keystore(SEALHSM_SESSION *s, const unsigned char ref_store[SS_S
 
 static int decode_keyref(SEALHSM_PROV *p, int kt, OSSL_CORE_BIO *cin, int selection,
                          OSSL_CALLBACK *data_cb, void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb,
-                         void *pw_cbarg)
-{
+                         void *pw_cbarg) {
     unsigned char der[KEYREF_MAX + 1], store_id[SS_STORE_ID_LEN], key_id[SS_KEY_ID_LEN];
     size_t len = 0;
     char *label = NULL;
@@ -111,12 +102,12 @@ static int decode_keyref(SEALHSM_PROV *p, int kt, OSSL_CORE_BIO *cin, int select
     int ok = 0;
 
     /* Input that is not a key reference belongs to other decoders: empty-handed. */
-    if (!read_small(p, cin, der, &len)
-        || ss_keyref_decode(der, len, store_id, key_id, &label, NULL) != SU_OK)
+    if (!read_small(p, cin, der, &len) ||
+        ss_keyref_decode(der, len, store_id, key_id, &label, NULL) != SU_OK)
         return 1;
-    if ((s = sealhsm_session_get(p, NULL)) == NULL || !check_keystore(s, store_id, label)
-        || (!public_only && !sealhsm_session_login(s, pw_cb, pw_cbarg))
-        || !sealhsm_session_key_get(s, NULL, key_id, &info))
+    if ((s = sealhsm_session_get(p, NULL)) == NULL || !check_keystore(s, store_id, label) ||
+        (!public_only && !sealhsm_session_login(s, pw_cb, pw_cbarg)) ||
+        !sealhsm_session_key_get(s, NULL, key_id, &info))
         goto end;
     /* One decoder per key type: the one whose type the key has answers. */
     if (strcmp(ss_keytype_ossl_name(info->type), sealhsm_kt_name(kt)) != 0)
@@ -133,8 +124,7 @@ end:
 #define SEALHSM_KEYREF_DECODER(tname, KT)                                                          \
     static int sealhsm_dec_##tname##_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,         \
                                             OSSL_CALLBACK *data_cb, void *data_cbarg,              \
-                                            OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)       \
-    {                                                                                              \
+                                            OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {     \
         return decode_keyref(vctx, KT, cin, selection, data_cb, data_cbarg, pw_cb, pw_cbarg);      \
     }                                                                                              \
     static const OSSL_DISPATCH sealhsm_dec_##tname##_functions[] = {                               \

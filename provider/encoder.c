@@ -13,18 +13,14 @@
 enum { OUT_DER, OUT_PEM };
 
 /* The context is the provider: an encoder needs nothing else. */
-static void *sealhsm_enc_newctx(void *provctx)
-{
+static void *sealhsm_enc_newctx(void *provctx) {
     return provctx;
 }
 
-static void sealhsm_enc_freectx(void *vctx)
-{
-}
+static void sealhsm_enc_freectx(void *vctx) {}
 
 /* Like OpenSSL's SubjectPublicKeyInfo encoders: the public key, not the key pair. */
-static int sealhsm_enc_spki_does_selection(void *provctx, int selection)
-{
+static int sealhsm_enc_spki_does_selection(void *provctx, int selection) {
     if (selection == 0)
         return 1;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
@@ -32,22 +28,22 @@ static int sealhsm_enc_spki_does_selection(void *provctx, int selection)
     return (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0;
 }
 
-static int sealhsm_enc_text_does_selection(void *provctx, int selection)
-{
+static int sealhsm_enc_text_does_selection(void *provctx, int selection) {
     return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
 }
 
 static int encode_spki(SEALHSM_PROV *p, OSSL_CORE_BIO *cout, const SEALHSM_KEY *k, int selection,
-                       int out_type)
-{
+                       int out_type) {
     BIO *out;
     int ok;
 
     if (k == NULL || k->pub == NULL || !sealhsm_prov_running(p))
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) {
-        SEALHSM_ERR(p, SEALHSM_R_UNSUPPORTED, "sealhsm: key '%s': the private key never leaves "
-                    "the keystore", k->label != NULL ? k->label : "");
+        SEALHSM_ERR(p, SEALHSM_R_UNSUPPORTED,
+                    "sealhsm: key '%s': the private key never leaves "
+                    "the keystore",
+                    k->label != NULL ? k->label : "");
         return 0;
     }
     if ((out = BIO_new_from_core_bio(p->libctx, cout)) == NULL)
@@ -59,23 +55,20 @@ static int encode_spki(SEALHSM_PROV *p, OSSL_CORE_BIO *cout, const SEALHSM_KEY *
 
 static int sealhsm_enc_spki_der_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
                                        const OSSL_PARAM obj_abstract[], int selection,
-                                       OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
-{
+                                       OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     return encode_spki(vctx, cout, obj_raw, selection, OUT_DER);
 }
 
 static int sealhsm_enc_spki_pem_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
                                        const OSSL_PARAM obj_abstract[], int selection,
-                                       OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
-{
+                                       OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     return encode_spki(vctx, cout, obj_raw, selection, OUT_PEM);
 }
 
 /* `openssl pkey -text`: where the key lives, then what OpenSSL prints for its public half. */
 static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
                                    const OSSL_PARAM obj_abstract[], int selection,
-                                   OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
-{
+                                   OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     SEALHSM_PROV *p = vctx;
     const SEALHSM_KEY *k = obj_raw;
     char id[2 * SS_KEY_ID_LEN + 1];
@@ -88,10 +81,10 @@ static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *
         return 0;
     if (k->sess != NULL) {
         su_hex(id, k->id, sizeof(k->id));
-        ok = BIO_printf(out, "sealhsm key '%s' (id %s) in keystore %s%s\n", k->label, id,
-                        sealhsm_session_path(k->sess),
-                        k->public_only ? ", public half only" : "; the private key stays there")
-             > 0;
+        ok =
+            BIO_printf(out, "sealhsm key '%s' (id %s) in keystore %s%s\n", k->label, id,
+                       sealhsm_session_path(k->sess),
+                       k->public_only ? ", public half only" : "; the private key stays there") > 0;
     }
     ok = ok && EVP_PKEY_print_public(out, k->pub, 0, NULL) > 0;
     BIO_free(out);
@@ -126,8 +119,9 @@ static const OSSL_DISPATCH sealhsm_enc_text_functions[] = {
 /* Every key type our keymgmt registers, under the same names. */
 #define SEALHSM_ENCODERS(names)                                                                    \
     {names, SPKI_DER, sealhsm_enc_spki_der_functions, "sealhsm public key to DER"},                \
-        {names, SPKI_PEM, sealhsm_enc_spki_pem_functions, "sealhsm public key to PEM"},            \
-        {names, TEXT, sealhsm_enc_text_functions, "sealhsm key to text"}
+        {names, SPKI_PEM, sealhsm_enc_spki_pem_functions, "sealhsm public key to PEM"}, {          \
+        names, TEXT, sealhsm_enc_text_functions, "sealhsm key to text"                             \
+    }
 
 const OSSL_ALGORITHM sealhsm_encoder_algs[] = {
     SEALHSM_ENCODERS("RSA:rsaEncryption:1.2.840.113549.1.1.1"),

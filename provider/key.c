@@ -29,15 +29,13 @@ typedef struct sealhsm_ref {
 
 static const char ref_magic[8] = {'s', 'e', 'a', 'l', 'h', 's', 'm', '1'};
 
-const char *sealhsm_kt_name(int kt)
-{
+const char *sealhsm_kt_name(int kt) {
     static const char *const names[] = {"RSA", "RSA-PSS", "EC", "ED25519", "ED448"};
 
     return names[kt];
 }
 
-static int kt_of(ss_keytype t)
-{
+static int kt_of(ss_keytype t) {
     switch (t.alg) {
     case SS_ALG_RSA:
         return SEALHSM_KT_RSA;
@@ -51,8 +49,7 @@ static int kt_of(ss_keytype t)
     return -1;
 }
 
-SEALHSM_KEY *sealhsm_key_new(SEALHSM_PROV *p, int kt)
-{
+SEALHSM_KEY *sealhsm_key_new(SEALHSM_PROV *p, int kt) {
     SEALHSM_KEY *k = OPENSSL_zalloc(sizeof(*k));
 
     if (k == NULL) {
@@ -64,8 +61,7 @@ SEALHSM_KEY *sealhsm_key_new(SEALHSM_PROV *p, int kt)
     return k;
 }
 
-void sealhsm_key_free(SEALHSM_KEY *k)
-{
+void sealhsm_key_free(SEALHSM_KEY *k) {
     if (k == NULL)
         return;
     EVP_PKEY_free(k->pub);
@@ -74,8 +70,7 @@ void sealhsm_key_free(SEALHSM_KEY *k)
     OPENSSL_free(k);
 }
 
-SEALHSM_KEY *sealhsm_key_dup(const SEALHSM_KEY *k)
-{
+SEALHSM_KEY *sealhsm_key_dup(const SEALHSM_KEY *k) {
     SEALHSM_KEY *d = sealhsm_key_new(k->prov, k->kt);
 
     if (d == NULL)
@@ -84,9 +79,9 @@ SEALHSM_KEY *sealhsm_key_dup(const SEALHSM_KEY *k)
     memcpy(d->id, k->id, sizeof(d->id));
     d->public_only = k->public_only;
     d->key_pin = k->key_pin;
-    if ((k->pub != NULL && !EVP_PKEY_up_ref(k->pub))
-        || (k->label != NULL && (d->label = OPENSSL_strdup(k->label)) == NULL)
-        || (k->pin != NULL && (d->pin = su_pin_new(k->pin->data, k->pin->len)) == NULL)) {
+    if ((k->pub != NULL && !EVP_PKEY_up_ref(k->pub)) ||
+        (k->label != NULL && (d->label = OPENSSL_strdup(k->label)) == NULL) ||
+        (k->pin != NULL && (d->pin = su_pin_new(k->pin->data, k->pin->len)) == NULL)) {
         sealhsm_key_free(d);
         return NULL;
     }
@@ -96,15 +91,14 @@ SEALHSM_KEY *sealhsm_key_dup(const SEALHSM_KEY *k)
 
 int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only,
                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *object_cb,
-                     void *object_cbarg)
-{
+                     void *object_cbarg) {
     SEALHSM_REF ref;
     int objtype = OSSL_OBJECT_PKEY;
     char desc[SS_LABEL_MAX + 32];
 
     if (info->spki == NULL || info->state == SS_STATE_DESTROYED) {
-        SEALHSM_ERR(sealhsm_session_prov(s), SEALHSM_R_NOT_FOUND,
-                    "sealhsm: key '%s' was destroyed", info->label);
+        SEALHSM_ERR(sealhsm_session_prov(s), SEALHSM_R_NOT_FOUND, "sealhsm: key '%s' was destroyed",
+                    info->label);
         return 0;
     }
     memset(&ref, 0, sizeof(ref));
@@ -126,8 +120,7 @@ int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only
 }
 
 /* The public half from the store's SubjectPublicKeyInfo, in our library context. */
-static int load_public(SEALHSM_KEY *k, const ss_keyinfo *info)
-{
+static int load_public(SEALHSM_KEY *k, const ss_keyinfo *info) {
     const unsigned char *der = info->spki;
 
     k->pub = d2i_PUBKEY_ex(NULL, &der, (long)info->spki_len, k->prov->libctx, NULL);
@@ -139,8 +132,7 @@ static int load_public(SEALHSM_KEY *k, const ss_keyinfo *info)
     return 1;
 }
 
-SEALHSM_KEY *sealhsm_key_load(int kt, const void *reference, size_t reference_sz)
-{
+SEALHSM_KEY *sealhsm_key_load(int kt, const void *reference, size_t reference_sz) {
     const SEALHSM_REF *ref = reference;
     SEALHSM_KEY *k = NULL;
     ss_keyinfo *info = NULL;
@@ -157,8 +149,8 @@ SEALHSM_KEY *sealhsm_key_load(int kt, const void *reference, size_t reference_sz
                     sealhsm_kt_name(kt));
         goto err;
     }
-    if ((k = sealhsm_key_new(p, kt)) == NULL || !load_public(k, info)
-        || (k->label = OPENSSL_strdup(info->label)) == NULL)
+    if ((k = sealhsm_key_new(p, kt)) == NULL || !load_public(k, info) ||
+        (k->label = OPENSSL_strdup(info->label)) == NULL)
         goto err;
     k->sess = ref->sess;
     memcpy(k->id, info->id, sizeof(k->id));
@@ -179,8 +171,7 @@ err:
     return NULL;
 }
 
-int sealhsm_key_can_sign(const SEALHSM_KEY *k)
-{
+int sealhsm_key_can_sign(const SEALHSM_KEY *k) {
     if (k->pub == NULL) {
         SEALHSM_ERR(k->prov, SEALHSM_R_USAGE, "sealhsm: no key");
         return 0;
@@ -198,8 +189,7 @@ int sealhsm_key_can_sign(const SEALHSM_KEY *k)
     return sealhsm_prov_running(k->prov);
 }
 
-const char *sealhsm_key_default_digest(const SEALHSM_KEY *k)
-{
+const char *sealhsm_key_default_digest(const SEALHSM_KEY *k) {
     switch (k->kt) {
     case SEALHSM_KT_RSA:
     case SEALHSM_KT_RSA_PSS:

@@ -9,8 +9,7 @@
 
 #include <openssl/core_names.h>
 
-static void *sealhsm_km_new(void *provctx, int kt)
-{
+static void *sealhsm_km_new(void *provctx, int kt) {
     SEALHSM_PROV *p = provctx;
 
     if (!sealhsm_prov_running(p))
@@ -18,24 +17,21 @@ static void *sealhsm_km_new(void *provctx, int kt)
     return sealhsm_key_new(p, kt);
 }
 
-static void sealhsm_km_free(void *keydata)
-{
+static void sealhsm_km_free(void *keydata) {
     sealhsm_key_free(keydata);
 }
 
-static void *sealhsm_km_dup(const void *keydata, int selection)
-{
+static void *sealhsm_km_dup(const void *keydata, int selection) {
     return sealhsm_key_dup(keydata);
 }
 
-static int sealhsm_km_has(const void *keydata, int selection)
-{
+static int sealhsm_km_has(const void *keydata, int selection) {
     const SEALHSM_KEY *k = keydata;
 
     if (k == NULL)
         return 0;
-    if ((selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS)) != 0
-        && k->pub == NULL)
+    if ((selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS)) != 0 &&
+        k->pub == NULL)
         return 0;
     /* "has a private key" means: can sign through the keystore */
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && (k->sess == NULL || k->public_only))
@@ -43,8 +39,7 @@ static int sealhsm_km_has(const void *keydata, int selection)
     return 1;
 }
 
-static int sealhsm_km_match(const void *keydata1, const void *keydata2, int selection)
-{
+static int sealhsm_km_match(const void *keydata1, const void *keydata2, int selection) {
     const SEALHSM_KEY *k1 = keydata1, *k2 = keydata2;
 
     if (k1->pub == NULL || k2->pub == NULL)
@@ -63,8 +58,7 @@ static int sealhsm_km_match(const void *keydata1, const void *keydata2, int sele
  * against key in X509_check_private_key); such keys have no private half to
  * give, and any that is offered is dropped by importing EVP_PKEY_PUBLIC_KEY.
  */
-static int sealhsm_km_import(void *keydata, int selection, const OSSL_PARAM params[])
-{
+static int sealhsm_km_import(void *keydata, int selection, const OSSL_PARAM params[]) {
     SEALHSM_KEY *k = keydata;
     EVP_PKEY_CTX *ctx;
     EVP_PKEY *pub = NULL;
@@ -73,8 +67,8 @@ static int sealhsm_km_import(void *keydata, int selection, const OSSL_PARAM para
     if (k == NULL || k->pub != NULL || (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0)
         return 0;
     ctx = EVP_PKEY_CTX_new_from_name(k->prov->libctx, sealhsm_kt_name(k->kt), NULL);
-    ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0
-         && EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)params) > 0;
+    ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
+         EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)params) > 0;
     EVP_PKEY_CTX_free(ctx);
     if (!ok)
         return 0;
@@ -89,8 +83,7 @@ static int sealhsm_km_import(void *keydata, int selection, const OSSL_PARAM para
  * our key to it, and only when that export fails uses our signature. The
  * failure is the expected path, so it must not leave errors behind.
  */
-static int sealhsm_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
-{
+static int sealhsm_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg) {
     const SEALHSM_KEY *k = keydata;
 
     if (k == NULL || k->pub == NULL || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
@@ -103,8 +96,7 @@ static int sealhsm_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, vo
  * n, e, group-name, pub-x, encoded-pub-key, point-format, mandatory-digest...),
  * so libssl, X.509 and CMS see exactly what they would see for a software key.
  */
-static int sealhsm_km_get_params(void *keydata, OSSL_PARAM params[])
-{
+static int sealhsm_km_get_params(void *keydata, OSSL_PARAM params[]) {
     const SEALHSM_KEY *k = keydata;
     const char *md = NULL;
     OSSL_PARAM *p;
@@ -112,8 +104,8 @@ static int sealhsm_km_get_params(void *keydata, OSSL_PARAM params[])
     if (k == NULL || k->pub == NULL || !EVP_PKEY_get_params(k->pub, params))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST);
-    if (p != NULL && (md = sealhsm_key_default_digest(k)) != NULL
-        && !OSSL_PARAM_set_utf8_string(p, md))
+    if (p != NULL && (md = sealhsm_key_default_digest(k)) != NULL &&
+        !OSSL_PARAM_set_utf8_string(p, md))
         return 0;
     return 1;
 }
@@ -151,9 +143,9 @@ static const OSSL_PARAM sealhsm_km_ecx_gettable[] = {
     OSSL_PARAM_END};
 
 /* What import takes and export gives: the public parts only. */
-static const OSSL_PARAM sealhsm_km_rsa_public_params[] = {OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
-                                                  OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
-                                                  OSSL_PARAM_END};
+static const OSSL_PARAM sealhsm_km_rsa_public_params[] = {
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0), OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+    OSSL_PARAM_END};
 
 static const OSSL_PARAM sealhsm_km_ec_public_params[] = {
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
@@ -169,24 +161,19 @@ static const OSSL_PARAM sealhsm_km_ecx_public_params[] = {
  * shared functions; op names the signature algorithm (query_operation_name).
  */
 #define SEALHSM_KEYMGMT(tname, KT, op, gettable, types)                                            \
-    static void *sealhsm_km_##tname##_new(void *provctx)                                           \
-    {                                                                                              \
+    static void *sealhsm_km_##tname##_new(void *provctx) {                                         \
         return sealhsm_km_new(provctx, KT);                                                        \
     }                                                                                              \
-    static void *sealhsm_km_##tname##_load(const void *reference, size_t reference_sz)             \
-    {                                                                                              \
+    static void *sealhsm_km_##tname##_load(const void *reference, size_t reference_sz) {           \
         return sealhsm_key_load(KT, reference, reference_sz);                                      \
     }                                                                                              \
-    static const char *sealhsm_km_##tname##_query_operation_name(int operation_id)                 \
-    {                                                                                              \
+    static const char *sealhsm_km_##tname##_query_operation_name(int operation_id) {               \
         return operation_id == OSSL_OP_SIGNATURE ? op : NULL;                                      \
     }                                                                                              \
-    static const OSSL_PARAM *sealhsm_km_##tname##_gettable_params(void *provctx)                   \
-    {                                                                                              \
+    static const OSSL_PARAM *sealhsm_km_##tname##_gettable_params(void *provctx) {                 \
         return gettable;                                                                           \
     }                                                                                              \
-    static const OSSL_PARAM *sealhsm_km_##tname##_types(int selection)                             \
-    {                                                                                              \
+    static const OSSL_PARAM *sealhsm_km_##tname##_types(int selection) {                           \
         return types;                                                                              \
     }                                                                                              \
     static const OSSL_DISPATCH sealhsm_km_##tname##_functions[] = {                                \
@@ -201,17 +188,19 @@ static const OSSL_PARAM sealhsm_km_ecx_public_params[] = {
         {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))sealhsm_km_export},                             \
         {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))sealhsm_km_##tname##_types},              \
         {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))sealhsm_km_get_params},                     \
-        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))sealhsm_km_##tname##_gettable_params},  \
+        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))sealhsm_km_##tname##_gettable_params}, \
         {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                                                   \
          (void (*)(void))sealhsm_km_##tname##_query_operation_name},                               \
         {0, NULL}}
 
 SEALHSM_KEYMGMT(rsa, SEALHSM_KT_RSA, "RSA", sealhsm_km_rsa_gettable, sealhsm_km_rsa_public_params);
-SEALHSM_KEYMGMT(rsapss, SEALHSM_KT_RSA_PSS, "RSA", sealhsm_km_rsa_gettable, sealhsm_km_rsa_public_params);
+SEALHSM_KEYMGMT(rsapss, SEALHSM_KT_RSA_PSS, "RSA", sealhsm_km_rsa_gettable,
+                sealhsm_km_rsa_public_params);
 SEALHSM_KEYMGMT(ec, SEALHSM_KT_EC, "ECDSA", sealhsm_km_ec_gettable, sealhsm_km_ec_public_params);
 SEALHSM_KEYMGMT(ed25519, SEALHSM_KT_ED25519, "ED25519", sealhsm_km_ecx_gettable,
                 sealhsm_km_ecx_public_params);
-SEALHSM_KEYMGMT(ed448, SEALHSM_KT_ED448, "ED448", sealhsm_km_ecx_gettable, sealhsm_km_ecx_public_params);
+SEALHSM_KEYMGMT(ed448, SEALHSM_KT_ED448, "ED448", sealhsm_km_ecx_gettable,
+                sealhsm_km_ecx_public_params);
 
 const OSSL_ALGORITHM sealhsm_keymgmt_algs[] = {
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=sealhsm", sealhsm_km_rsa_functions,

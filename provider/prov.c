@@ -18,8 +18,7 @@
 #endif
 
 void sealhsm_raise(const SEALHSM_PROV *p, const char *file, int line, const char *func, int reason,
-                   const char *fmt, ...)
-{
+                   const char *fmt, ...) {
     va_list ap;
 
     if (p == NULL || p->new_error == NULL)
@@ -31,8 +30,7 @@ void sealhsm_raise(const SEALHSM_PROV *p, const char *file, int line, const char
     va_end(ap);
 }
 
-int sealhsm_prov_running(const SEALHSM_PROV *p)
-{
+int sealhsm_prov_running(const SEALHSM_PROV *p) {
     if (p->failure == NULL)
         return 1;
     SEALHSM_ERR(p, p->failure_reason, "sealhsm: provider is in the error state: %s", p->failure);
@@ -47,8 +45,7 @@ int sealhsm_prov_running(const SEALHSM_PROV *p)
  */
 static void enter_error_state(SEALHSM_PROV *p, int reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void enter_error_state(SEALHSM_PROV *p, int reason, const char *fmt, ...)
-{
+static void enter_error_state(SEALHSM_PROV *p, int reason, const char *fmt, ...) {
     char msg[256];
     va_list ap;
 
@@ -78,8 +75,7 @@ static const OSSL_ITEM sealhsm_reason_strings[] = {
     {SEALHSM_R_BAD_PARAM, "bad parameter"},
     {0, NULL}};
 
-static const OSSL_ITEM *sealhsm_get_reason_strings(void *provctx)
-{
+static const OSSL_ITEM *sealhsm_get_reason_strings(void *provctx) {
     return sealhsm_reason_strings;
 }
 
@@ -89,13 +85,11 @@ static const OSSL_PARAM sealhsm_param_types[] = {
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0), OSSL_PARAM_END};
 
-static const OSSL_PARAM *sealhsm_gettable_params(void *provctx)
-{
+static const OSSL_PARAM *sealhsm_gettable_params(void *provctx) {
     return sealhsm_param_types;
 }
 
-static int sealhsm_get_params(void *provctx, OSSL_PARAM params[])
-{
+static int sealhsm_get_params(void *provctx, OSSL_PARAM params[]) {
     const SEALHSM_PROV *p = provctx;
     OSSL_PARAM *q;
 
@@ -106,7 +100,8 @@ static int sealhsm_get_params(void *provctx, OSSL_PARAM params[])
     if (q != NULL && !OSSL_PARAM_set_utf8_ptr(q, SEALHSM_VERSION))
         return 0;
     q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-    if (q != NULL && !OSSL_PARAM_set_utf8_ptr(q, "sealhsm " SEALHSM_VERSION " for " OPENSSL_VERSION_TEXT))
+    if (q != NULL &&
+        !OSSL_PARAM_set_utf8_ptr(q, "sealhsm " SEALHSM_VERSION " for " OPENSSL_VERSION_TEXT))
         return 0;
     q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (q != NULL && !OSSL_PARAM_set_int(q, p->failure == NULL))
@@ -115,8 +110,7 @@ static int sealhsm_get_params(void *provctx, OSSL_PARAM params[])
 }
 
 static const OSSL_ALGORITHM *sealhsm_query_operation(void *provctx, int operation_id,
-                                                     int *no_cache)
-{
+                                                     int *no_cache) {
     *no_cache = 0;
     switch (operation_id) {
     case OSSL_OP_STORE:
@@ -133,8 +127,7 @@ static const OSSL_ALGORITHM *sealhsm_query_operation(void *provctx, int operatio
     return NULL;
 }
 
-static void sealhsm_prov_free(SEALHSM_PROV *p)
-{
+static void sealhsm_prov_free(SEALHSM_PROV *p) {
     if (p == NULL)
         return;
     sealhsm_sessions_free(p);
@@ -149,8 +142,7 @@ static void sealhsm_prov_free(SEALHSM_PROV *p)
     OPENSSL_free(p);
 }
 
-static void sealhsm_teardown(void *provctx)
-{
+static void sealhsm_teardown(void *provctx) {
     sealhsm_prov_free(provctx);
 }
 
@@ -163,8 +155,7 @@ static const OSSL_DISPATCH sealhsm_dispatch[] = {
     {0, NULL}};
 
 /* Copies a configuration value; an empty value counts as unset. */
-static int dup_param(const char *v, char **out)
-{
+static int dup_param(const char *v, char **out) {
     if (v == NULL || *v == '\0')
         return 1;
     *out = OPENSSL_strdup(v);
@@ -172,8 +163,7 @@ static int dup_param(const char *v, char **out)
 }
 
 /* keystore, pin-source, key-pin-source, environment from openssl.cnf (SPEC §8). */
-static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_params)
-{
+static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_params) {
     char *keystore = NULL, *pin_source = NULL, *key_pin_source = NULL, *environment = NULL;
     OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr("keystore", &keystore, 0),
                            OSSL_PARAM_utf8_ptr("pin-source", &pin_source, 0),
@@ -183,8 +173,8 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
 
     if (!core_get_params(p->handle, params))
         return 0;
-    if (!dup_param(keystore, &p->keystore) || !dup_param(pin_source, &p->pin_source)
-        || !dup_param(key_pin_source, &p->key_pin_source))
+    if (!dup_param(keystore, &p->keystore) || !dup_param(pin_source, &p->pin_source) ||
+        !dup_param(key_pin_source, &p->key_pin_source))
         return 0;
     if (environment == NULL || *environment == '\0')
         environment = getenv("SEALHSM_ENVIRONMENT");
@@ -200,14 +190,12 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
     return p->environment != NULL;
 }
 
-static void record_selftest(const char *name, int ok, void *arg)
-{
+static void record_selftest(const char *name, int ok, void *arg) {
     if (!ok)
         enter_error_state(arg, SEALHSM_R_SELFTEST, "self-test '%s' failed at load", name);
 }
 
-static void run_selftests(SEALHSM_PROV *p)
-{
+static void run_selftests(SEALHSM_PROV *p) {
     ss_error e = {0};
 
     if (ss_selftest(p->libctx, NULL, record_selftest, p, &e) != SU_OK)
@@ -231,8 +219,7 @@ static void run_selftests(SEALHSM_PROV *p)
  * The core context is an OSSL_LIB_CTX here: a module loaded by libcrypto
  * shares that libcrypto.
  */
-static int default_first(SEALHSM_PROV *p, OSSL_FUNC_core_get_libctx_fn *core_get_libctx)
-{
+static int default_first(SEALHSM_PROV *p, OSSL_FUNC_core_get_libctx_fn *core_get_libctx) {
     OSSL_LIB_CTX *app = (OSSL_LIB_CTX *)core_get_libctx(p->handle);
     OSSL_PROVIDER *deflt;
 
@@ -246,8 +233,7 @@ static int default_first(SEALHSM_PROV *p, OSSL_FUNC_core_get_libctx_fn *core_get
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
                                                               const OSSL_DISPATCH *in,
                                                               const OSSL_DISPATCH **out,
-                                                              void **provctx)
-{
+                                                              void **provctx) {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
     OSSL_FUNC_core_get_libctx_fn *core_get_libctx = NULL;
     SEALHSM_PROV *p = OPENSSL_zalloc(sizeof(*p));
@@ -274,15 +260,15 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
             break;
         }
     }
-    if (core_get_params == NULL || core_get_libctx == NULL || p->new_error == NULL || p->set_error_debug == NULL
-        || p->vset_error == NULL)
+    if (core_get_params == NULL || core_get_libctx == NULL || p->new_error == NULL ||
+        p->set_error_debug == NULL || p->vset_error == NULL)
         goto err;
     /* From the core's dispatch so that BIO_new_from_core_bio() works in it. */
     p->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (p->libctx == NULL || (p->deflt = OSSL_PROVIDER_load(p->libctx, "default")) == NULL)
         goto err;
-    if ((p->lock = CRYPTO_THREAD_lock_new()) == NULL || !read_config(p, core_get_params)
-        || !default_first(p, core_get_libctx))
+    if ((p->lock = CRYPTO_THREAD_lock_new()) == NULL || !read_config(p, core_get_params) ||
+        !default_first(p, core_get_libctx))
         goto err;
     run_selftests(p);
     *out = sealhsm_dispatch;

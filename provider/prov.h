@@ -52,7 +52,7 @@ typedef struct sealhsm_prov {
      * parameter); NULL when it may operate. */
     char *failure;
     int failure_reason;
-    CRYPTO_RWLOCK *lock;    /* guards sessions */
+    CRYPTO_RWLOCK *lock; /* guards sessions */
     SEALHSM_SESSION *sessions;
 } SEALHSM_PROV;
 

@@ -25,23 +25,19 @@ struct sealhsm_session {
     char *login_failure;
 };
 
-SEALHSM_PROV *sealhsm_session_prov(const SEALHSM_SESSION *s)
-{
+SEALHSM_PROV *sealhsm_session_prov(const SEALHSM_SESSION *s) {
     return s->prov;
 }
 
-const char *sealhsm_session_path(const SEALHSM_SESSION *s)
-{
+const char *sealhsm_session_path(const SEALHSM_SESSION *s) {
     return s->path;
 }
 
-void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SS_STORE_ID_LEN])
-{
+void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SS_STORE_ID_LEN]) {
     ss_store_id(s->store, out);
 }
 
-static void session_free(SEALHSM_SESSION *s)
-{
+static void session_free(SEALHSM_SESSION *s) {
     ss_close(s->store);
     CRYPTO_THREAD_lock_free(s->lock);
     OPENSSL_free(s->path);
@@ -49,8 +45,7 @@ static void session_free(SEALHSM_SESSION *s)
     OPENSSL_free(s);
 }
 
-void sealhsm_sessions_free(SEALHSM_PROV *p)
-{
+void sealhsm_sessions_free(SEALHSM_PROV *p) {
     while (p->sessions != NULL) {
         SEALHSM_SESSION *next = p->sessions->next;
         session_free(p->sessions);
@@ -58,13 +53,12 @@ void sealhsm_sessions_free(SEALHSM_PROV *p)
     }
 }
 
-static SEALHSM_SESSION *session_open(SEALHSM_PROV *p, const char *path)
-{
+static SEALHSM_SESSION *session_open(SEALHSM_PROV *p, const char *path) {
     SEALHSM_SESSION *s = OPENSSL_zalloc(sizeof(*s));
     ss_error e = {0};
 
-    if (s == NULL || (s->path = OPENSSL_strdup(path)) == NULL
-        || (s->lock = CRYPTO_THREAD_lock_new()) == NULL) {
+    if (s == NULL || (s->path = OPENSSL_strdup(path)) == NULL ||
+        (s->lock = CRYPTO_THREAD_lock_new()) == NULL) {
         SEALHSM_ERR(p, SEALHSM_R_IO, "sealhsm: out of memory opening keystore %s", path);
         goto err;
     }
@@ -81,8 +75,7 @@ err:
     return NULL;
 }
 
-SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir)
-{
+SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir) {
     char path[PATH_MAX], canon[PATH_MAX];
     const char *key = path;
     SEALHSM_SESSION *s;
@@ -111,8 +104,7 @@ SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir)
 }
 
 int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg,
-                              const char *info, su_pin **out)
-{
+                              const char *info, su_pin **out) {
     char buf[SU_PIN_MAX + 1];
     size_t len = 0;
     OSSL_PARAM params[] = {
@@ -135,8 +127,7 @@ int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, voi
 }
 
 /* The user PIN: pin-source param, else $SEALHSM_PIN, else the application (SPEC §2). */
-static int user_pin(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, su_pin **out)
-{
+static int user_pin(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, su_pin **out) {
     SEALHSM_PROV *p = s->prov;
     char info[PATH_MAX + 64];
     ss_error e = {0};
@@ -162,8 +153,7 @@ static int user_pin(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbar
     return 1;
 }
 
-int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
-{
+int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     su_pin *pin = NULL;
     ss_error e = {0};
     int ok = 0;
@@ -190,8 +180,7 @@ int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void
 }
 
 int sealhsm_session_key_get(SEALHSM_SESSION *s, const char *label, const unsigned char *id,
-                            ss_keyinfo **out)
-{
+                            ss_keyinfo **out) {
     ss_error e = {0};
     int rc;
 
@@ -205,8 +194,7 @@ int sealhsm_session_key_get(SEALHSM_SESSION *s, const char *label, const unsigne
 }
 
 int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, ss_blob **chain,
-                             size_t *n)
-{
+                             size_t *n) {
     ss_error e = {0};
     int rc;
 
@@ -220,8 +208,7 @@ int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, ss_blo
 }
 
 int sealhsm_session_sign(SEALHSM_SESSION *s, const unsigned char *id, const ss_sign_req *req,
-                         unsigned char *sig, size_t *siglen)
-{
+                         unsigned char *sig, size_t *siglen) {
     ss_error e = {0};
     int rc;
 

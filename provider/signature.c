@@ -31,13 +31,11 @@ typedef struct sealhsm_sigctx {
     EVP_MD *mgf1_md;   /* PSS: NULL means the signature digest */
 } SEALHSM_SIGCTX;
 
-static int is_eddsa(const SEALHSM_SIGCTX *ctx)
-{
+static int is_eddsa(const SEALHSM_SIGCTX *ctx) {
     return ctx->alg == SIG_ED25519 || ctx->alg == SIG_ED448;
 }
 
-static void *sealhsm_sig_newctx(void *provctx, int alg)
-{
+static void *sealhsm_sig_newctx(void *provctx, int alg) {
     SEALHSM_PROV *p = provctx;
     SEALHSM_SIGCTX *ctx;
 
@@ -50,28 +48,23 @@ static void *sealhsm_sig_newctx(void *provctx, int alg)
     return ctx;
 }
 
-static void *sealhsm_sig_rsa_newctx(void *provctx, const char *propq)
-{
+static void *sealhsm_sig_rsa_newctx(void *provctx, const char *propq) {
     return sealhsm_sig_newctx(provctx, SIG_RSA);
 }
 
-static void *sealhsm_sig_ecdsa_newctx(void *provctx, const char *propq)
-{
+static void *sealhsm_sig_ecdsa_newctx(void *provctx, const char *propq) {
     return sealhsm_sig_newctx(provctx, SIG_ECDSA);
 }
 
-static void *sealhsm_sig_ed25519_newctx(void *provctx, const char *propq)
-{
+static void *sealhsm_sig_ed25519_newctx(void *provctx, const char *propq) {
     return sealhsm_sig_newctx(provctx, SIG_ED25519);
 }
 
-static void *sealhsm_sig_ed448_newctx(void *provctx, const char *propq)
-{
+static void *sealhsm_sig_ed448_newctx(void *provctx, const char *propq) {
     return sealhsm_sig_newctx(provctx, SIG_ED448);
 }
 
-static void sealhsm_sig_freectx(void *vctx)
-{
+static void sealhsm_sig_freectx(void *vctx) {
     SEALHSM_SIGCTX *ctx = vctx;
 
     if (ctx == NULL)
@@ -83,8 +76,7 @@ static void sealhsm_sig_freectx(void *vctx)
 }
 
 /* OpenSSL 3.0 duplicates the context inside EVP_DigestSignFinal(): only OOM may fail. */
-static void *sealhsm_sig_dupctx(void *vctx)
-{
+static void *sealhsm_sig_dupctx(void *vctx) {
     const SEALHSM_SIGCTX *ctx = vctx;
     SEALHSM_SIGCTX *d = OPENSSL_memdup(ctx, sizeof(*ctx));
 
@@ -92,29 +84,27 @@ static void *sealhsm_sig_dupctx(void *vctx)
         return NULL;
     d->md = d->mgf1_md = NULL;
     d->mdctx = NULL;
-    if ((ctx->md != NULL && !EVP_MD_up_ref(ctx->md))
-        || (ctx->mgf1_md != NULL && !EVP_MD_up_ref(ctx->mgf1_md))) {
+    if ((ctx->md != NULL && !EVP_MD_up_ref(ctx->md)) ||
+        (ctx->mgf1_md != NULL && !EVP_MD_up_ref(ctx->mgf1_md))) {
         sealhsm_sig_freectx(d);
         return NULL;
     }
     d->md = ctx->md;
     d->mgf1_md = ctx->mgf1_md;
-    if (ctx->mdctx != NULL
-        && ((d->mdctx = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, ctx->mdctx))) {
+    if (ctx->mdctx != NULL &&
+        ((d->mdctx = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, ctx->mdctx))) {
         sealhsm_sig_freectx(d);
         return NULL;
     }
     return d;
 }
 
-static const char *key_label(const SEALHSM_SIGCTX *ctx)
-{
+static const char *key_label(const SEALHSM_SIGCTX *ctx) {
     return ctx->key->label != NULL ? ctx->key->label : "(imported public key)";
 }
 
 /* Fetches mdname (NULL or "": the key's default) in our library context. */
-static int set_digest(SEALHSM_SIGCTX *ctx, const char *mdname)
-{
+static int set_digest(SEALHSM_SIGCTX *ctx, const char *mdname) {
     EVP_MD *md;
 
     if (mdname != NULL && *mdname == '\0')
@@ -145,8 +135,7 @@ static int set_digest(SEALHSM_SIGCTX *ctx, const char *mdname)
     return 1;
 }
 
-static int key_fits(const SEALHSM_SIGCTX *ctx, const SEALHSM_KEY *k)
-{
+static int key_fits(const SEALHSM_SIGCTX *ctx, const SEALHSM_KEY *k) {
     switch (ctx->alg) {
     case SIG_RSA:
         return k->kt == SEALHSM_KT_RSA || k->kt == SEALHSM_KT_RSA_PSS;
@@ -166,8 +155,7 @@ static int sealhsm_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[]);
  * on a signing context: the same key and settings, a fresh digest.
  */
 static int sig_init(SEALHSM_SIGCTX *ctx, void *provkey, int op, int digest_op, const char *mdname,
-                    const OSSL_PARAM params[])
-{
+                    const OSSL_PARAM params[]) {
     SEALHSM_KEY *k = provkey != NULL ? provkey : ctx->key;
 
     if (!sealhsm_prov_running(ctx->prov))
@@ -204,31 +192,26 @@ static int sig_init(SEALHSM_SIGCTX *ctx, void *provkey, int op, int digest_op, c
     return sealhsm_sig_set_ctx_params(ctx, params);
 }
 
-static int sealhsm_sig_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
+static int sealhsm_sig_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[]) {
     return sig_init(vctx, provkey, OP_SIGN, 0, NULL, params);
 }
 
-static int sealhsm_sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
+static int sealhsm_sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[]) {
     return sig_init(vctx, provkey, OP_VERIFY, 0, NULL, params);
 }
 
 static int sealhsm_sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
-                                        const OSSL_PARAM params[])
-{
+                                        const OSSL_PARAM params[]) {
     return sig_init(vctx, provkey, OP_SIGN, 1, mdname, params);
 }
 
 static int sealhsm_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
-                                          const OSSL_PARAM params[])
-{
+                                          const OSSL_PARAM params[]) {
     return sig_init(vctx, provkey, OP_VERIFY, 1, mdname, params);
 }
 
 /* The digest of a sign/verify on a ready-made hash: the named one, else the key's default. */
-static int digest_for_hash(SEALHSM_SIGCTX *ctx, size_t tbslen)
-{
+static int digest_for_hash(SEALHSM_SIGCTX *ctx, size_t tbslen) {
     if (ctx->md == NULL && !set_digest(ctx, NULL))
         return 0;
     if ((size_t)EVP_MD_get_size(ctx->md) != tbslen) {
@@ -242,8 +225,7 @@ static int digest_for_hash(SEALHSM_SIGCTX *ctx, size_t tbslen)
 }
 
 /* The PSS salt length in bytes that "digest", "max" and "auto" stand for. */
-static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out)
-{
+static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out) {
     int hlen = EVP_MD_get_size(ctx->md);
     int max = (EVP_PKEY_get_bits(ctx->key->pub) - 1 + 7) / 8 - hlen - 2;
 
@@ -260,16 +242,15 @@ static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out)
     }
     if (*out < 0 || *out > max) {
         SEALHSM_ERR(ctx->prov, SEALHSM_R_BAD_PARAM,
-                    "sealhsm: key '%s': PSS salt length %d is outside 0..%d", key_label(ctx),
-                    *out, max);
+                    "sealhsm: key '%s': PSS salt length %d is outside 0..%d", key_label(ctx), *out,
+                    max);
         return 0;
     }
     return 1;
 }
 
 /* Asked by ss_sign() for keys whose policy has a usage PIN (SPEC §9). */
-static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e)
-{
+static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e) {
     const SEALHSM_KEY *k = arg;
     char prompt[SS_LABEL_MAX + 64];
 
@@ -289,8 +270,7 @@ static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e)
  * policy check and audit record.
  */
 static int sign_with_store(SEALHSM_SIGCTX *ctx, const unsigned char *tbs, size_t tbslen,
-                           unsigned char *sig, size_t *siglen, size_t sigsize)
-{
+                           unsigned char *sig, size_t *siglen, size_t sigsize) {
     SEALHSM_KEY *k = ctx->key;
     ss_sign_req req;
     size_t len = sigsize;
@@ -318,16 +298,15 @@ static int sign_with_store(SEALHSM_SIGCTX *ctx, const unsigned char *tbs, size_t
     req.environment = ctx->prov->environment;
     req.key_pin_cb = key_pin_cb;
     req.key_pin_arg = k;
-    if (!sealhsm_session_login(k->sess, NULL, NULL)
-        || !sealhsm_session_sign(k->sess, k->id, &req, sig, &len))
+    if (!sealhsm_session_login(k->sess, NULL, NULL) ||
+        !sealhsm_session_sign(k->sess, k->id, &req, sig, &len))
         return 0;
     *siglen = len;
     return 1;
 }
 
 static int sealhsm_sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
-                            const unsigned char *tbs, size_t tbslen)
-{
+                            const unsigned char *tbs, size_t tbslen) {
     SEALHSM_SIGCTX *ctx = vctx;
 
     if (sig == NULL) {
@@ -339,8 +318,7 @@ static int sealhsm_sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size
     return sign_with_store(ctx, tbs, tbslen, sig, siglen, sigsize);
 }
 
-static int sealhsm_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
-{
+static int sealhsm_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen) {
     SEALHSM_SIGCTX *ctx = vctx;
 
     ctx->streaming = 1;
@@ -348,8 +326,7 @@ static int sealhsm_sig_digest_update(void *vctx, const unsigned char *data, size
 }
 
 static int sealhsm_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
-                                         size_t sigsize)
-{
+                                         size_t sigsize) {
     SEALHSM_SIGCTX *ctx = vctx;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
@@ -365,8 +342,7 @@ static int sealhsm_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t 
 
 /* EdDSA has no streaming interface in OpenSSL 3.0: one call with the whole message. */
 static int sealhsm_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
-                                   const unsigned char *tbs, size_t tbslen)
-{
+                                   const unsigned char *tbs, size_t tbslen) {
     SEALHSM_SIGCTX *ctx = vctx;
 
     if (sig == NULL) {
@@ -377,19 +353,17 @@ static int sealhsm_sig_digest_sign(void *vctx, unsigned char *sig, size_t *sigle
 }
 
 /* A verify context on the public half, in our library context, set up like ctx. */
-static EVP_PKEY_CTX *public_ctx(const SEALHSM_SIGCTX *ctx)
-{
+static EVP_PKEY_CTX *public_ctx(const SEALHSM_SIGCTX *ctx) {
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, ctx->key->pub, NULL);
-    int ok = pctx != NULL && EVP_PKEY_verify_init(pctx) > 0
-             && EVP_PKEY_CTX_set_signature_md(pctx, ctx->md) > 0;
+    int ok = pctx != NULL && EVP_PKEY_verify_init(pctx) > 0 &&
+             EVP_PKEY_CTX_set_signature_md(pctx, ctx->md) > 0;
 
     if (ok && ctx->alg == SIG_RSA) {
         ok = EVP_PKEY_CTX_set_rsa_padding(pctx, ctx->pad_mode) > 0;
         if (ok && ctx->pad_mode == RSA_PKCS1_PSS_PADDING)
-            ok = EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, ctx->saltlen) > 0
-                 && (ctx->mgf1_md == NULL
-                     || EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, EVP_MD_get0_name(ctx->mgf1_md),
-                                                          NULL) > 0);
+            ok = EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, ctx->saltlen) > 0 &&
+                 (ctx->mgf1_md == NULL || EVP_PKEY_CTX_set_rsa_mgf1_md_name(
+                                              pctx, EVP_MD_get0_name(ctx->mgf1_md), NULL) > 0);
     }
     if (!ok) {
         EVP_PKEY_CTX_free(pctx);
@@ -399,8 +373,7 @@ static EVP_PKEY_CTX *public_ctx(const SEALHSM_SIGCTX *ctx)
 }
 
 static int verify_hash(const SEALHSM_SIGCTX *ctx, const unsigned char *sig, size_t siglen,
-                       const unsigned char *tbs, size_t tbslen)
-{
+                       const unsigned char *tbs, size_t tbslen) {
     EVP_PKEY_CTX *pctx = public_ctx(ctx);
     int ok = pctx != NULL && EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen) == 1;
 
@@ -409,30 +382,28 @@ static int verify_hash(const SEALHSM_SIGCTX *ctx, const unsigned char *sig, size
 }
 
 static int sealhsm_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
-                              const unsigned char *tbs, size_t tbslen)
-{
+                              const unsigned char *tbs, size_t tbslen) {
     SEALHSM_SIGCTX *ctx = vctx;
 
     return digest_for_hash(ctx, tbslen) && verify_hash(ctx, sig, siglen, tbs, tbslen);
 }
 
-static int sealhsm_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
-{
+static int sealhsm_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen) {
     SEALHSM_SIGCTX *ctx = vctx;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
 
-    return EVP_DigestFinal_ex(ctx->mdctx, digest, &dlen) && verify_hash(ctx, sig, siglen, digest, dlen);
+    return EVP_DigestFinal_ex(ctx->mdctx, digest, &dlen) &&
+           verify_hash(ctx, sig, siglen, digest, dlen);
 }
 
 static int sealhsm_sig_digest_verify(void *vctx, const unsigned char *sig, size_t siglen,
-                                     const unsigned char *tbs, size_t tbslen)
-{
+                                     const unsigned char *tbs, size_t tbslen) {
     SEALHSM_SIGCTX *ctx = vctx;
     EVP_MD_CTX *m = EVP_MD_CTX_new();
-    int ok = m != NULL
-             && EVP_DigestVerifyInit_ex(m, NULL, NULL, ctx->prov->libctx, NULL, ctx->key->pub, NULL)
-             && EVP_DigestVerify(m, sig, siglen, tbs, tbslen) == 1;
+    int ok = m != NULL &&
+             EVP_DigestVerifyInit_ex(m, NULL, NULL, ctx->prov->libctx, NULL, ctx->key->pub, NULL) &&
+             EVP_DigestVerify(m, sig, siglen, tbs, tbslen) == 1;
 
     EVP_MD_CTX_free(m);
     return ok;
@@ -454,8 +425,7 @@ static const OSSL_ITEM saltlen_names[] = {
 
 /* pad-mode and saltlen come as an integer (EVP_PKEY_CTX_set_rsa_padding) or as a
  * word (-pkeyopt rsa_padding_mode:pss); answer in the type asked. */
-static int get_int_or_word(const OSSL_PARAM *p, const OSSL_ITEM *words, int *out)
-{
+static int get_int_or_word(const OSSL_PARAM *p, const OSSL_ITEM *words, int *out) {
     if (p->data_type == OSSL_PARAM_INTEGER)
         return OSSL_PARAM_get_int(p, out);
     if (p->data_type != OSSL_PARAM_UTF8_STRING || p->data == NULL)
@@ -477,8 +447,7 @@ static int get_int_or_word(const OSSL_PARAM *p, const OSSL_ITEM *words, int *out
     return 0;
 }
 
-static int set_int_or_word(OSSL_PARAM *p, const OSSL_ITEM *words, int v)
-{
+static int set_int_or_word(OSSL_PARAM *p, const OSSL_ITEM *words, int v) {
     char num[16];
 
     if (p->data_type == OSSL_PARAM_INTEGER)
@@ -490,16 +459,15 @@ static int set_int_or_word(OSSL_PARAM *p, const OSSL_ITEM *words, int v)
     return OSSL_PARAM_set_utf8_string(p, num);
 }
 
-static int set_rsa_params(SEALHSM_SIGCTX *ctx, const OSSL_PARAM params[])
-{
+static int set_rsa_params(SEALHSM_SIGCTX *ctx, const OSSL_PARAM params[]) {
     const OSSL_PARAM *p;
     const char *name = NULL;
     int v;
 
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL) {
-        if (!get_int_or_word(p, pad_names, &v)
-            || (v != RSA_PKCS1_PSS_PADDING
-                && (v != RSA_PKCS1_PADDING || ctx->key->kt == SEALHSM_KT_RSA_PSS))) {
+        if (!get_int_or_word(p, pad_names, &v) ||
+            (v != RSA_PKCS1_PSS_PADDING &&
+             (v != RSA_PKCS1_PADDING || ctx->key->kt == SEALHSM_KT_RSA_PSS))) {
             SEALHSM_ERR(ctx->prov, SEALHSM_R_UNSUPPORTED,
                         "sealhsm: key '%s': unsupported RSA padding (the keystore signs with "
                         "pkcs1 or pss)",
@@ -518,8 +486,8 @@ static int set_rsa_params(SEALHSM_SIGCTX *ctx, const OSSL_PARAM params[])
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) != NULL) {
         EVP_MD *md;
-        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name)
-            || (md = EVP_MD_fetch(ctx->prov->libctx, name, NULL)) == NULL) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name) ||
+            (md = EVP_MD_fetch(ctx->prov->libctx, name, NULL)) == NULL) {
             SEALHSM_ERR(ctx->prov, SEALHSM_R_BAD_PARAM, "sealhsm: unknown MGF1 digest '%.64s'",
                         name != NULL ? name : "");
             return 0;
@@ -535,16 +503,15 @@ static int set_rsa_params(SEALHSM_SIGCTX *ctx, const OSSL_PARAM params[])
  * implementations in the caller's library context, while our digests come from
  * the default provider of our own.
  */
-static int sealhsm_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
-{
+static int sealhsm_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[]) {
     SEALHSM_SIGCTX *ctx = vctx;
     const OSSL_PARAM *p;
     const char *name = NULL;
 
     if (params == NULL)
         return 1;
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL
-        && (!OSSL_PARAM_get_utf8_string_ptr(p, &name) || !set_digest(ctx, name)))
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL &&
+        (!OSSL_PARAM_get_utf8_string_ptr(p, &name) || !set_digest(ctx, name)))
         return 0;
     return ctx->alg != SIG_RSA || set_rsa_params(ctx, params);
 }
@@ -564,23 +531,19 @@ static const OSSL_PARAM sealhsm_sig_ecdsa_settable[] = {
 
 static const OSSL_PARAM sealhsm_sig_eddsa_settable[] = {OSSL_PARAM_END};
 
-static const OSSL_PARAM *sealhsm_sig_rsa_settable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_rsa_settable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_rsa_settable;
 }
 
-static const OSSL_PARAM *sealhsm_sig_ecdsa_settable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_ecdsa_settable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_ecdsa_settable;
 }
 
-static const OSSL_PARAM *sealhsm_sig_eddsa_settable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_eddsa_settable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_eddsa_settable;
 }
 
-static int get_algorithm_id(SEALHSM_SIGCTX *ctx, OSSL_PARAM *p)
-{
+static int get_algorithm_id(SEALHSM_SIGCTX *ctx, OSSL_PARAM *p) {
     sealhsm_sigalg s = {0};
     unsigned char *der = NULL;
     int derlen = 0, ok;
@@ -616,36 +579,35 @@ static int get_algorithm_id(SEALHSM_SIGCTX *ctx, OSSL_PARAM *p)
     return ok;
 }
 
-static int sealhsm_sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
-{
+static int sealhsm_sig_get_ctx_params(void *vctx, OSSL_PARAM params[]) {
     SEALHSM_SIGCTX *ctx = vctx;
     OSSL_PARAM *p;
 
     if (ctx->key == NULL)
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) != NULL
-        && !get_algorithm_id(ctx, p))
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) != NULL &&
+        !get_algorithm_id(ctx, p))
         return 0;
     if (is_eddsa(ctx))
         return 1;
     if (ctx->md == NULL && !set_digest(ctx, NULL))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL
-        && !OSSL_PARAM_set_utf8_string(p, EVP_MD_get0_name(ctx->md)))
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL &&
+        !OSSL_PARAM_set_utf8_string(p, EVP_MD_get0_name(ctx->md)))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST_SIZE)) != NULL
-        && !OSSL_PARAM_set_size_t(p, (size_t)EVP_MD_get_size(ctx->md)))
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST_SIZE)) != NULL &&
+        !OSSL_PARAM_set_size_t(p, (size_t)EVP_MD_get_size(ctx->md)))
         return 0;
     if (ctx->alg != SIG_RSA)
         return 1;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL
-        && !set_int_or_word(p, pad_names, ctx->pad_mode))
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL &&
+        !set_int_or_word(p, pad_names, ctx->pad_mode))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != NULL
-        && !set_int_or_word(p, saltlen_names, ctx->saltlen))
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != NULL &&
+        !set_int_or_word(p, saltlen_names, ctx->saltlen))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) != NULL
-        && !OSSL_PARAM_set_utf8_string(
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) != NULL &&
+        !OSSL_PARAM_set_utf8_string(
             p, EVP_MD_get0_name(ctx->mgf1_md != NULL ? ctx->mgf1_md : ctx->md)))
         return 0;
     return 1;
@@ -668,18 +630,15 @@ static const OSSL_PARAM sealhsm_sig_ecdsa_gettable[] = {
 static const OSSL_PARAM sealhsm_sig_eddsa_gettable[] = {
     OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0), OSSL_PARAM_END};
 
-static const OSSL_PARAM *sealhsm_sig_rsa_gettable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_rsa_gettable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_rsa_gettable;
 }
 
-static const OSSL_PARAM *sealhsm_sig_ecdsa_gettable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_ecdsa_gettable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_ecdsa_gettable;
 }
 
-static const OSSL_PARAM *sealhsm_sig_eddsa_gettable_ctx_params(void *vctx, void *provctx)
-{
+static const OSSL_PARAM *sealhsm_sig_eddsa_gettable_ctx_params(void *vctx, void *provctx) {
     return sealhsm_sig_eddsa_gettable;
 }
 

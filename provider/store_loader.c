@@ -25,8 +25,7 @@ typedef struct sealhsm_loader {
     char *label;
 } SEALHSM_LOADER;
 
-static void *sealhsm_store_open(void *provctx, const char *uri)
-{
+static void *sealhsm_store_open(void *provctx, const char *uri) {
     SEALHSM_PROV *p = provctx;
     SEALHSM_LOADER *ctx;
     ss_error e = {0};
@@ -56,41 +55,35 @@ err:
  * key, a certificate request skips the key. "subject" and
  * the other search criteria do not apply to a URI that names one key.
  */
-static int sealhsm_store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
-{
+static int sealhsm_store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[]) {
     SEALHSM_LOADER *ctx = loaderctx;
     const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
 
     return p == NULL || OSSL_PARAM_get_int(p, &ctx->expect);
 }
 
-static const OSSL_PARAM *sealhsm_store_settable_ctx_params(void *provctx)
-{
-    static const OSSL_PARAM settable[] = {OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
-                                          OSSL_PARAM_octet_string(OSSL_STORE_PARAM_SUBJECT, NULL, 0),
-                                          OSSL_PARAM_END};
+static const OSSL_PARAM *sealhsm_store_settable_ctx_params(void *provctx) {
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
+        OSSL_PARAM_octet_string(OSSL_STORE_PARAM_SUBJECT, NULL, 0), OSSL_PARAM_END};
     return settable;
 }
 
-static int wants_key(const SEALHSM_LOADER *ctx)
-{
+static int wants_key(const SEALHSM_LOADER *ctx) {
     return ctx->uri.type != SU_URI_CERT && ctx->expect != OSSL_STORE_INFO_CERT;
 }
 
-static int wants_certs(const SEALHSM_LOADER *ctx)
-{
-    return (ctx->uri.type == SU_URI_ANY || ctx->uri.type == SU_URI_CERT)
-           && (ctx->expect == 0 || ctx->expect == OSSL_STORE_INFO_CERT);
+static int wants_certs(const SEALHSM_LOADER *ctx) {
+    return (ctx->uri.type == SU_URI_ANY || ctx->uri.type == SU_URI_CERT) &&
+           (ctx->expect == 0 || ctx->expect == OSSL_STORE_INFO_CERT);
 }
 
-static int public_only(const SEALHSM_LOADER *ctx)
-{
+static int public_only(const SEALHSM_LOADER *ctx) {
     return ctx->uri.type == SU_URI_PUBLIC || ctx->expect == OSSL_STORE_INFO_PUBKEY;
 }
 
 /* The key the URI names; remembers its id and label for the certificate step. */
-static ss_keyinfo *find_key(SEALHSM_LOADER *ctx)
-{
+static ss_keyinfo *find_key(SEALHSM_LOADER *ctx) {
     ss_keyinfo *info = NULL;
 
     if (!sealhsm_session_key_get(ctx->sess, ctx->uri.label, ctx->uri.has_id ? ctx->uri.id : NULL,
@@ -105,8 +98,7 @@ static ss_keyinfo *find_key(SEALHSM_LOADER *ctx)
 }
 
 static int load_key(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
-                    OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
+                    OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
     ss_keyinfo *info;
     int ok;
 
@@ -118,8 +110,7 @@ static int load_key(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_
     return ok;
 }
 
-static int read_certs(SEALHSM_LOADER *ctx)
-{
+static int read_certs(SEALHSM_LOADER *ctx) {
     ss_keyinfo *info;
 
     if (ctx->label == NULL) {
@@ -138,21 +129,18 @@ static int read_certs(SEALHSM_LOADER *ctx)
     return 1;
 }
 
-static int load_cert(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg)
-{
+static int load_cert(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg) {
     ss_blob *c = &ctx->certs[ctx->next_cert++];
     int objtype = OSSL_OBJECT_CERT;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
-                           OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, c->data,
-                                                             c->len),
-                           OSSL_PARAM_END};
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
+        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, c->data, c->len), OSSL_PARAM_END};
 
     return object_cb(params, object_cbarg);
 }
 
 static int load_next(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
-                     OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
+                     OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
     if (!ctx->key_done) {
         ctx->key_done = 1;
         if (wants_key(ctx))
@@ -174,20 +162,18 @@ static int load_next(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object
  * no-op).
  */
 static int sealhsm_store_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
-                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
+                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
     SEALHSM_LOADER *ctx = loaderctx;
 
-    if (!sealhsm_prov_running(ctx->prov) || !sealhsm_session_login(ctx->sess, pw_cb, pw_cbarg)
-        || !load_next(ctx, object_cb, object_cbarg, pw_cb, pw_cbarg)) {
+    if (!sealhsm_prov_running(ctx->prov) || !sealhsm_session_login(ctx->sess, pw_cb, pw_cbarg) ||
+        !load_next(ctx, object_cb, object_cbarg, pw_cb, pw_cbarg)) {
         ctx->failed = 1;
         return 0;
     }
     return 1;
 }
 
-static int sealhsm_store_eof(void *loaderctx)
-{
+static int sealhsm_store_eof(void *loaderctx) {
     const SEALHSM_LOADER *ctx = loaderctx;
 
     if (ctx->failed)
@@ -199,8 +185,7 @@ static int sealhsm_store_eof(void *loaderctx)
     return ctx->certs_read && ctx->next_cert >= ctx->ncerts;
 }
 
-static int sealhsm_store_close(void *loaderctx)
-{
+static int sealhsm_store_close(void *loaderctx) {
     SEALHSM_LOADER *ctx = loaderctx;
 
     su_uri_clear(&ctx->uri);
@@ -219,6 +204,7 @@ static const OSSL_DISPATCH sealhsm_store_functions[] = {
     {OSSL_FUNC_STORE_CLOSE, (void (*)(void))sealhsm_store_close},
     {0, NULL}};
 
-const OSSL_ALGORITHM sealhsm_store_algs[] = {
-    {"sealhsm", "provider=sealhsm", sealhsm_store_functions, "sealhsm keystore keys and certificates"},
-    {NULL, NULL, NULL, NULL}};
+const OSSL_ALGORITHM sealhsm_store_algs[] = {{"sealhsm", "provider=sealhsm",
+                                              sealhsm_store_functions,
+                                              "sealhsm keystore keys and certificates"},
+                                             {NULL, NULL, NULL, NULL}};

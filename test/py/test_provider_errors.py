@@ -215,3 +215,27 @@ def test_keyref_of_another_keystore_names_both(pks, ks, tmp_path):
     line = one_error(res, "key reference 'p256' is for keystore", keyref_store_id(keyref),
                      keyref_store_id(local_ref), ks.path)
     assert "another keystore" in line
+
+
+def test_key_pin_sources(ks, tmp_path, msg):
+    """A key with a usage PIN (SPEC §5, §9): the key-pin-source parameter, else the
+    application's passphrase callback, else no signature."""
+    key_pin = "key-pin-2222"
+    ks.sealhsm("keygen", "guarded", "--type", "ec:P-256", "--key-pin", so=True,
+               SEALHSM_KEY_PIN=key_pin)
+    sig = tmp_path / "sig"
+    conf = ks.conf(name="keypin.cnf", extra_lines=["key-pin-source = env:KEYPIN"])
+    ks.openssl("dgst", "-sha256", "-sign", "sealhsm:guarded", "-out", sig, msg, via="conf",
+               conf=conf, env=ks.env(KEYPIN=key_pin))
+    res = ks.openssl("dgst", "-sha256", "-sign", "sealhsm:guarded", "-out", sig, msg, via="conf",
+                     conf=conf, env=ks.env(KEYPIN="wrong-pin-22"), check=None)
+    one_error(res, "sealhsm: policy:", "guarded", "key PIN")
+    # user PIN from SEALHSM_PIN, so -passin answers the key's prompt
+    ks.openssl("dgst", "-sha256", "-sign", "sealhsm:guarded", "-passin", f"pass:{key_pin}",
+               "-out", sig, msg, via="cli")
+    env = ks.env()
+    if conftest.ASAN:
+        env["LD_PRELOAD"] = conftest._asan_preload()
+    res = conftest.run_no_tty([OPENSSL, "dgst", *ks.provider_args(), "-sha256", "-sign",
+                               "sealhsm:guarded", "-out", sig, msg], env)
+    one_error(res, "usage PIN of sealhsm key 'guarded'")
