@@ -118,6 +118,30 @@ def test_verify_with_the_keystore_key(pks, tmp_path, msg, label, via):
 def test_pkey_pubout_equals_sealhsm_pubkey(pks, label, via):
     res = pks.openssl("pkey", "-in", f"sealhsm:{label}", "-pubout", via=via)
     assert res.out == pub(pks, label).read_text()
+    # as a public key: -pubin asks the store for one, type=public names one
+    for uri in (f"sealhsm:{label}", f"sealhsm:object={label};type=public"):
+        res = pks.openssl("pkey", "-pubin", "-in", uri, "-pubout", via=via)
+        assert res.out == pub(pks, label).read_text()
+
+
+@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("label", PROVIDER_KEYS)
+def test_key_reference_file_works_as_a_key_file(pks, tmp_path, msg, label, via):
+    keyref = tmp_path / "key.ref"
+    pks.sealhsm("keyref", label, "--out", keyref)
+    res = pks.openssl("pkey", "-in", keyref, "-pubout", via=via)
+    assert res.out == pub(pks, label).read_text()
+    sig = tmp_path / "sig"
+    if label in EDDSA_KEYS:
+        pks.openssl("pkeyutl", "-sign", "-inkey", keyref, "-rawin", "-in", msg, "-out", sig,
+                    via=via)
+        res = pks.openssl("pkeyutl", "-verify", "-pubin", "-inkey", pub(pks, label), "-rawin",
+                          "-in", msg, "-sigfile", sig, via=None)
+    else:
+        pks.openssl("dgst", "-sha256", "-sign", keyref, "-out", sig, msg, via=via)
+        res = pks.openssl("dgst", "-sha256", "-verify", pub(pks, label), "-signature", sig, msg,
+                          via=None)
+    assert "Verified" in res.out
 
 
 @pytest.mark.parametrize("via", VIAS)
