@@ -22,7 +22,6 @@ typedef struct sealhsm_sigctx {
     SEALHSM_PROV *prov;
     int alg;           /* SIG_* */
     SEALHSM_KEY *key;  /* owned by the caller's EVP_PKEY, which outlives the context */
-    int op;            /* OP_* */
     EVP_MD *md;        /* NULL until chosen; always NULL for EdDSA */
     EVP_MD_CTX *mdctx; /* digest-sign / digest-verify: the data hashed so far */
     int streaming;     /* data was hashed, the digest can no longer change */
@@ -166,7 +165,6 @@ static int sig_init(SEALHSM_SIGCTX *ctx, void *provkey, int op, int digest_op, c
     }
     if (op == OP_SIGN && !sealhsm_key_can_sign(k))
         return 0;
-    ctx->op = op;
     ctx->streaming = 0;
     if (provkey != NULL) {
         ctx->key = k;
