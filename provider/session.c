@@ -186,7 +186,8 @@ int sealhsm_session_key_get(SEALHSM_SESSION *s, const char *label, const unsigne
 
     if (!CRYPTO_THREAD_read_lock(s->lock))
         return 0;
-    rc = ss_key_get(s->store, label, id, out, &e);
+    /* a destroyed key is refused here, by name, and the refusal audited */
+    rc = ss_key_use(s->store, label, id, out, &e);
     CRYPTO_THREAD_unlock(s->lock);
     if (rc != SU_OK)
         SEALHSM_STORE_ERR(s->prov, &e);

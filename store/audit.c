@@ -33,6 +33,7 @@ typedef struct head {
     unsigned char hash[32];
     uint64_t auth_seq;
     unsigned char auth_hash[32];
+    unsigned char fresh_root[32]; /* root of the freshness tree (fresh.c) */
     unsigned char mac[ST_MAC_LEN];
 } head;
 
@@ -59,9 +60,10 @@ const char *ss_audit_outcome_name(ss_audit_outcome o)
 
 static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN])
 {
-    unsigned char b[8 + 32];
+    unsigned char b[8 + 32 + 32];
     su_be64(b, h->auth_seq);
     memcpy(b + 8, h->auth_hash, 32);
+    memcpy(b + 40, h->fresh_root, 32);
     if (!st_hmac(s, s->k_audit, "head", 4, b, sizeof(b), out))
         memset(out, 0, ST_MAC_LEN);
 }
@@ -81,6 +83,7 @@ static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
     su_rd_raw(&r, h->hash, 32);
     su_rd_u64(&r, &h->auth_seq);
     su_rd_raw(&r, h->auth_hash, 32);
+    su_rd_raw(&r, h->fresh_root, 32);
     su_rd_raw(&r, h->mac, ST_MAC_LEN);
     if (!su_rd_done(&r) || h->auth_seq > h->seq)
         return su_err(e, SU_EINTEGRITY, "keystore %s: audit head is corrupt", s->path);
@@ -89,12 +92,13 @@ static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
 
 static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
 {
-    unsigned char v[8 + 32 + 8 + 32 + ST_MAC_LEN];
+    unsigned char v[8 + 32 + 8 + 32 + 32 + ST_MAC_LEN];
     su_be64(v, h->seq);
     memcpy(v + 8, h->hash, 32);
     su_be64(v + 40, h->auth_seq);
     memcpy(v + 48, h->auth_hash, 32);
-    memcpy(v + 80, h->mac, ST_MAC_LEN);
+    memcpy(v + 80, h->fresh_root, 32);
+    memcpy(v + 112, h->mac, ST_MAC_LEN);
     return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, sizeof(v), e);
 }
 
@@ -262,6 +266,21 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     }
     unsigned char k[8];
     su_be64(k, h.seq + 1);
+    /* the head names the end of the log: a record already there means the head was
+     * put back to an earlier state, and appending would overwrite history */
+    MDB_val existing;
+    rc = st_get(s, txn, ST_DB_AUDIT, k, 8, &existing, e);
+    if (rc == SU_OK)
+        rc = su_err(e, SU_EINTEGRITY,
+                    "keystore %s: the audit log extends past its head (record %llu exists): "
+                    "the head was rolled back",
+                    s->path, (unsigned long long)(h.seq + 1));
+    else if (rc == SU_ENOTFOUND)
+        rc = SU_OK;
+    if (rc != SU_OK) {
+        su_buf_free(&b);
+        return rc;
+    }
     if (s->syslog)
         queue_syslog(s, h.seq + 1, user, prog, in, hash);
     rc = st_put(s, txn, ST_DB_AUDIT, k, 8, b.data, b.len, e);
@@ -271,11 +290,28 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     h.seq++;
     memcpy(h.hash, hash, 32);
     if (s->k_audit != NULL) {
+        /* only sessions with keys change records, so only they move the root */
+        if ((rc = st_fresh_root(s, txn, h.fresh_root, e)) != SU_OK)
+            return rc;
         h.auth_seq = h.seq;
         memcpy(h.auth_hash, hash, 32);
         head_mac(s, &h, h.mac);
     }
     return head_store(s, txn, &h, e);
+}
+
+int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e)
+{
+    head h;
+    unsigned char mac[ST_MAC_LEN];
+    int rc = head_load(s, txn, &h, e);
+    if (rc != SU_OK)
+        return rc;
+    head_mac(s, &h, mac);
+    if (h.seq == 0 || CRYPTO_memcmp(mac, h.mac, ST_MAC_LEN) != 0)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
+    memcpy(root, h.fresh_root, 32);
+    return SU_OK;
 }
 
 int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e)
@@ -432,6 +468,8 @@ int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e)
         else
             rc = verify_walk(s, txn, &h, r, e);
     }
+    if (rc == SU_OK)
+        rc = st_fresh_verify_all(s, txn, e);
     mdb_txn_abort(txn);
     return rc;
 }

@@ -70,6 +70,8 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
     }
     if (rc == SU_OK)
         rc = st_put(s, txn, ST_DB_CERTS, r.info.id, SS_KEY_ID_LEN, b.data, b.len, e);
+    if (rc == SU_OK)
+        rc = st_fresh_update(s, txn, r.info.id, e);
     su_buf_free(&b);
     if (rc == SU_OK) {
         st_audit_in in = {.op = SS_OP_CERT, .outcome = SS_OUT_OK, .key_id = r.info.id,

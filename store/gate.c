@@ -47,7 +47,9 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now)
     it->rc = st_key_load(s, txn, NULL, it->id, &r, e);
     if (it->rc != SU_OK)
         return it->rc == SU_EIO ? it->rc : SU_OK;
-    int rc = st_usage_load(s, txn, &r.info, &u, e);
+    int rc = st_fresh_check(s, txn, &r.info, e);
+    if (rc == SU_OK)
+        rc = st_usage_load(s, txn, &r.info, &u, e);
     if (rc == SU_OK)
         rc = st_activation_load(s, txn, &r.info, &a, e);
     if (rc == SU_OK)

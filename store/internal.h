@@ -305,6 +305,18 @@ typedef struct st_audit_in {
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e);
 /* Appends in a transaction of its own; for events outside another write. */
 int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e);
+/* The freshness root carried by the audit head, after checking the head's MAC. */
+int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+
+/* ---- fresh.c: records bound to the audit head (no replay of older copies) ---------- */
+
+/* After any write to a key's record, usage, activation or certificates (same txn). */
+int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e);
+/* Before enforcing policy: k's records are the latest ones and match the head. */
+int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+/* Every key and the whole tree, for `audit verify`. */
+int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
 
 /* ---- attest_store.c: the keystore's attestation key, sealed like a key record ----- */
 

@@ -344,7 +344,9 @@ int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyin
         return rc;
     rc = st_key_load(s, txn, label, id, &r, e);
     if (rc == SU_OK) {
-        rc = fill_info(s, txn, &r.info, e);
+        rc = st_fresh_check(s, txn, &r.info, e);
+        if (rc == SU_OK)
+            rc = fill_info(s, txn, &r.info, e);
         if (rc == SU_OK && !st_keyinfo_copy(&r.info, out))
             rc = su_err(e, SU_EIO, "out of memory");
         st_keyrec_clear(&r);
@@ -478,7 +480,9 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
     if (rc == SU_OK && r.info.policy.approvals > 0) {
         st_activation a;
-        rc = st_activation_load(s, txn, &r.info, &a, e);
+        rc = st_fresh_check(s, txn, &r.info, e);
+        if (rc == SU_OK)
+            rc = st_activation_load(s, txn, &r.info, &a, e);
         if (rc == SU_OK)
             rc = st_policy_check_activation(&r.info, &a, su_now(), e);
         if (rc == SU_EPOLICY) {
@@ -614,6 +618,8 @@ int ss_key_destroy(ss_store *s, const char *label, ss_error *e)
         rc = st_del(s, txn, ST_DB_CERTS, r.info.id, SS_KEY_ID_LEN, e);
     if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_ACTIVATIONS, r.info.id, SS_KEY_ID_LEN, e);
+    if (rc == SU_OK)
+        rc = st_fresh_update(s, txn, r.info.id, e);
     if (rc == SU_OK)
         rc = audit_key(s, txn, SS_OP_STATE, SS_OUT_OK, &r.info, "destroyed (zeroized)", e);
     rc = end_key_change(s, txn, &r, rc, e);

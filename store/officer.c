@@ -77,7 +77,7 @@ int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY
                  ? st_put(s, txn, ST_DB_ACTIVATIONS, id, SS_KEY_ID_LEN, b.data, b.len, e)
                  : su_err(e, SU_EIO, "cannot encode approvals");
     su_buf_free(&b);
-    return rc;
+    return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
 }
 
 int ss_approve(ss_store *s, const char *label, ss_error *e)
@@ -104,6 +104,8 @@ int ss_approve(ss_store *s, const char *label, ss_error *e)
         rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
     else if (k->policy.approvals == 0)
         rc = su_err(e, SU_EUSAGE, "key %s does not require approvals", label);
+    if (rc == SU_OK)
+        rc = st_fresh_check(s, txn, k, e);
     if (rc == SU_OK)
         rc = st_activation_load(s, txn, k, &a, e);
     char reason[160];

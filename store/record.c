@@ -310,7 +310,7 @@ int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e)
     if (rc == SU_OK)
         rc = st_put(s, txn, ST_DB_KEYS, r->info.id, SS_KEY_ID_LEN, b.data, b.len, e);
     su_buf_free(&b);
-    return rc;
+    return rc == SU_OK ? st_fresh_update(s, txn, r->info.id, e) : rc;
 }
 
 /* ---- usage counters ---------------------------------------------------------------- */
@@ -365,5 +365,6 @@ int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
     su_be32(v + 24, u->window_count);
     if (!usage_mac(s, id, u, v + 28))
         return su_err(e, SU_EIO, "HMAC failed");
-    return st_put(s, txn, ST_DB_USAGE, id, SS_KEY_ID_LEN, v, sizeof(v), e);
+    int rc = st_put(s, txn, ST_DB_USAGE, id, SS_KEY_ID_LEN, v, sizeof(v), e);
+    return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
 }

@@ -414,6 +414,50 @@ static void test_tampering(void)
     ss_keyinfo_free(k);
 }
 
+/* An older authentic copy of a record put back is refused, not obeyed: usage
+ * counters (max-signatures reset) and key records (un-revoking). */
+static void test_replay(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyspec spec = {.label = "capped", .type = {SS_ALG_EC, 256}};
+    ss_policy_default(&spec.policy);
+    spec.policy.max_signatures = 2;
+    ss_keyinfo *k = NULL;
+    CHECK_EQ_INT(ss_keygen(s, &spec, &k, &e), SU_OK);
+    ss_keyinfo *r = keygen(s, "revoked", "ec:P-256");
+    ss_close(s);
+    size_t ulen = 0, rlen = 0;
+    unsigned char *old_usage = raw_get(dir, "usage", k->id, SS_KEY_ID_LEN, &ulen);
+    unsigned char *old_rec = raw_get(dir, "keys", r->id, SS_KEY_ID_LEN, &rlen);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_SO, NULL, so_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_key_set_state(s, "revoked", SS_STATE_REVOKED, "test", &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_EPOLICY);
+    CHECK_EQ_INT(sign_verify(s, r, &e), SU_EPOLICY);
+    ss_close(s);
+    /* put the older, MAC-valid records back */
+    if (old_usage != NULL)
+        raw_put(dir, "usage", k->id, SS_KEY_ID_LEN, old_usage, ulen);
+    if (old_rec != NULL)
+        raw_put(dir, "keys", r->id, SS_KEY_ID_LEN, old_rec, rlen);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_EINTEGRITY);
+    CHECK(strstr(e.msg, "capped") != NULL);
+    CHECK_EQ_INT(sign_verify(s, r, &e), SU_EINTEGRITY);
+    CHECK(strstr(e.msg, "revoked") != NULL);
+    ss_close(s);
+    free(old_usage);
+    free(old_rec);
+    ss_keyinfo_free(k);
+    ss_keyinfo_free(r);
+}
+
 static void test_policy_codec(void)
 {
     ss_policy p, q;
@@ -764,6 +808,7 @@ int main(void)
     test_aad_binding();
     test_tampering();
     test_policy_codec();
+    test_replay();
     test_audit_chain();
     test_concurrent_writers();
     test_threads();
