@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef SEALHSM_VERSION
 #define SEALHSM_VERSION "unknown"
@@ -165,10 +166,12 @@ static int dup_param(const char *v, char **out) {
 /* keystore, pin-source, key-pin-source, environment from openssl.cnf (SPEC §8). */
 static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_params) {
     char *keystore = NULL, *pin_source = NULL, *key_pin_source = NULL, *environment = NULL;
+    char *syslog = NULL;
     OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr("keystore", &keystore, 0),
                            OSSL_PARAM_utf8_ptr("pin-source", &pin_source, 0),
                            OSSL_PARAM_utf8_ptr("key-pin-source", &key_pin_source, 0),
-                           OSSL_PARAM_utf8_ptr("environment", &environment, 0), OSSL_PARAM_END};
+                           OSSL_PARAM_utf8_ptr("environment", &environment, 0),
+                           OSSL_PARAM_utf8_ptr("syslog", &syslog, 0), OSSL_PARAM_END};
     ss_env env;
 
     if (!core_get_params(p->handle, params))
@@ -176,6 +179,9 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
     if (!dup_param(keystore, &p->keystore) || !dup_param(pin_source, &p->pin_source) ||
         !dup_param(key_pin_source, &p->key_pin_source))
         return 0;
+    /* audit records of this process also go to syslog, whatever init said */
+    p->syslog = syslog != NULL && (strcmp(syslog, "1") == 0 || strcasecmp(syslog, "yes") == 0 ||
+                                   strcasecmp(syslog, "true") == 0);
     if (environment == NULL || *environment == '\0')
         environment = getenv("SEALHSM_ENVIRONMENT");
     if (environment == NULL || *environment == '\0')

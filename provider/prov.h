@@ -48,6 +48,7 @@ typedef struct sealhsm_prov {
     char *pin_source;     /* provider param; NULL = SEALHSM_PIN, then the app callback */
     char *key_pin_source; /* provider param; NULL = the app callback, then a prompt */
     char *environment;    /* never NULL */
+    int syslog;           /* provider param syslog = 1: copy audit records to syslog */
     /* Why the provider is in its error state (a failed self-test, a bad
      * parameter); NULL when it may operate. */
     char *failure;

@@ -62,7 +62,9 @@ static SEALHSM_SESSION *session_open(SEALHSM_PROV *p, const char *path) {
         SEALHSM_ERR(p, SEALHSM_R_IO, "sealhsm: out of memory opening keystore %s", path);
         goto err;
     }
-    if (ss_open(path, p->libctx, NULL, &s->store, &e) != SU_OK) {
+    if (ss_open(path, p->libctx, NULL, &s->store, &e) == SU_OK && p->syslog)
+        ss_set_syslog(s->store, 1);
+    if (s->store == NULL) {
         SEALHSM_STORE_ERR(p, &e);
         goto err;
     }

@@ -49,3 +49,21 @@ def test_no_syslog_without_the_flag(ks, tmp_path):
     ks.keygen("quiet", "ed25519")
     ks.sealhsm("list", env=ks.env(SEALHSM_SYSLOG_SOCKET=path))
     assert _drain(sock) == []
+
+
+def test_provider_param_syslog(ks, tmp_path):
+    """The provider's `syslog = 1` copies that process's records even when the
+    keystore was initialized without --syslog."""
+    path = tmp_path / "log.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    ks.keygen("tls", "ec:P-256")
+    (tmp_path / "m.txt").write_text("x\n")
+    conf = ks.conf(extra_lines=["syslog = 1"])
+    ks.openssl("dgst", "-sha256", "-sign", "sealhsm:tls", "-out", tmp_path / "m.sig",
+               tmp_path / "m.txt", via="conf", conf=conf,
+               env=ks.env(SEALHSM_SYSLOG_SOCKET=path))
+    msgs = _drain(sock)
+    assert any("op=unlock outcome=ok" in m and "program=openssl" in m for m in msgs), msgs
+    assert any("op=sign outcome=ok" in m and "label=tls" in m for m in msgs), msgs
