@@ -336,13 +336,9 @@ int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, 
         return rc;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+    if ((rc = st_read_cursor(s, ST_DB_AUDIT, &txn, &cur, "reading the audit log", e)) != SU_OK)
         return rc;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_AUDIT], &cur);
-    if (mrc != 0) {
-        mdb_txn_abort(txn);
-        return st_mdb_err(s, mrc, "reading the audit log", e);
-    }
+    int mrc;
     unsigned char k[8];
     su_be64(k, since ? since : 1);
     MDB_val key = {8, k}, v;
@@ -361,8 +357,7 @@ int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, 
     }
     if (mrc != 0 && mrc != MDB_NOTFOUND)
         rc = st_mdb_err(s, mrc, "reading the audit log", e);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    st_read_end(txn, cur);
     return rc;
 }
 
@@ -371,12 +366,11 @@ int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, 
 static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report *r, ss_error *e)
 {
     MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_AUDIT], &cur);
-    if (mrc != 0)
-        return st_mdb_err(s, mrc, "reading the audit log", e);
+    int mrc, rc = st_cursor(s, txn, ST_DB_AUDIT, &cur, "reading the audit log", e);
+    if (rc != SU_OK)
+        return rc;
     unsigned char prev[32] = {0};
     uint64_t expect = 1;
-    int rc = SU_OK;
     MDB_val key, v;
     for (mrc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
          mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {

@@ -60,20 +60,6 @@ static void w_u64(writer *w, uint64_t v)
     w_put(w, b, 8);
 }
 
-static EVP_MAC_CTX *mac_new(ss_store *s, const unsigned char *key)
-{
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(s->hmac);
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx != NULL && EVP_MAC_init(ctx, key, ST_KEY_LEN, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
-}
-
 static int checksum_file(ss_store *s, FILE *f, unsigned char out[32])
 {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -129,7 +115,7 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
     w.f = fopen(tmp, "w+bx");
     if (w.f == NULL)
         return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    w.mac = mac_new(s, s->k_backup);
+    w.mac = st_hmac_new(s, s->k_backup);
     if (w.mac == NULL)
         w.failed = 1;
     w_put(&w, MAGIC, MAGIC_LEN);

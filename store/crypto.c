@@ -63,7 +63,7 @@ void st_algs_free(ss_store *s)
     s->hmac = NULL;
 }
 
-static EVP_MAC_CTX *hmac_ctx(const ss_store *s, const unsigned char *key)
+EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key)
 {
     EVP_MAC *mac = s && s->hmac ? s->hmac : EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
@@ -84,8 +84,8 @@ int st_mac_templates(ss_store *s)
 {
     st_mac_templates_free(s);
     /* keyed once per session: HMAC init fetches its digest, which costs locks */
-    s->mac_tmpl = hmac_ctx(s, s->k_mac);
-    s->audit_tmpl = hmac_ctx(s, s->k_audit);
+    s->mac_tmpl = st_hmac_new(s, s->k_mac);
+    s->audit_tmpl = st_hmac_new(s, s->k_audit);
     return s->mac_tmpl != NULL && s->audit_tmpl != NULL;
 }
 
@@ -124,7 +124,7 @@ int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *
         tmpl = s->mac_tmpl;
     else if (s != NULL && key == s->k_audit)
         tmpl = s->audit_tmpl;
-    EVP_MAC_CTX *ctx = tmpl ? EVP_MAC_CTX_dup(tmpl) : hmac_ctx(s, key);
+    EVP_MAC_CTX *ctx = tmpl ? EVP_MAC_CTX_dup(tmpl) : st_hmac_new(s, key);
     if (ctx == NULL)
         return 0;
     size_t outl = 0;

@@ -309,6 +309,27 @@ static void syslog_send(const unsigned char *lines, size_t n)
     close(fd);
 }
 
+int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e)
+{
+    int rc = mdb_cursor_open(txn, s->dbi[db], cur);
+    return rc == 0 ? SU_OK : st_mdb_err(s, rc, what, e);
+}
+
+int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
+                   ss_error *e)
+{
+    int rc = st_txn(s, 0, txn, e);
+    if (rc == SU_OK && (rc = st_cursor(s, *txn, db, cur, what, e)) != SU_OK)
+        mdb_txn_abort(*txn);
+    return rc;
+}
+
+void st_read_end(MDB_txn *txn, MDB_cursor *cur)
+{
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+}
+
 int st_commit(ss_store *s, MDB_txn *txn, ss_error *e)
 {
     su_buf lines = s->shared->syslog;

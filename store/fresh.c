@@ -112,9 +112,9 @@ static int bucket_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, uns
                          ss_error *e)
 {
     MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_META], &cur);
-    if (mrc != 0)
-        return st_mdb_err(s, mrc, "reading the freshness tree", e);
+    int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "reading the freshness tree", e);
+    if (rc != SU_OK)
+        return rc;
     char start[4 + SS_KEY_ID_LEN] = {0};
     memcpy(start, "f/k/", 4);
     start[4] = (char)id[0];

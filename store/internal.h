@@ -125,6 +125,12 @@ int st_env_reopen(ss_store *s, ss_error *e);
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e);
 /* Queues a syslog line for the write transaction in progress; sent after its commit. */
 void st_syslog_add(ss_store *s, int denied, const char *line);
+/* A cursor on one table in txn; `what` names the activity in error messages. */
+int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e);
+/* A read transaction with a cursor on one table; end both with st_read_end. */
+int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
+                   ss_error *e);
+void st_read_end(MDB_txn *txn, MDB_cursor *cur);
 /* Commits; on failure the transaction is gone and e says why. */
 int st_commit(ss_store *s, MDB_txn *txn, ss_error *e);
 /* Maps an LMDB return code to SU_* with a message naming the keystore. */
@@ -145,6 +151,8 @@ int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32
  * (s may be NULL: the default context, fetched per call). They return 1 / 0. */
 int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
             size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN]);
+/* A fresh HMAC-SHA256 context keyed with key (for streaming). */
+EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key);
 /* HMAC-SHA256 over a || b; with s->k_mac or s->k_audit it reuses a keyed template. */
 int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
             const void *b, size_t blen, unsigned char out[ST_MAC_LEN]);

@@ -381,13 +381,9 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
         return rc;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+    if ((rc = st_read_cursor(s, ST_DB_LABELS, &txn, &cur, "listing keys", e)) != SU_OK)
         return rc;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_LABELS], &cur);
-    if (mrc != 0) {
-        mdb_txn_abort(txn);
-        return st_mdb_err(s, mrc, "listing keys", e);
-    }
+    int mrc;
     ss_keyinfo **v = NULL;
     size_t cnt = 0, cap = 0;
     MDB_val key, val;
@@ -421,8 +417,7 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
     }
     if (rc == SU_OK && mrc != MDB_NOTFOUND)
         rc = st_mdb_err(s, mrc, "listing keys", e);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    st_read_end(txn, cur);
     if (rc != SU_OK) {
         ss_keylist_free(v, cnt);
         return rc;

@@ -89,9 +89,9 @@ static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t
                          uint32_t *live, ss_error *e)
 {
     MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_META], &cur);
-    if (mrc != 0)
-        return st_mdb_err(s, mrc, "reading PIN attempts", e);
+    int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "reading PIN attempts", e);
+    if (rc != SU_OK)
+        return rc;
     size_t plen = strlen(prefix);
     MDB_val k = {plen, (void *)prefix}, v;
     int64_t now = su_now();
@@ -471,13 +471,9 @@ int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e)
         return rc;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+    if ((rc = st_read_cursor(s, ST_DB_OFFICERS, &txn, &cur, "listing officers", e)) != SU_OK)
         return rc;
-    int mrc = mdb_cursor_open(txn, s->dbi[ST_DB_OFFICERS], &cur);
-    if (mrc != 0) {
-        mdb_txn_abort(txn);
-        return st_mdb_err(s, mrc, "listing officers", e);
-    }
+    int mrc;
     MDB_val k, v;
     char **out = NULL;
     size_t cnt = 0;
@@ -497,8 +493,7 @@ int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e)
     }
     if (rc == SU_OK && mrc != MDB_NOTFOUND)
         rc = st_mdb_err(s, mrc, "listing officers", e);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    st_read_end(txn, cur);
     if (rc != SU_OK) {
         ss_strings_free(out, cnt);
         return rc;

@@ -13,7 +13,7 @@ void su_hex(char *out, const unsigned char *in, size_t n)
     out[2 * n] = '\0';
 }
 
-static int nibble(char c)
+int su_hexdigit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -29,7 +29,7 @@ int su_unhex(unsigned char *out, size_t n, const char *hex)
     if (hex == NULL || strlen(hex) != 2 * n)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        int hi = su_hexdigit(hex[2 * i]), lo = su_hexdigit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return 0;
         out[i] = (unsigned char)(hi << 4 | lo);

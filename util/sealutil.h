@@ -94,6 +94,8 @@ uint32_t su_get_be32(const unsigned char in[4]);
 
 /* out must hold 2*n+1 bytes; lowercase */
 void su_hex(char *out, const unsigned char *in, size_t n);
+/* Value of one hex digit (either case), or -1. */
+int su_hexdigit(char c);
 /* Exactly n bytes from 2*n hex digits (either case); 0 on any other input. */
 int su_unhex(unsigned char *out, size_t n, const char *hex);
 
