@@ -329,12 +329,14 @@ def mdb_rewrite(path, db, records):
     shutil.rmtree(fresh)
 
 
-def copy_keystore(ks, name):
-    """A copy of keystore ks (a Keystore) under its tmp dir, as a new Keystore."""
-    dst = ks.tmp / name
+def copy_keystore(ks, name, tmp=None):
+    """A copy of keystore ks (a Keystore) named name under tmp (default: ks's tmp dir),
+    as a new Keystore."""
+    tmp = Path(tmp or ks.tmp)
+    dst = tmp / name
     shutil.copytree(ks.path, dst)
     os.chmod(dst, 0o700)
-    return Keystore(dst, ks.tmp)
+    return Keystore(dst, tmp)
 
 
 def audit_records(ks, since=None):

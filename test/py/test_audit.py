@@ -124,8 +124,6 @@ def test_export_matches_scripted_session(ks, signer, tmp_path):
     assert "compromised" in text
 
 
-@pytest.mark.xfail(strict=True, reason="denied sign records spell digests 'SHA2-256'/'SHA1', "
-                   "allowed ones 'sha256'; see requests-tests.md #4")
 def test_digest_spelling_is_consistent(ks, signer):
     """Allowed and refused signature records name the same digest the same way (the
     spelling of --digests), so a SIEM query for digest=sha256 finds both."""
@@ -140,8 +138,6 @@ def test_digest_spelling_is_consistent(ks, signer):
     assert recs[("any", "denied")]["digest"] == "sha1"
 
 
-@pytest.mark.xfail(strict=True, reason="EdDSA sign records carry digest null, the README says "
-                   "'none'; see requests-tests.md #5")
 def test_eddsa_record_digest_none(ks, signer):
     """README, decisions: EdDSA records carry digest `none` and the SHA-256 of the
     message as tbs_hash."""
@@ -156,9 +152,14 @@ def test_eddsa_record_digest_none(ks, signer):
 
 # -- tampering --------------------------------------------------------------------------
 
-@pytest.fixture
-def session(ks, signer):
-    """A keystore with a few dozen audit records."""
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """One keystore with a few dozen audit records, shared by the tampering tests:
+    each edits its own copy."""
+    tmp = tmp_path_factory.mktemp("audit-session")
+    ks = conftest.Keystore(tmp / "ks", tmp)
+    conftest.run([conftest.SEALHSM, "init", *conftest.FAST_KDF], env=ks.env(so=True), check=0)
+    signer = Signer(ks)
     ks.keygen("a", "ec:P-256")
     ks.keygen("b", "ec:P-256", "--digests", "sha384")
     for i in range(4):
@@ -184,79 +185,95 @@ def verify_fails_naming(k, seq):
     assert re.search(rf"\brecord {seq}\b", line), f"record {seq} not named: {line}"
 
 
-def test_untouched_copy_verifies(session):
-    k = copy_keystore(session, "copy")
+def test_untouched_copy_verifies(session, tmp_path):
+    k = copy_keystore(session, "copy", tmp_path)
     mdb_rewrite(k.path, "audit", mdb_records(k.path, "audit"))   # dump + reload, no change
     k.sealhsm("audit", "verify")
 
 
+BYTE_POSITIONS = [1, 9, 17, 40, 80, -33, -32, -1]    # seq, time, user..., auth flag, MAC
+
+
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
-@pytest.mark.parametrize("pos", [0, 1, 9, 17, 40, 80, -33, -32, -1])
-def test_one_byte_changed(session, where, pos):
+def test_one_byte_changed(session, tmp_path, where):
     recs = mdb_records(session.path, "audit")
     i = {"first": 0, "middle": len(recs) // 2, "last": len(recs) - 1}[where]
-    k = copy_keystore(session, "t")
     key, value = recs[i]
-    b = bytearray(value)
-    b[pos] ^= 0x01
-    recs[i] = (key, bytes(b))
-    mdb_rewrite(k.path, "audit", recs)
+    for pos in BYTE_POSITIONS:
+        k = copy_keystore(session, f"t{pos}", tmp_path)
+        b = bytearray(value)
+        b[pos] ^= 0x01
+        mdb_rewrite(k.path, "audit", recs[:i] + [(key, bytes(b))] + recs[i + 1:])
+        verify_fails_naming(k, seq_of(key))
+
+
+@pytest.mark.xfail(conftest.ASAN, strict=True, reason="audit verify leaks the decoded strings "
+                   "of a record with a bad version byte; see requests-tests.md #6")
+def test_version_byte_changed(session, tmp_path):
+    recs = mdb_records(session.path, "audit")
+    i = len(recs) // 2
+    key, value = recs[i]
+    k = copy_keystore(session, "t", tmp_path)
+    mdb_rewrite(k.path, "audit", recs[:i] + [(key, bytes([value[0] ^ 1]) + value[1:])]
+                + recs[i + 1:])
     verify_fails_naming(k, seq_of(key))
 
 
-def test_middle_record_deleted(session):
+def test_middle_record_deleted(session, tmp_path):
     recs = mdb_records(session.path, "audit")
     i = len(recs) // 2
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", recs[:i] + recs[i + 1:])
     verify_fails_naming(k, seq_of(recs[i][0]))
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_last_records_deleted(session, n):
+def test_last_records_deleted(session, tmp_path, n):
     recs = mdb_records(session.path, "audit")
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", recs[:-n])
     verify_fails_naming(k, seq_of(recs[-n][0]))
 
 
-def test_first_record_deleted(session):
+def test_first_record_deleted(session, tmp_path):
     recs = mdb_records(session.path, "audit")
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", recs[1:])
     verify_fails_naming(k, 1)
 
 
 @pytest.mark.parametrize("gap", [1, 5])
-def test_two_records_swapped(session, gap):
+def test_two_records_swapped(session, tmp_path, gap):
     recs = mdb_records(session.path, "audit")
     i = len(recs) // 3
     j = i + gap
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     (ki, vi), (kj, vj) = recs[i], recs[j]
     recs[i], recs[j] = (ki, vj), (kj, vi)
     mdb_rewrite(k.path, "audit", recs)
     verify_fails_naming(k, seq_of(ki))
 
 
+@pytest.mark.xfail(strict=True, reason="verify reports 'extends past its head' naming the last "
+                   "record instead of the first bad one; see requests-tests.md #7")
 @pytest.mark.parametrize("src", ["previous", "earlier"])
-def test_copied_record_inserted(session, src):
+def test_copied_record_inserted(session, tmp_path, src):
     """A copy of an earlier record inserted in the middle, later records renumbered."""
     recs = mdb_records(session.path, "audit")
     i = len(recs) // 2
     copy = recs[i - 1 if src == "previous" else 2][1]
     out = recs[:i] + [(recs[i][0], copy)] + [(key_of(seq_of(kk) + 1), v) for kk, v in recs[i:]]
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", out)
     verify_fails_naming(k, seq_of(recs[i][0]))
 
 
-def test_copied_record_appended_is_never_part_of_the_log(session):
+def test_copied_record_appended_is_never_part_of_the_log(session, tmp_path):
     """A copy put after the head: either verify names it, or new records overwrite it
     (they chain from the MACed head) and the copy never shows up in the log."""
     recs = mdb_records(session.path, "audit")
     last = seq_of(recs[-1][0])
-    k = copy_keystore(session, "t")
+    k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", recs + [(key_of(last + 1), recs[3][1])])
     res = k.sealhsm("audit", "verify", check=None)
     if res.rc == 6:
@@ -342,11 +359,14 @@ def test_fail_closed_when_the_map_is_full(ks, signer, tmp_path):
 # -- concurrency ----------------------------------------------------------------------
 
 def test_8_processes_x_50_signatures(ks, signer, tmp_path):
+    """8 concurrent `openssl dgst -sign` loops of 50 signatures on one key. Under ASan
+    (each openssl start costs ~10x) the loops are 8 x 12: same code paths, still
+    concurrent commits, within the suite's time budget."""
     ks.keygen("busy", "ec:P-256")
     pub = signer.pubkey("busy")
     work = tmp_path / "work"
     work.mkdir()
-    procs, per = 8, 50
+    procs, per = 8, (12 if conftest.ASAN else 50)
 
     def loop(w):
         out = []
@@ -374,11 +394,11 @@ def test_8_processes_x_50_signatures(ks, signer, tmp_path):
         assert list(pool.map(verify, results)) == [0] * len(results)
     recs = audit_records(ks)
     signs = [r for r in recs if r["op"] == "sign"]
-    assert len([r for r in signs if r["outcome"] == "ok" and r["label"] == "busy"]) == 400
-    assert len(signs) == 400
+    assert len([r for r in signs if r["outcome"] == "ok" and r["label"] == "busy"]) == procs * per
+    assert len(signs) == procs * per
     assert {r["tbs_hash"] for r in signs} == {
         hashlib.sha256(d.read_bytes()).hexdigest() for _, d, _ in results}
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
     ks.sealhsm("audit", "verify")
     import json as _j
-    assert _j.loads(ks.sealhsm("show", "busy", "--json").out)["usage"]["signatures"] == 400
+    assert _j.loads(ks.sealhsm("show", "busy", "--json").out)["usage"]["signatures"] == procs * per

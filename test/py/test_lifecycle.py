@@ -133,8 +133,6 @@ def issue(ks, tmp, label, ca):
     return cert
 
 
-@pytest.mark.xfail(strict=True, reason="cms -signer sealhsm:L loops forever in the store loader "
-                   "(cert load without login); see requests-tests.md #1")
 def test_cms_sign_with_certificate_from_the_keystore(ks, tmp_path, ca):
     ks.keygen("cs", "ec:P-256")
     ks.sealhsm("cert", "import", "cs", issue(ks, tmp_path, "cs", ca), so=True)

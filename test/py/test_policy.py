@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import conftest
+
 from conftest import Signer, assert_fails, audit_records
 
 HOW = ("dgst", "pkeyutl")
@@ -329,7 +331,8 @@ def test_usage_record_byte_flips_are_integrity_errors(ks, signer, spent):
     import conftest
     kid = spent["cap"]
     n = len(dict(conftest.mdb_records(ks.path, "usage"))[kid])
-    for pos in sorted({0, 7, 8, 12, 15, 16, 20, 24, 27, n - 33, n - 32, n - 1}):
+    pos_all = {0, 7, 8, 12, 15, 16, 20, 24, 27, n - 33, n - 32, n - 1}
+    for pos in sorted({0, 15, 27, n - 1} if conftest.ASAN else pos_all):
         k = edited(ks, f"flip{pos}", "usage", lambda r: replace_value(r, kid, flip(pos)))
         assert_integrity_refusal(k, Signer(k), "cap")
 
@@ -383,11 +386,11 @@ def test_activation_edits_are_integrity_errors(ks, signer):
     assert kid in acts and kid2 in acts
     # any byte of the live activation (expiry, approvals, MAC) changed
     n = len(acts[kid])
-    for pos in sorted({0, 3, 4, 7, 8, 11, n // 2, n - 32, n - 1}):
+    for pos in sorted({0, 8, n - 1} if conftest.ASAN else {0, 3, 4, 7, 8, 11, n // 2, n - 32, n - 1}):
         k = edited(ks, f"act{pos}", "activations", lambda r: replace_value(r, kid, flip(pos)))
         assert_integrity_refusal(k, Signer(k), "dual")
     # the pending approval of dual2 edited
-    for pos in (0, 8, n - 1):
+    for pos in ((8,) if conftest.ASAN else (0, 8, n - 1)):
         k = edited(ks, f"pend{pos}", "activations",
                    lambda r: replace_value(r, kid2, flip(pos)))
         assert_integrity_refusal(k, Signer(k), "dual2")
