@@ -400,3 +400,27 @@ def test_activation_edits_are_integrity_errors(ks, signer):
     assert_integrity_refusal(k, Signer(k), "dual2")
     # the original keystore is untouched by all of this
     signer.ok("dual")
+
+
+def test_pin_files_for_officers_and_key_pins(ks, signer, tmp_path):
+    """SPEC §9 PIN sources other than the environment: --officer-pin-file for
+    `officer add` and `approve`, --key-pin-file at keygen."""
+    def pinfile(name, pin):
+        p = tmp_path / name
+        p.write_text(pin + "\n")                   # one trailing newline is stripped
+        p.chmod(0o600)
+        return p
+    for name, pin in OFFICERS.items():
+        ks.sealhsm("officer", "add", name, "--officer-pin-file", pinfile(name, pin), so=True)
+    ks.keygen("dual", "ec:P-256", "--approvals", "2")
+    for name, pin in OFFICERS.items():
+        ks.sealhsm("approve", "dual", "--officer", name, "--officer-pin-file",
+                   pinfile(f"{name}.2", pin), user=False)
+    signer.ok("dual")
+    kp = pinfile("kp.pin", "key-pin-from-file")
+    ks.sealhsm("keygen", "kp", "--type", "ec:P-256", "--key-pin", "--key-pin-file", kp, so=True)
+    conf = ks.conf("kp.cnf", extra_lines=[f"key-pin-source = file:{kp}"])
+    signer.ok("kp", via="conf", conf=conf)
+    bad = ks.conf("kpbad.cnf", extra_lines=[
+        f"key-pin-source = file:{pinfile('bad.pin', 'key-pin-from-fil')}"])
+    signer.refused("kp", "key-pin", via="conf", conf=bad)
