@@ -6,6 +6,7 @@
 #include "prov.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <stdarg.h>
@@ -269,6 +270,13 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
     if (core_get_params == NULL || core_get_libctx == NULL || p->new_error == NULL ||
         p->set_error_debug == NULL || p->vset_error == NULL)
         goto err;
+    /*
+     * Unsealed keys are cached per provider context only in the secure heap (locked,
+     * cleansed on free), and PINs live there too. The heap is process-wide: turn it
+     * on unless the application already has, sized for a few dozen keys.
+     */
+    if (!CRYPTO_secure_malloc_initialized())
+        CRYPTO_secure_malloc_init(1 << 20, 16);
     /* From the core's dispatch so that BIO_new_from_core_bio() works in it. */
     p->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (p->libctx == NULL || (p->deflt = OSSL_PROVIDER_load(p->libctx, "default")) == NULL)

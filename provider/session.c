@@ -160,6 +160,14 @@ int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void
     ss_error e = {0};
     int ok = 0;
 
+    /* Every signature passes here: once logged in, a shared lock is enough, so that
+     * concurrent signers stay inside ss_sign together and share commits. */
+    if (!CRYPTO_THREAD_read_lock(s->lock))
+        return 0;
+    ok = ss_logged_in(s->store) == SS_ROLE_USER;
+    CRYPTO_THREAD_unlock(s->lock);
+    if (ok)
+        return 1;
     if (!CRYPTO_THREAD_write_lock(s->lock))
         return 0;
     if (ss_logged_in(s->store) == SS_ROLE_USER) {
