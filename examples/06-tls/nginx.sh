@@ -116,7 +116,7 @@ export OPENSSL_CONF=$WORK/openssl.cnf
 
 # 5. Start nginx (foreground, bounded), wait for the port, stop it at exit.
 nginx_pid=
-trap '[ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null; true' EXIT
+trap 'if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; fi' EXIT
 timeout 60 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e stderr 2>nginx.err &
 nginx_pid=$!
 for _ in $(seq 100); do

@@ -72,7 +72,7 @@ ossl x509 -req -in server.csr -CA ca.pem -CAkey sealhsm:demo-ca -CAserial ca.srl
 #    (The last audit record before it starts, to count its signatures afterwards.)
 last=$("$SEALHSM" audit export --format text | tail -1 | cut -d' ' -f1)
 server_pid=
-trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true' EXIT
+trap 'if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi' EXIT
 OPENSSL_CONF=$WORK/openssl.cnf timeout 60 openssl s_server -key sealhsm:tls-web -cert server.pem \
     -accept 127.0.0.1:0 -naccept 2 -www </dev/null >s_server.out 2>s_server.err &
 server_pid=$!

@@ -49,7 +49,7 @@ kdf=()
 export SEALHSM_SYSLOG_SOCKET=$WORK/syslog.sock
 python3 "$here/syslog-receiver.py" "$SEALHSM_SYSLOG_SOCKET" syslog.log --max-seconds 120 &
 receiver=$!
-trap 'kill "$receiver" 2>/dev/null; true' EXIT
+trap 'kill "$receiver" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$SEALHSM_SYSLOG_SOCKET" ] && break; sleep 0.05; done
 [ -S "$SEALHSM_SYSLOG_SOCKET" ]
 
