@@ -254,8 +254,6 @@ def test_two_records_swapped(session, tmp_path, gap):
     verify_fails_naming(k, seq_of(ki))
 
 
-@pytest.mark.xfail(strict=True, reason="verify reports 'extends past its head' naming the last "
-                   "record instead of the first bad one; see requests-tests.md #7")
 @pytest.mark.parametrize("src", ["previous", "earlier"])
 def test_copied_record_inserted(session, tmp_path, src):
     """A copy of an earlier record inserted in the middle, later records renumbered."""

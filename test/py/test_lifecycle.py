@@ -98,8 +98,6 @@ def test_destroy(ks, signer):
     ks.sealhsm("audit", "verify")
 
 
-@pytest.mark.xfail(strict=True, reason="openssl use of a destroyed key leaves no audit record "
-                   "naming it; see requests-tests.md #3")
 def test_destroyed_key_use_is_audited(ks, signer):
     ks.keygen("doomed", "ec:P-256")
     ks.sealhsm("destroy", "doomed", so=True)
