@@ -107,6 +107,8 @@ static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigne
     return st_sha256(s, "sealhsm-audit-v1", 16, content, n, out);
 }
 
+static void rec_clear(rec *r);
+
 static int rec_decode(const unsigned char *p, size_t n, rec *r)
 {
     memset(r, 0, sizeof(*r));
@@ -135,8 +137,10 @@ static int rec_decode(const unsigned char *p, size_t n, rec *r)
     su_rd_raw(&rd, r->pub.prev_hash, 32);
     auth = p[n - 1 - ST_MAC_LEN];
     if (!su_rd_done(&rd) || version != AUDIT_VERSION || op > SS_OP_PIN || outcome > SS_OUT_ERROR ||
-        (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1)
+        (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1) {
+        rec_clear(r);
         return 0;
+    }
     r->pub.time_ms = (int64_t)t;
     r->pub.op = (ss_audit_op)op;
     r->pub.outcome = (ss_audit_outcome)outcome;

@@ -207,8 +207,6 @@ def test_one_byte_changed(session, tmp_path, where):
         verify_fails_naming(k, seq_of(key))
 
 
-@pytest.mark.xfail(conftest.ASAN, strict=True, reason="audit verify leaks the decoded strings "
-                   "of a record with a bad version byte; see requests-tests.md #6")
 def test_version_byte_changed(session, tmp_path):
     recs = mdb_records(session.path, "audit")
     i = len(recs) // 2
