@@ -18,10 +18,12 @@
 #   SEALHSM_PROVIDER_DIR=dir           where sealhsm.so is (default: OpenSSL's modulesdir)
 #   WORK=dir                           scratch dir for the keystore (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
+#   PYTHON=interpreter                 Python 3 for the helper scripts (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 SEALHSM=${SEALHSM:-sealhsm}
+PYTHON=${PYTHON:-python3}
 SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
     openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
 WORK=${WORK:-$(mktemp -d)}
@@ -81,7 +83,7 @@ openssl x509 -req -in authenticode.csr -CA ca.pem -CAkey sealhsm:demo-ca -CAseri
 head -1 authenticode.keyref.pem
 
 # 4. Sign. With a real time-stamping service add: -ts http://timestamp.example.com
-python3 "$here/make-pe.py" app.exe
+"$PYTHON" "$here/make-pe.py" app.exe
 osslsigncode sign -certs authenticode.pem -key authenticode.keyref.pem -h sha256 \
     -n "Example App" -i https://example.com/app -in app.exe -out app-signed.exe
 

@@ -23,11 +23,13 @@
 #   SEALHSM_PROVIDER_DIR=dir           where sealhsm.so is (default: OpenSSL's modulesdir)
 #   WORK=dir                           scratch dir for the keystore (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
+#   PYTHON=interpreter                 Python 3 for the helper scripts (default: python3)
 set -euo pipefail
 
 command -v nginx >/dev/null || { echo "nginx.sh: nginx is not installed (apt-get install nginx)" >&2; exit 1; }
 NGINX=$(command -v nginx)
 SEALHSM=${SEALHSM:-sealhsm}
+PYTHON=${PYTHON:-python3}
 SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
     openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
 WORK=${WORK:-$(mktemp -d)}
@@ -85,7 +87,7 @@ unset SEALHSM_SO_PIN SEALHSM_PIN SEALHSM_KEYSTORE
 
 # 4. nginx.conf: the only sealhsm-specific lines are ssl_certificate_key (the key
 #    reference) and `env OPENSSL_CONF` (keep it across nginx's environment cleanup).
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p nginx/logs
 cat >nginx/nginx.conf <<NGX
 daemon off;
@@ -135,7 +137,8 @@ for v in tls1_3 tls1_2; do
     grep -q 'Verification: OK' "client-$v.err"
     grep -q 'hello from nginx' "client-$v.out"
 done
-kill "$nginx_pid" && wait "$nginx_pid" || true
+kill "$nginx_pid"
+wait "$nginx_pid" || true # 143: stopped by our SIGTERM
 nginx_pid=
 
 # 7. The handshakes are in the audit log, signed by program nginx.

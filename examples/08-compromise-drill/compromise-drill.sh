@@ -22,10 +22,12 @@
 #   SEALHSM_PROVIDER_DIR=dir           where sealhsm.so is (default: OpenSSL's modulesdir)
 #   WORK=dir                           scratch dir for the keystores (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
+#   PYTHON=interpreter                 Python 3 for the helper scripts (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 SEALHSM=${SEALHSM:-sealhsm}
+PYTHON=${PYTHON:-python3}
 SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
     openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
 WORK=${WORK:-$(mktemp -d)}
@@ -95,7 +97,7 @@ grep -o 'sealhsm: .*' probe.err
 # 2. Impact: every signature by the key since the exposure. Signatures matching
 #    none of our artifacts are the attacker's; the list goes to the incident report.
 "$SEALHSM" audit export --format jsonl >audit.jsonl
-python3 "$here/signed-since.py" release-2026 "$since" app-*.tar <audit.jsonl | tee impact.txt
+"$PYTHON" "$here/signed-since.py" release-2026 "$since" app-*.tar <audit.jsonl | tee impact.txt
 [ "$(wc -l <impact.txt)" -eq 3 ]                  # app-1.0 was signed before $since
 [ "$(grep -c 'file=-$' impact.txt)" -eq 1 ]       # one signature we cannot account for
 

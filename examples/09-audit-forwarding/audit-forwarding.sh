@@ -26,15 +26,17 @@
 #   SEALHSM_PROVIDER_DIR=dir           where sealhsm.so is (default: OpenSSL's modulesdir)
 #   WORK=dir                           scratch dir for the keystore (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
+#   PYTHON=interpreter                 Python 3 for the helper scripts (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 SEALHSM=${SEALHSM:-sealhsm}
+PYTHON=${PYTHON:-python3}
 SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
     openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$WORK" && cd "$WORK"
-export SEALHSM_KEYSTORE=$WORK/keystore SEALHSM
+export SEALHSM_KEYSTORE=$WORK/keystore SEALHSM PYTHON # ship-audit.sh uses both
 echo "work dir: $WORK"
 
 # Demo PINs, deliberately not secret. For real the shipper reads the user PIN from a
@@ -47,7 +49,7 @@ kdf=()
 
 # 1. The syslog stand-in, stopped when this script ends.
 export SEALHSM_SYSLOG_SOCKET=$WORK/syslog.sock
-python3 "$here/syslog-receiver.py" "$SEALHSM_SYSLOG_SOCKET" syslog.log --max-seconds 120 &
+"$PYTHON" "$here/syslog-receiver.py" "$SEALHSM_SYSLOG_SOCKET" syslog.log --max-seconds 120 &
 receiver=$!
 trap 'kill "$receiver" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$SEALHSM_SYSLOG_SOCKET" ] && break; sleep 0.05; done
@@ -95,7 +97,7 @@ bash "$here/ship-audit.sh" audit.jsonl ship.state # nothing new but its own unlo
 # 5. The shipped file: every record once, in order, as a full export has them.
 shipped=$(wc -l <audit.jsonl)
 "$SEALHSM" audit export --format jsonl | head -n "$shipped" | cmp - audit.jsonl
-python3 - audit.jsonl <<'PY'
+"$PYTHON" - audit.jsonl <<'PY'
 import json, sys
 seqs = [json.loads(l)["seq"] for l in open(sys.argv[1])]
 assert seqs == list(range(1, len(seqs) + 1)), "gap or duplicate in the shipped log"
@@ -103,9 +105,10 @@ PY
 
 # 6. The syslog copy: stop the receiver (it drains its queue first), then every
 #    signature record of the log is there, the refusal with severity warning (<84>).
-kill "$receiver" && wait "$receiver" || true
+kill "$receiver"
+wait "$receiver" # the receiver exits 0 after draining
 grep 'op=sign' syslog.log
-python3 - audit.jsonl syslog.log <<'PY'
+"$PYTHON" - audit.jsonl syslog.log <<'PY'
 import json, re, sys
 signs = {r["seq"]: r for r in map(json.loads, open(sys.argv[1])) if r["op"] == "sign"}
 lines = {int(m.group(1)): l for l in open(sys.argv[2])

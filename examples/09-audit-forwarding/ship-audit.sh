@@ -9,7 +9,7 @@
 # usage: ship-audit.sh LOGFILE STATEFILE
 #   keystore and PIN as for any sealhsm reader command: --keystore/$SEALHSM_KEYSTORE,
 #   $SEALHSM_PIN or, for a timer, SEALHSM_PIN_FILE=/run/secrets/sealhsm-pin here.
-#   SEALHSM=path/to/sealhsm (default: sealhsm on PATH)
+#   SEALHSM=path/to/sealhsm (default: sealhsm on PATH), PYTHON (default: python3)
 #
 # Delivery is at least once: if the machine dies between appending and saving the
 # state, the next run ships those records again - deduplicate on "seq" downstream.
@@ -18,6 +18,7 @@ set -euo pipefail
 [ $# -eq 2 ] || { sed -n '3,16p' "$0" >&2; exit 1; }
 log=$1 state=$2
 SEALHSM=${SEALHSM:-sealhsm}
+PYTHON=${PYTHON:-python3}
 pin=()
 [ -n "${SEALHSM_PIN_FILE:-}" ] && pin=(--pin-file "$SEALHSM_PIN_FILE")
 
@@ -27,7 +28,7 @@ tmp=$(mktemp "$log.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 "$SEALHSM" audit export "${pin[@]}" --since "$((last + 1))" --format jsonl >"$tmp"
 [ -s "$tmp" ] || exit 0
-seq=$(tail -n 1 "$tmp" | python3 -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
+seq=$(tail -n 1 "$tmp" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
 cat "$tmp" >>"$log"
 sync "$log"                                   # the records first, then the progress
 echo "$seq" >"$state.new" && mv "$state.new" "$state"

@@ -5,16 +5,17 @@ the artifacts the script left in its work dir with stock openssl / osslsigncode
 (no provider), so a script that printed OK without doing the work still fails.
 
 The scripts get the build through SEALHSM (the tool) and SEALHSM_PROVIDER_DIR (the
-directory of sealhsm.so), a work dir through WORK, and SEALHSM_DEMO_FAST_KDF=1 to use
-toy Argon2 parameters. Under SEALHSM_ASAN=1 the whole script runs with the ASan
-runtime preloaded (openssl, osslsigncode and nginx load the instrumented provider)
-and leak detection off (bash, python3 and friends are not ours)."""
+directory of sealhsm.so), a work dir through WORK, SEALHSM_DEMO_FAST_KDF=1 to use
+toy Argon2 parameters, and PYTHON = the interpreter running pytest. Under
+SEALHSM_ASAN=1, openssl, osslsigncode and nginx are found through wrappers that
+preload the ASan runtime (they load the instrumented provider)."""
 import datetime
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,30 @@ class Example:
         return lines[-1] if lines else ""
 
 
+def asan_shims(tmp_path):
+    """A directory of wrappers that start openssl, osslsigncode and nginx with the ASan
+    runtime preloaded, so they can load the instrumented provider; the rest of the
+    script (bash, sed, python3) runs as usual."""
+    d = tmp_path / "asan-bin"
+    d.mkdir()
+    # nginx never frees its configuration (SSL contexts included) before exiting
+    for prog, opts in (("openssl", ""), ("osslsigncode", ""),
+                       ("nginx", 'ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ')):
+        real = shutil.which(prog)
+        if real is not None:
+            w = d / prog
+            w.write_text(f'#!/bin/sh\n{opts}LD_PRELOAD={conftest._asan_preload()} exec {real} "$@"\n')
+            w.chmod(0o755)
+    return d
+
+
 def run_example(rel, tmp_path):
     """Runs examples/REL with this build's paths; asserts exit 0 and a final OK line."""
     work = tmp_path / "work"
     env = base_env(SEALHSM=SEALHSM, SEALHSM_PROVIDER_DIR=PROVIDER_DIR, WORK=work,
-                   SEALHSM_DEMO_FAST_KDF=1)
+                   SEALHSM_DEMO_FAST_KDF=1, PYTHON=sys.executable)
     if conftest.ASAN:
-        env["LD_PRELOAD"] = conftest._asan_preload()
-        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:exitcode=99"
+        env["PATH"] = f"{asan_shims(tmp_path)}:{env['PATH']}"
     # a new session: no terminal to prompt on, so a missing PIN fails instead of hanging
     cp = subprocess.run(["bash", str(EXAMPLES / rel)], env=env, cwd=tmp_path,
                         stdin=subprocess.DEVNULL, capture_output=True, timeout=SCRIPT_TIMEOUT,
