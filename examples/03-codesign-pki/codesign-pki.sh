@@ -26,6 +26,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 SEALHSM=${SEALHSM:-sealhsm}
 SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
     openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
+[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
+command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "work dir: $WORK"
