@@ -230,10 +230,45 @@ static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char
     st_syslog_add(s, in->outcome != SS_OUT_OK, line);
 }
 
+/*
+ * Before an authenticated append: the head must carry a valid MAC and name the
+ * record that really ends the log, or the new record (and the head's new MAC)
+ * would launder a damaged head.
+ */
+static int head_check(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
+{
+    unsigned char mac[ST_MAC_LEN], hash[32], k[8];
+    MDB_val v;
+    rec r;
+    if (h->seq == 0)
+        return SU_OK;
+    head_mac(s, h, mac);
+    if (CRYPTO_memcmp(mac, h->mac, ST_MAC_LEN) != 0)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
+    su_be64(k, h->seq);
+    int rc = st_get(s, txn, ST_DB_AUDIT, k, 8, &v, e);
+    if (rc == SU_ENOTFOUND)
+        return su_err(e, SU_EINTEGRITY,
+                      "keystore %s: the audit head names record %llu, which is missing", s->path,
+                      (unsigned long long)h->seq);
+    if (rc != SU_OK)
+        return rc;
+    int ok = rec_decode(v.mv_data, v.mv_size, &r) && r.pub.seq == h->seq &&
+             rec_hash(s, v.mv_data, r.content_len, hash) && memcmp(hash, h->hash, 32) == 0;
+    rec_clear(&r);
+    if (!ok)
+        return su_err(e, SU_EINTEGRITY,
+                      "keystore %s: audit record %llu does not match the audit head", s->path,
+                      (unsigned long long)h->seq);
+    return SU_OK;
+}
+
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e)
 {
     head h;
     int rc = head_load(s, txn, &h, e);
+    if (rc == SU_OK && s->k_audit != NULL)
+        rc = head_check(s, txn, &h, e);
     if (rc != SU_OK)
         return rc;
     if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = seal_pending(s, txn, &h, e)) != SU_OK)

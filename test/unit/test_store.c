@@ -718,6 +718,127 @@ static void test_map_full(void)
     ss_keyinfo_free(k);
 }
 
+/* Reads one stored value back through the store API that decodes it. */
+typedef struct target {
+    const char *db;
+    unsigned char key[16];
+    size_t klen;
+} target;
+
+static int read_back(const char *dir, const target *tg, const ss_keyinfo *k, ss_role role)
+{
+    ss_error e;
+    ss_store *s = NULL;
+    int rc = ss_open(dir, NULL, NULL, &s, &e);
+    if (rc == SU_OK)
+        rc = ss_login(s, role, role == SS_ROLE_OFFICER ? "alice" : NULL,
+                      role == SS_ROLE_SO ? so_pin : user_pin, &e);
+    if (rc == SU_OK) {
+        if (strcmp(tg->db, "usage") == 0 || strcmp(tg->db, "activations") == 0) {
+            ss_keyinfo *got = NULL;
+            rc = ss_key_get(s, NULL, k->id, &got, &e);
+            ss_keyinfo_free(got);
+        } else if (strcmp(tg->db, "certs") == 0) {
+            ss_blob *chain = NULL;
+            size_t n = 0;
+            rc = ss_cert_get(s, k->id, &chain, &n, &e);
+            ss_blobs_free(chain, n);
+        } else {
+            ss_audit_report rep;
+            rc = ss_audit_verify(s, &rep, &e);
+        }
+    }
+    if (rc != SU_OK && getenv("TEST_VERBOSE"))
+        fprintf(stderr, "read_back %s: %s\n", tg->db, e.msg);
+    ss_close(s);
+    return rc;
+}
+
+/* Every truncation and a sweep of bit flips of each stored record type that the
+ * store decodes (counters, approvals, certificates, audit records, audit head, PIN
+ * slots) gives an error code, never a crash or a success with damaged data. */
+static void test_decoders_bad_input(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    su_pin *alice_pin = user_pin;
+    CHECK_EQ_INT(ss_officer_add(s, "alice", alice_pin, &e), SU_OK);
+    ss_keyspec spec = {.label = "dual", .type = {SS_ALG_EC, 256}};
+    ss_policy_default(&spec.policy);
+    spec.policy.approvals = 2;
+    ss_keyinfo *k = NULL;
+    CHECK_EQ_INT(ss_keygen(s, &spec, &k, &e), SU_OK);
+    /* a self-made certificate for the key, so that the certs table has a record */
+    EVP_PKEY *ca = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    const unsigned char *p = k->spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+    X509_set_pubkey(x, pub);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_sign(x, ca, EVP_sha256());
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
+    ss_blob blob = {der, (size_t)dlen};
+    CHECK_EQ_INT(ss_cert_import(s, "dual", &blob, 1, &e), SU_OK);
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_OFFICER, "alice", alice_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_approve(s, "dual", &e), SU_OK);
+    ss_close(s);
+
+    target targets[5] = {{"usage", {0}, 16}, {"activations", {0}, 16}, {"certs", {0}, 16},
+                         {"audit", {0}, 8}, {"meta", "audit/head", 10}};
+    for (int i = 0; i < 3; i++)
+        memcpy(targets[i].key, k->id, 16);
+    su_be64(targets[3].key, 3);
+    for (int t = 0; t < 5; t++) {
+        size_t n;
+        /* read first: each login appends to the log and moves its head */
+        CHECK_EQ_INT(read_back(dir, &targets[t], k, SS_ROLE_USER), SU_OK);
+        unsigned char *orig = raw_get(dir, targets[t].db, targets[t].key, targets[t].klen, &n);
+        CHECK(orig != NULL);
+        if (orig == NULL)
+            continue;
+        /* every truncation, then a flip in every 7th byte */
+        for (size_t len = 0; len < n + n / 7; len++) {
+            unsigned char *v = malloc(n);
+            memcpy(v, orig, n);
+            size_t vlen = len < n ? len : n;
+            if (len >= n)
+                v[(len - n) * 7] ^= 0x80;
+            raw_put(dir, targets[t].db, targets[t].key, targets[t].klen, v, vlen);
+            int rc = read_back(dir, &targets[t], k, SS_ROLE_USER);
+            if (getenv("TEST_VERBOSE"))
+                fprintf(stderr, "%s len %zu of %zu: rc %d\n", targets[t].db, len, n, rc);
+            if (rc != SU_EINTEGRITY)
+                fprintf(stderr, "%s: damaged at %zu: rc %d\n", targets[t].db, len, rc);
+            CHECK_EQ_INT(rc, SU_EINTEGRITY);
+            free(v);
+        }
+        raw_put(dir, targets[t].db, targets[t].key, targets[t].klen, orig, n);
+        int rc = read_back(dir, &targets[t], k, SS_ROLE_USER);
+        if (rc != SU_OK)
+            fprintf(stderr, "%s: after restoring: rc %d\n", targets[t].db, rc);
+        CHECK_EQ_INT(rc, SU_OK);
+        free(orig);
+    }
+    /* a damaged PIN slot never unlocks and never crashes */
+    size_t n;
+    unsigned char *slot = raw_get(dir, "meta", "slot/user", 9, &n);
+    for (size_t len = 0; slot != NULL && len < n; len += 3) {
+        raw_put(dir, "meta", "slot/user", 9, slot, len);
+        int rc = read_back(dir, &targets[3], k, SS_ROLE_USER);
+        CHECK(rc == SU_EINTEGRITY || rc == SU_EPIN);
+    }
+    free(slot);
+    ss_keyinfo_free(k);
+}
+
 /* With syslog on, every committed record is copied to the syslog socket. */
 static void test_syslog_copy(void)
 {
@@ -816,6 +937,7 @@ int main(void)
     test_map_full();
     test_destroy_zeroizes();
     test_syslog_copy();
+    test_decoders_bad_input();
     su_pin_free(so_pin);
     su_pin_free(user_pin);
     su_pin_free(bad_pin);
