@@ -274,6 +274,8 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = seal_pending(s, txn, &h, e)) != SU_OK)
         return rc;
 
+    if ((uint32_t)getuid() != s->uid)
+        st_who(s); /* within the write txn: one writer at a time */
     const char *user = s->user, *prog = s->program;
     su_buf b;
     su_buf_init(&b, 0);

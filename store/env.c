@@ -28,6 +28,7 @@ struct st_env {
     MDB_dbi dbi[ST_DB_COUNT];
     int refs;
     int lockfd; /* flock: shared while open, exclusive for compaction */
+    pid_t pid;  /* the process that opened env */
     /* syslog lines of the write transaction in progress; LMDB's writer lock is
      * what serializes access, since one environment has one writer at a time */
     su_buf syslog;
@@ -179,6 +180,7 @@ int st_env_open(ss_store *s, int create, ss_error *e)
             se->dev = st.st_dev;
             se->ino = st.st_ino;
             se->refs = 1;
+            se->pid = getpid();
             char lp[4096];
             snprintf(lp, sizeof(lp), "%s/sealhsm.lock", s->path);
             se->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -265,9 +267,43 @@ int st_env_reopen(ss_store *s, ss_error *e)
     return rc;
 }
 
+/*
+ * LMDB environments must not be used across fork(): the child's reader slots would
+ * carry the parent's pid and its locks the parent's. A forked child (nginx workers
+ * sign through a keystore their master opened) gets an environment of its own.
+ * The parent's is abandoned, not closed: closing it here would clear the parent's
+ * reader slots in the shared lock file.
+ */
+static int after_fork(ss_store *s, ss_error *e)
+{
+    int rc = SU_OK;
+    pthread_mutex_lock(&registry_lock);
+    st_env *se = s->shared;
+    if (se->pid != getpid()) {
+        se->env = NULL;
+        se->syslog.len = 0;
+        rc = env_start(s, se, 0, e);
+        if (rc == SU_OK)
+            se->pid = getpid();
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (rc == SU_OK && s->pid != getpid()) {
+        st_gate_after_fork(&s->gate);
+        s->pid = getpid();
+    }
+    return rc;
+}
+
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
 {
-    int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+    int rc;
+    if ((s->shared->pid != getpid() || s->pid != getpid()) && (rc = after_fork(s, e)) != SU_OK)
+        return rc;
+    if (s->env != s->shared->env) {
+        s->env = s->shared->env;
+        memcpy(s->dbi, s->shared->dbi, sizeof(s->dbi));
+    }
+    rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
     if (rc == 0 && write)
         s->shared->syslog.len = 0; /* lines of an aborted transaction never happened */
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, write ? "starting a write" : "reading", e);

@@ -295,3 +295,10 @@ void st_gate_flush_stop(ss_store *s)
     g->flusher_running = 0;
     pthread_mutex_unlock(&g->mu);
 }
+
+void st_gate_after_fork(st_gate *g)
+{
+    /* the parent flushes its own queue; our copies of its items are dropped */
+    free_list(g->bhead);
+    st_gate_init(g);
+}

@@ -8,6 +8,7 @@
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/types.h>
 
 #define ST_FORMAT_VERSION 1
 #define ST_KEY_LEN 32
@@ -101,11 +102,15 @@ struct ss_store {
     st_cached_key *cache;
 
     char user[64], program[64]; /* who, for audit records */
+    uint32_t uid;               /* whose name user is */
+    pid_t pid;                  /* the process using this handle (fork detection) */
 };
 
 /* ---- store.c ------------------------------------------------------------------------ */
 
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
+/* The OS user named in audit records, looked up again when the uid changed. */
+void st_who(ss_store *s);
 void st_store_free(ss_store *s);
 /* mkdir -p (0700); the final directory must be empty. */
 int st_make_dirs(const char *dir, ss_error *e);
@@ -294,6 +299,8 @@ int st_gate_batched_ok(ss_store *s, ss_error *e);
 int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
 /* Flushes what is queued and stops the flusher (logout, close). */
 void st_gate_flush_stop(ss_store *s);
+/* In a forked child: the parent's flusher thread and queue are not ours. */
+void st_gate_after_fork(st_gate *g);
 #define ST_BATCH_MS 5
 
 /* ---- audit.c ------------------------------------------------------------------------------- */

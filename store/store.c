@@ -47,11 +47,13 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
     return SU_OK;
 }
 
-/* The OS user and program named in audit records, looked up once per handle. */
-static void who_am_i(ss_store *s)
+/* The OS user and program named in audit records. Servers drop privileges after
+ * opening the keystore (nginx workers), so the name follows the current uid. */
+void st_who(ss_store *s)
 {
     struct passwd pw, *res = NULL;
     char buf[1024];
+    s->uid = (uint32_t)getuid();
     if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
         snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
     else
@@ -69,7 +71,8 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     s->libctx = libctx;
     st_gate_init(&s->gate);
     pthread_mutex_init(&s->cache_mu, NULL);
-    who_am_i(s);
+    st_who(s);
+    s->pid = getpid();
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
         st_algs_free(s);
         pthread_mutex_destroy(&s->cache_mu);

@@ -675,6 +675,44 @@ static void test_batched_audit(void)
     ss_keyinfo_free(k);
 }
 
+/* A handle opened and logged in before fork() keeps working in the children (as
+ * in nginx workers): each child gets its own LMDB environment; nothing is lost. */
+static void test_fork(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "forked", "ec:P-256");
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    for (int p = 0; p < 3; p++) {
+        if (fork() == 0) {
+            int bad = 0;
+            for (int i = 0; i < 10 && !bad; i++)
+                bad = sign_verify(s, k, &e) != SU_OK;
+            if (bad)
+                fprintf(stderr, "child: %s\n", e.msg);
+            ss_close(s);
+            _exit(bad);
+        }
+    }
+    for (int p = 0; p < 3; p++) {
+        int st;
+        wait(&st);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    ss_keyinfo *after = NULL;
+    CHECK_EQ_INT(ss_key_get(s, "forked", NULL, &after, &e), SU_OK);
+    if (after != NULL)
+        CHECK_EQ_INT(after->signatures, 32);
+    ss_keyinfo_free(after);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    ss_close(s);
+    ss_keyinfo_free(k);
+}
+
 /* A full map fails the signature closed: error, no signature, no audit gap. */
 static void test_map_full(void)
 {
@@ -934,6 +972,7 @@ int main(void)
     test_concurrent_writers();
     test_threads();
     test_batched_audit();
+    test_fork();
     test_map_full();
     test_destroy_zeroizes();
     test_syslog_copy();
