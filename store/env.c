@@ -268,37 +268,44 @@ int st_env_reopen(ss_store *s, ss_error *e)
 }
 
 /*
- * LMDB environments must not be used across fork(): the child's reader slots would
- * carry the parent's pid and its locks the parent's. A forked child (nginx workers
- * sign through a keystore their master opened) gets an environment of its own.
- * The parent's is abandoned, not closed: closing it here would clear the parent's
- * reader slots in the shared lock file.
+ * LMDB environments are not meant to be used across fork(): the child's reader
+ * slots would carry the parent's pid, and if the parent died while the child
+ * read, its slots could be reclaimed under it. A forked child (nginx workers sign
+ * through a keystore their master opened) therefore opens an environment of its
+ * own. The parent's is abandoned, not closed: closing it here would clear the
+ * parent's reader slots in the shared lock file. A child that can no longer open
+ * the files (it dropped privileges, as nginx workers do) keeps the inherited one:
+ * that works while the parent lives, which is how such servers run.
  */
 static int after_fork(ss_store *s, ss_error *e)
 {
-    int rc = SU_OK;
     pthread_mutex_lock(&registry_lock);
     st_env *se = s->shared;
     if (se->pid != getpid()) {
-        se->env = NULL;
+        MDB_env *inherited = se->env;
+        MDB_dbi dbi[ST_DB_COUNT];
+        memcpy(dbi, se->dbi, sizeof(dbi));
         se->syslog.len = 0;
-        rc = env_start(s, se, 0, e);
-        if (rc == SU_OK)
-            se->pid = getpid();
+        se->pid = getpid();
+        if (env_start(s, se, 0, e) != SU_OK) {
+            se->env = inherited;
+            memcpy(se->dbi, dbi, sizeof(dbi));
+            su_error_clear(e);
+        }
     }
     pthread_mutex_unlock(&registry_lock);
-    if (rc == SU_OK && s->pid != getpid()) {
+    if (s->pid != getpid()) {
         st_gate_after_fork(&s->gate);
         s->pid = getpid();
     }
-    return rc;
+    return SU_OK;
 }
 
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
 {
     int rc;
-    if ((s->shared->pid != getpid() || s->pid != getpid()) && (rc = after_fork(s, e)) != SU_OK)
-        return rc;
+    if (s->shared->pid != getpid() || s->pid != getpid())
+        after_fork(s, e);
     if (s->env != s->shared->env) {
         s->env = s->shared->env;
         memcpy(s->dbi, s->shared->dbi, sizeof(s->dbi));

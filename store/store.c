@@ -47,8 +47,8 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
     return SU_OK;
 }
 
-/* The OS user and program named in audit records. Servers drop privileges after
- * opening the keystore (nginx workers), so the name follows the current uid. */
+/* The OS user named in audit records. Servers drop privileges after opening the
+ * keystore (nginx workers), so the name follows the current uid. */
 void st_who(ss_store *s)
 {
     struct passwd pw, *res = NULL;
@@ -58,7 +58,6 @@ void st_who(ss_store *s)
         snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
     else
         snprintf(s->user, sizeof(s->user), "%u", (unsigned)getuid());
-    snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
 }
 
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
@@ -72,6 +71,8 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     st_gate_init(&s->gate);
     pthread_mutex_init(&s->cache_mu, NULL);
     st_who(s);
+    /* now: servers rewrite their argv later (nginx: "nginx: worker process") */
+    snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
     s->pid = getpid();
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
         st_algs_free(s);

@@ -14,9 +14,10 @@
 # `openssl s_client` verifies the server; the audit log names nginx as the program.
 #
 # Found while writing this (see examples/README.md): it works with Debian 12's
-# nginx 1.22 (TLS 1.2 and 1.3, several workers, batched and durable audit), but the
-# workers use the keystore session the master opened before fork(), and the audit
-# records name the master's user even after the workers switched to `user`.
+# nginx 1.22 (TLS 1.2 and 1.3, several workers, batched and durable audit). Workers
+# that dropped to `user` cannot reopen the root-owned keystore after fork(), so they
+# keep the master's LMDB environment, which is sound while the master lives; their
+# audit records name the worker's user.
 #
 # Run:  bash nginx.sh                  (nginx stays in the foreground, at most 60 s)
 #   SEALHSM=path/to/sealhsm            the admin tool (default: sealhsm on PATH)
