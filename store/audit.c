@@ -539,11 +539,21 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report
     if (rc != SU_OK)
         return rc;
     if (expect - 1 < h->auth_seq)
-        return BAD(expect, "audit log is truncated: it ends at record %llu but the "
-                           "authenticated head names record %llu",
-                   (unsigned long long)(expect - 1), (unsigned long long)h->auth_seq);
+        return BAD(expect,
+                   "audit record %llu is missing: the log is truncated (it ends at record %llu "
+                   "but the authenticated head names record %llu)",
+                   (unsigned long long)expect, (unsigned long long)(expect - 1),
+                   (unsigned long long)h->auth_seq);
+    if (expect - 1 < h->seq)
+        return BAD(expect,
+                   "audit record %llu is missing: the log ends at record %llu but its head "
+                   "names record %llu",
+                   (unsigned long long)expect, (unsigned long long)(expect - 1),
+                   (unsigned long long)h->seq);
     if (expect - 1 != h->seq || memcmp(prev, h->hash, 32) != 0)
-        return BAD(expect - 1, "audit log ends at record %llu but its head names record %llu",
+        return BAD(expect - 1,
+                   "audit record %llu does not match the head (the log ends there but its "
+                   "head names record %llu)",
                    (unsigned long long)(expect - 1), (unsigned long long)h->seq);
     return SU_OK;
 }

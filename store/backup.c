@@ -161,8 +161,6 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e)
     rc = st_audit_append(s, txn, &in, e);
     if (rc == SU_OK)
         rc = write_backup(s, txn, tmp, e);
-    if (rc == SU_OK && rename(tmp, out_path) != 0)
-        rc = su_err(e, SU_EIO, "cannot write %s: %s", out_path, strerror(errno));
     if (rc != SU_OK) {
         unlink(tmp);
         mdb_txn_abort(txn);
@@ -171,10 +169,21 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e)
         st_audit_log(s, &fail, NULL);
         return rc;
     }
-    rc = st_commit(s, txn, e);
-    if (rc != SU_OK)
-        unlink(out_path); /* a backup whose audit record did not commit is withdrawn */
-    return rc;
+    /* The record commits before the file appears under its name: a crash in between
+     * leaves a record of an attempted backup, never a backup without a record. */
+    if ((rc = st_commit(s, txn, e)) != SU_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    if (rename(tmp, out_path) != 0) {
+        rc = su_err(e, SU_EIO, "cannot write %s: %s", out_path, strerror(errno));
+        unlink(tmp);
+        st_audit_in fail = {.op = SS_OP_BACKUP, .outcome = SS_OUT_ERROR,
+                            .reason = e ? e->msg : "rename failed"};
+        st_audit_log(s, &fail, NULL);
+        return rc;
+    }
+    return SU_OK;
 }
 
 /* ---- restore ---------------------------------------------------------------------- */

@@ -134,6 +134,26 @@ static int check_data_file(ss_store *s, int create, ss_error *e)
     return SU_OK;
 }
 
+/* LMDB maps the file and trusts its meta page: a page past the end of a truncated
+ * file would fault (SIGBUS) when touched. Without MDB_WRITEMAP every page up to
+ * the last one in use has been written, so a healthy file is never shorter. */
+static int check_length(ss_store *s, MDB_env *env, ss_error *e)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fst;
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/data.mdb", s->path);
+    if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 || stat(p, &fst) != 0)
+        return su_err(e, SU_EIO, "keystore %s: cannot check data.mdb", s->path);
+    unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize;
+    if ((unsigned long long)fst.st_size < need)
+        return su_err(e, SU_EINTEGRITY,
+                      "keystore %s is corrupt (data.mdb is %lld bytes, its pages need %llu)",
+                      s->path, (long long)fst.st_size, need);
+    return SU_OK;
+}
+
 static int env_start(ss_store *s, st_env *se, int create, ss_error *e)
 {
     int rc = mdb_env_create(&se->env);
@@ -146,6 +166,11 @@ static int env_start(ss_store *s, st_env *se, int create, ss_error *e)
         mdb_env_close(se->env);
         se->env = NULL;
         return st_mdb_err(s, rc, "opening", e);
+    }
+    if ((rc = check_length(s, se->env, e)) != SU_OK) {
+        mdb_env_close(se->env);
+        se->env = NULL;
+        return rc;
     }
     rc = open_dbis(s, se, create, e);
     if (rc != SU_OK) {
