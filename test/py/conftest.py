@@ -458,3 +458,37 @@ def assert_policy_refusal(res, label, rule):
 def signer(ks):
     """A Signer bound to the `ks` keystore."""
     return Signer(ks)
+
+
+# -- helpers for the hardening tests (test_hardening_*.py) ---------------------------
+
+@pytest.fixture(scope="session")
+def hardening_bin():
+    """The helper programs of test/shim (faultshim.so, keyprobe, memprobe, conc_sign),
+    built against $SEALHSM_BUILD into BUILD/hardening once per session (xdist workers
+    take turns through a lock file)."""
+    import fcntl
+    out = BUILD / "hardening"
+    with open(BUILD / ".hardening.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["cmake", "-S", REPO / "test" / "shim", "-B", out,
+                        f"-DSEALHSM_BUILD={BUILD}", f"-DSEALHSM_SANITIZE={'ON' if ASAN else 'OFF'}"],
+                       check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", out, "-j2"], check=True, capture_output=True)
+    return out
+
+
+def preload_env(env, shim=None, **cfg):
+    """env with LD_PRELOAD set for a run: the ASan runtime first under ASan (the
+    stock openssl is not instrumented, and the runtime must precede any other
+    preloaded library), then the fault shim if given, configured by cfg
+    (match=..., ops=..., after=..., action=..., errno=..., arm=..., count=...)."""
+    env = dict(env)
+    libs = [_asan_preload()] if ASAN else []
+    if shim is not None:
+        libs.append(str(shim))
+        for k, v in cfg.items():
+            env[f"SHIM_{k.upper()}"] = str(v)
+    if libs:
+        env["LD_PRELOAD"] = " ".join(libs)
+    return env
