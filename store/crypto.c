@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <argon2.h>
+#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -16,9 +17,24 @@ int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e)
     return SU_OK;
 }
 
+/*
+ * The first call into libargon2 binds its lazily resolved symbols; the dynamic
+ * linker's resolver saves the vector registers on the stack, and after a real
+ * derivation they hold the KEK. One throwaway derivation per process binds every
+ * symbol while no secret is in the registers.
+ */
+static void argon2_warm_up(void)
+{
+    unsigned char out[32], salt[ST_SALT_LEN] = {0};
+    argon2id_hash_raw(1, 8, 1, "warm-up", 7, salt, sizeof(salt), out, sizeof(out));
+    OPENSSL_cleanse(out, sizeof(out));
+}
+
 int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
                 uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e)
 {
+    static pthread_once_t warm = PTHREAD_ONCE_INIT;
+    pthread_once(&warm, argon2_warm_up);
     /* Refuse parameters no init accepts: a tampered slot must not make us allocate
      * terabytes or spin forever. */
     if (m_kib < 8 * p || m_kib > 4u * 1024 * 1024 || t < 1 || t > 100 || p < 1 || p > 16)

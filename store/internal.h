@@ -350,6 +350,9 @@ int st_label_valid(const char *label, ss_error *e);
 int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
 int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
                        ss_error *e);
+/* The signing key of an unsealed record, keeping private bytes in the secure heap. */
+int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
+                     EVP_PKEY **out, ss_error *e);
 int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
 void st_keyinfo_clear(ss_keyinfo *k);
 

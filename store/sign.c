@@ -185,7 +185,7 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     if (pkey == NULL) {
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
         if (rc == SU_OK)
-            rc = st_pkey_from_pkcs8(s, der, derlen, &pkey, e);
+            rc = st_pkey_unsealed(s, &r.info, der, derlen, &pkey, e);
         if (der != NULL)
             OPENSSL_secure_clear_free(der, derlen);
         if (rc == SU_OK)
