@@ -12,7 +12,7 @@ each batch:
 
 Delays are drawn uniformly over each command's runtime, measured first. With the fast
 KDF of the tests an unlock takes a few milliseconds, so a second keystore uses a
-larger Argon2id memory (32 MiB) and its kills land in the KDF as well.
+larger Argon2id memory (16 MiB) and its kills land in the KDF as well.
 
 Kills during an unlock count as failed PIN tries (docs/decisions.md: killing the process
 does not buy a free guess), so these keystores allow the maximum of 1000 tries; the
@@ -40,7 +40,8 @@ class Target:
     """A keystore under test and what was observed to succeed in it."""
 
     def __init__(self, tmp_path, name, kdf_mib):
-        self.ks = Keystore(tmp_path / name, tmp_path)
+        self.ks = Keystore(tmp_path / name, tmp_path / f"{name}-files")
+        self.ks.tmp.mkdir()
         run([SEALHSM, "init", "--kdf-memory", str(kdf_mib), "--kdf-iterations", "1",
              "--max-pin-tries", "1000"], env=self.ks.env(so=True), check=0)
         self.ks.keygen("signer", "ec:P-256")
@@ -54,7 +55,7 @@ class Target:
 
     def name(self, what):
         self.n += 1
-        return f"{what}{self.n}"
+        return f"{self.ks.path.name}-{what}{self.n}"
 
     # each returns (argv, env, on_success)
     def keygen(self):
@@ -157,7 +158,7 @@ def check(target):
 
 def test_random_kills(tmp_path):
     fast = Target(tmp_path, "fast", 1)
-    slow = Target(tmp_path, "slow-kdf", 32)
+    slow = Target(tmp_path, "slow-kdf", 16)
     plan = [(fast, fast.keygen, 40), (slow, slow.keygen, 25),
             (fast, fast.sign, 50), (slow, slow.sign, 30),
             (fast, fast.backup, 45), (slow, slow.backup, 30)]

@@ -14,8 +14,9 @@
  *   SHIM_ACTION  fail: return -1 with SHIM_ERRNO (default); kill: SIGKILL the process
  *                at the call, before it runs; short: write half the bytes (writes only)
  *   SHIM_ERRNO   ENOSPC (default) | EIO | EROFS | EDQUOT | EACCES
- *   SHIM_ARM     if set to "rename": count nothing until the process has renamed a
- *                file (any path), so the fault lands after that point
+ *   SHIM_ARM     "rename" or "fsync": count nothing until the process has renamed a
+ *                file or fsync'ed one (any path; data.mdb is synced with fdatasync), so
+ *                the fault lands after that point (e.g. after a backup file is complete)
  *   SHIM_COUNT   a file to which the number of matching calls is appended at exit
  *                (to plan a sweep over every fault point)
  *
@@ -43,7 +44,8 @@ enum { ACT_FAIL, ACT_KILL, ACT_SHORT };
 static const char *match = "data.mdb";
 static unsigned ops = OP_WRITE | OP_PWRITE | OP_WRITEV | OP_FSYNC | OP_FDATASYNC;
 static long after;
-static int action = ACT_FAIL, err = ENOSPC, arm_on_rename, armed = 1;
+static int action = ACT_FAIL, err = ENOSPC, armed = 1;
+static unsigned arm_on;
 static const char *count_file;
 static long calls;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -92,8 +94,8 @@ __attribute__((constructor)) static void shim_init(void)
               : strcmp(v, "EDQUOT") == 0 ? EDQUOT
               : strcmp(v, "EACCES") == 0 ? EACCES
                                          : ENOSPC;
-    if ((v = getenv("SHIM_ARM")) != NULL && strcmp(v, "rename") == 0) {
-        arm_on_rename = 1;
+    if ((v = getenv("SHIM_ARM")) != NULL && (strcmp(v, "rename") == 0 || strcmp(v, "fsync") == 0)) {
+        arm_on = strcmp(v, "rename") == 0 ? OP_RENAME : OP_FSYNC;
         armed = 0;
     }
     count_file = getenv("SHIM_COUNT");
@@ -180,10 +182,24 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
     return real_writev(fd, iov, cnt);
 }
 
+static void arm(unsigned op)
+{
+    if (arm_on == op) {
+        pthread_mutex_lock(&mu);
+        armed = 1;
+        pthread_mutex_unlock(&mu);
+    }
+}
+
 int fsync(int fd)
 {
     REAL(int, fsync, int);
-    return inject(OP_FSYNC, fd_matches(fd)) ? -1 : real_fsync(fd);
+    if (inject(OP_FSYNC, fd_matches(fd)))
+        return -1;
+    int rc = real_fsync(fd);
+    if (rc == 0)
+        arm(OP_FSYNC);
+    return rc;
 }
 
 int fdatasync(int fd)
@@ -233,10 +249,7 @@ int rename(const char *from, const char *to)
     if (inject(OP_RENAME, to != NULL && strstr(to, match) != NULL))
         return -1;
     int rc = real_rename(from, to);
-    if (rc == 0 && arm_on_rename) {
-        pthread_mutex_lock(&mu);
-        armed = 1;
-        pthread_mutex_unlock(&mu);
-    }
+    if (rc == 0)
+        arm(OP_RENAME);
     return rc;
 }
