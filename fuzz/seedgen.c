@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,77 @@ static void seed_audit(const MDB_val *k, const MDB_val *v, void *arg)
     }
 }
 
+/* fuzz_records: selector byte, then the body without its MAC (the usage body is the
+ * 28 bytes of counters; its MAC covers the decoded fields) */
+static void seed_records(ss_store *s, int db, uint8_t selector, const char *prefix)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    ss_error e;
+    if (st_read_cursor(s, db, &txn, &cur, "seeds", &e) != SU_OK)
+        die("reading", &e);
+    MDB_val k, v;
+    int n = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        unsigned char buf[65536];
+        size_t len = db == ST_DB_USAGE ? 28 : v.mv_size - ST_MAC_LEN;
+        if (len + 1 > sizeof(buf))
+            continue;
+        buf[0] = selector;
+        memcpy(buf + 1, v.mv_data, len);
+        char name[64];
+        snprintf(name, sizeof(name), "%s-%d", prefix, n++);
+        write_seed("records", name, buf, len + 1);
+    }
+    st_read_end(txn, cur);
+}
+
+/* A certificate for key `label` issued by a throwaway CA (its key is discarded). */
+static void import_cert(ss_store *s, const char *label)
+{
+    ss_keyinfo *k = NULL;
+    ss_error e = {0};
+    if (ss_key_get(s, label, NULL, &k, &e) != SU_OK)
+        die(label, &e);
+    const unsigned char *p = k->spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+    EVP_PKEY *ca = EVP_EC_gen("P-256");
+    ss_blob chain[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        X509 *x = X509_new();
+        X509_NAME *n = X509_NAME_new();
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                   (const unsigned char *)(i == 0 ? label : "seed CA"), -1, -1, 0);
+        X509_NAME *issuer = X509_NAME_new();
+        X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC, (const unsigned char *)"seed CA",
+                                   -1, -1, 0);
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1 + i);
+        X509_set_subject_name(x, n);
+        X509_set_issuer_name(x, issuer);
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+        X509_set_pubkey(x, i == 0 ? pub : ca);
+        if (X509_sign(x, ca, EVP_sha256()) <= 0)
+            die("signing a seed certificate", NULL);
+        unsigned char *der = NULL;
+        int len = i2d_X509(x, &der);
+        chain[i].data = der;
+        chain[i].len = (size_t)len;
+        X509_NAME_free(n);
+        X509_NAME_free(issuer);
+        X509_free(x);
+    }
+    if (ss_cert_import(s, label, chain, 2, &e) != SU_OK)
+        die("cert import", &e);
+    OPENSSL_free(chain[0].data);
+    OPENSSL_free(chain[1].data);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca);
+    ss_keyinfo_free(k);
+}
+
 static void seed_officer(const MDB_val *k, const MDB_val *v, void *arg)
 {
     write_seed("slot", "officer", v->mv_data, v->mv_size);
@@ -292,6 +364,11 @@ int main(int argc, char **argv)
     su_pin *op = pin(OFFICER_PIN);
     if (ss_officer_add(s, "alice", op, &e) != SU_OK)
         die("officer", &e);
+    import_cert(s, "release-2026");
+    ss_close(s);
+    if (ss_open(dir, NULL, NULL, &s, &e) != SU_OK ||
+        ss_login(s, SS_ROLE_OFFICER, "alice", op, &e) != SU_OK || ss_approve(s, "rsa", &e) != SU_OK)
+        die("approve", &e);
     su_pin_free(op);
     ss_close(s);
 
@@ -313,6 +390,9 @@ int main(int argc, char **argv)
     table_each(s, ST_DB_KEYS, seed_keyrec, s);
     seed_meta_slots(s);
     table_each(s, ST_DB_OFFICERS, seed_officer, NULL);
+    seed_records(s, ST_DB_ACTIVATIONS, 0, "activation");
+    seed_records(s, ST_DB_CERTS, 1, "certificates");
+    seed_records(s, ST_DB_USAGE, 2, "usage");
     logs l;
     memset(&l, 0, sizeof(l));
     su_buf_init(&l.raw, 0);
