@@ -387,6 +387,18 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     return head_store(s, txn, &h, e);
 }
 
+int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e)
+{
+    head h;
+    int rc = head_load(s, txn, &h, e);
+    if (rc == SU_OK && s->k_audit != NULL)
+        rc = st_fresh_root(s, txn, h.fresh_root, e);
+    if (rc != SU_OK || s->k_audit == NULL)
+        return rc;
+    head_mac(s, &h, h.mac);
+    return head_store(s, txn, &h, e);
+}
+
 int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e)
 {
     head h;

@@ -71,6 +71,8 @@ int st_algs_fetch(ss_store *s)
 void st_algs_free(ss_store *s)
 {
     st_mac_templates_free(s);
+    while (s->md_nfree > 0)
+        EVP_MD_CTX_free(s->md_free[--s->md_nfree]);
     EVP_MD_free(s->sha256);
     EVP_CIPHER_free(s->gcm);
     EVP_MAC_free(s->hmac);
@@ -110,6 +112,39 @@ void st_mac_templates_free(ss_store *s)
     EVP_MAC_CTX_free(s->mac_tmpl);
     EVP_MAC_CTX_free(s->audit_tmpl);
     s->mac_tmpl = s->audit_tmpl = NULL;
+    for (int w = 0; w < 2; w++) {
+        while (s->mac_nfree[w] > 0)
+            EVP_MAC_CTX_free(s->mac_free[w][--s->mac_nfree[w]]);
+    }
+}
+
+/* A keyed context for k_mac (which 0) or k_audit (1): reused from the pool, else a
+ * copy of the session's template. Duplicating and freeing per HMAC was the largest
+ * cost of a signature after the signature itself. */
+static EVP_MAC_CTX *mac_take(const ss_store *s, int which)
+{
+    ss_store *m = (ss_store *)s; /* the pool is mutable state behind a const handle */
+    EVP_MAC_CTX *ctx = NULL;
+    pthread_mutex_lock(&m->mac_mu);
+    if (m->mac_nfree[which] > 0)
+        ctx = m->mac_free[which][--m->mac_nfree[which]];
+    pthread_mutex_unlock(&m->mac_mu);
+    if (ctx != NULL && EVP_MAC_init(ctx, NULL, 0, NULL) == 1)
+        return ctx;
+    EVP_MAC_CTX_free(ctx);
+    return EVP_MAC_CTX_dup(which ? s->audit_tmpl : s->mac_tmpl);
+}
+
+static void mac_give(const ss_store *s, int which, EVP_MAC_CTX *ctx)
+{
+    ss_store *m = (ss_store *)s;
+    pthread_mutex_lock(&m->mac_mu);
+    if (m->mac_nfree[which] < 8) {
+        m->mac_free[which][m->mac_nfree[which]++] = ctx;
+        ctx = NULL;
+    }
+    pthread_mutex_unlock(&m->mac_mu);
+    EVP_MAC_CTX_free(ctx);
 }
 
 int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
@@ -135,32 +170,64 @@ int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *sa
 int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
             const void *b, size_t blen, unsigned char out[ST_MAC_LEN])
 {
-    EVP_MAC_CTX *tmpl = NULL;
-    if (s != NULL && key == s->k_mac)
-        tmpl = s->mac_tmpl;
-    else if (s != NULL && key == s->k_audit)
-        tmpl = s->audit_tmpl;
-    EVP_MAC_CTX *ctx = tmpl ? EVP_MAC_CTX_dup(tmpl) : st_hmac_new(s, key);
+    int which = -1;
+    if (s != NULL && key == s->k_mac && s->mac_tmpl != NULL)
+        which = 0;
+    else if (s != NULL && key == s->k_audit && s->audit_tmpl != NULL)
+        which = 1;
+    EVP_MAC_CTX *ctx = which >= 0 ? mac_take(s, which) : st_hmac_new(s, key);
     if (ctx == NULL)
         return 0;
     size_t outl = 0;
     int ok = EVP_MAC_update(ctx, a, alen) == 1 && (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
              EVP_MAC_final(ctx, out, &outl, ST_MAC_LEN) == 1 && outl == ST_MAC_LEN;
-    EVP_MAC_CTX_free(ctx);
+    if (which >= 0 && ok)
+        mac_give(s, which, ctx);
+    else
+        EVP_MAC_CTX_free(ctx);
     return ok;
+}
+
+/* Digest contexts kept per handle for reuse: allocating one per hash cost more
+ * than hashing the short records. */
+static EVP_MD_CTX *md_take(const ss_store *s)
+{
+    ss_store *m = (ss_store *)s;
+    EVP_MD_CTX *ctx = NULL;
+    pthread_mutex_lock(&m->mac_mu);
+    if (m->md_nfree > 0)
+        ctx = m->md_free[--m->md_nfree];
+    pthread_mutex_unlock(&m->mac_mu);
+    return ctx != NULL ? ctx : EVP_MD_CTX_new();
+}
+
+static void md_give(const ss_store *s, EVP_MD_CTX *ctx)
+{
+    ss_store *m = (ss_store *)s;
+    pthread_mutex_lock(&m->mac_mu);
+    if (m->md_nfree < 8) {
+        m->md_free[m->md_nfree++] = ctx;
+        ctx = NULL;
+    }
+    pthread_mutex_unlock(&m->mac_mu);
+    EVP_MD_CTX_free(ctx);
 }
 
 int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
               unsigned char out[32])
 {
-    EVP_MD *md = s && s->sha256 ? s->sha256 : EVP_MD_fetch(NULL, "SHA256", NULL);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int pooled = s != NULL && s->sha256 != NULL;
+    EVP_MD *md = pooled ? s->sha256 : EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MD_CTX *ctx = pooled ? md_take(s) : EVP_MD_CTX_new();
     int ok = md != NULL && ctx != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
              EVP_DigestUpdate(ctx, a, alen) == 1 &&
              (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
              EVP_DigestFinal_ex(ctx, out, NULL) == 1;
-    EVP_MD_CTX_free(ctx);
-    if (md != NULL && (s == NULL || s->sha256 == NULL))
+    if (pooled && ctx != NULL)
+        md_give(s, ctx);
+    else
+        EVP_MD_CTX_free(ctx);
+    if (!pooled)
         EVP_MD_free(md);
     return ok;
 }

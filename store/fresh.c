@@ -10,9 +10,12 @@
  *   kd(id)        = SHA-256("k" | id | H(key record) | H(usage) | H(activation) | H(certs))
  *                   stored as meta "f/k/<id>"
  *   bucket(p)     = SHA-256("b" | (id | kd) for every key whose id starts with the
- *                   12-bit prefix p, in id order)                meta "f/n/3<p>"
- *   node(L, p)    = SHA-256("n" | the 16 children of p)          meta "f/n/<L><p>"
- *   root          = node(0, "")                                  in the audit head
+ *                   12-bit prefix p, in id order)                (not stored)
+ *   node(L, p)    = the 16 child digests of the L-nibble prefix p, L = 0..2, stored
+ *                   together as meta "f/n/<L><p>" (512 bytes): one read per level;
+ *                   children of level 2 are buckets, of levels 0 and 1 nodes
+ *   digest(node)  = SHA-256("n" | its 512 bytes)
+ *   root          = digest(node(0, ""))           meta "f/root", and in the audit head
  *
  * Absent records and empty subtrees hash to 32 zero bytes. Every write that changes
  * a key's records calls st_fresh_update in the same transaction, before the audit
@@ -72,15 +75,17 @@ static int nibble(const unsigned char *id, int i)
     return i % 2 == 0 ? id[i / 2] >> 4 : id[i / 2] & 15;
 }
 
-/* "f/n/" L hexprefix */
-static size_t node_key(char *out, int level, const unsigned char *id, int last)
+/* "f/n/" L and the first L nibbles of id, in hex */
+static size_t node_key(char *out, int level, const unsigned char *id)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = (size_t)snprintf(out, 16, "f/n/%d", level);
     for (int i = 0; i < level; i++)
-        out[n++] = hex[i == level - 1 && last >= 0 ? last : nibble(id, i)];
+        out[n++] = hex[nibble(id, i)];
     return n;
 }
+
+static const unsigned char zero32[32];
 
 static int get32(ss_store *s, MDB_txn *txn, const char *k, size_t klen, unsigned char out[32],
                  ss_error *e)
@@ -98,13 +103,46 @@ static int get32(ss_store *s, MDB_txn *txn, const char *k, size_t klen, unsigned
     return rc;
 }
 
-static int put32(ss_store *s, MDB_txn *txn, const char *k, size_t klen, const unsigned char d[32],
-                 ss_error *e)
+/* A node's 16 child digests; all zero when the node is absent (empty subtree). */
+static int get_node(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
+                    unsigned char node[16 * 32], ss_error *e)
 {
-    static const unsigned char zero[32];
-    if (memcmp(d, zero, 32) == 0)
-        return st_del(s, txn, ST_DB_META, k, klen, e);
-    return st_put(s, txn, ST_DB_META, k, klen, d, 32, e);
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_META, k, klen, &v, e);
+    if (rc == SU_ENOTFOUND) {
+        memset(node, 0, 16 * 32);
+        return SU_OK;
+    }
+    if (rc == SU_OK && v.mv_size != 16 * 32)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: freshness tree node is corrupt", s->path);
+    if (rc == SU_OK)
+        memcpy(node, v.mv_data, 16 * 32);
+    return rc;
+}
+
+static int node_empty(const unsigned char node[16 * 32])
+{
+    for (int c = 0; c < 16; c++)
+        if (memcmp(node + 32 * c, zero32, 32) != 0)
+            return 0;
+    return 1;
+}
+
+static int node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned char out[32])
+{
+    if (node_empty(node)) {
+        memset(out, 0, 32);
+        return 1;
+    }
+    return st_sha256(s, "n", 1, node, 16 * 32, out);
+}
+
+/* Stores a value, or removes it when it is all zeros (an empty subtree). */
+static int put_or_del(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
+                      const unsigned char *v, size_t vlen, int empty, ss_error *e)
+{
+    return empty ? st_del(s, txn, ST_DB_META, k, klen, e)
+                 : st_put(s, txn, ST_DB_META, k, klen, v, vlen, e);
 }
 
 /* The bucket of id's 12-bit prefix, from the stored per-key digests. */
@@ -145,60 +183,80 @@ static int bucket_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, uns
     return ok ? SU_OK : su_err(e, SU_EINTEGRITY, "keystore %s: freshness tree is corrupt", s->path);
 }
 
-/* node(level, prefix of id) from its 16 stored children, with child `own` = d. */
-static int node_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, int level, int own,
-                       const unsigned char d[32], unsigned char out[32], ss_error *e)
-{
-    unsigned char buf[1 + 16 * 32];
-    static const unsigned char zero[32];
-    buf[0] = 'n';
-    int empty = 1;
-    for (int ch = 0; ch < 16; ch++) {
-        unsigned char *slot = buf + 1 + 32 * ch;
-        if (ch == own) {
-            memcpy(slot, d, 32);
-        } else {
-            char k[16];
-            /* a child's key: this node's prefix plus nibble ch */
-            size_t kl = node_key(k, level + 1, id, ch);
-            int rc = get32(s, txn, k, kl, slot, e);
-            if (rc != SU_OK)
-                return rc;
-        }
-        empty &= memcmp(slot, zero, 32) == 0;
-    }
-    if (empty) {
-        memset(out, 0, 32);
-        return SU_OK;
-    }
-    return st_sha256(s, buf, sizeof(buf), NULL, 0, out) ? SU_OK
-                                                        : su_err(e, SU_EIO, "SHA-256 failed");
-}
-
-/* Climbs from the bucket of id to the root; with store != 0 writes each node. */
+/* Climbs from the bucket of id to the root, one node record per level, putting the
+ * recomputed child digest into its slot; with store != 0 writes what changed. */
 static int climb(ss_store *s, MDB_txn *txn, const unsigned char *id, int store,
                  unsigned char root[32], ss_error *e)
 {
-    unsigned char d[32];
+    unsigned char d[32], node[16 * 32];
     char k[16];
     int rc = bucket_digest(s, txn, id, d, e);
-    if (rc == SU_OK && store) {
-        size_t kl = node_key(k, DEPTH, id, -1);
-        rc = put32(s, txn, k, kl, d, e);
-    }
     for (int level = DEPTH - 1; rc == SU_OK && level >= 0; level--) {
-        rc = node_digest(s, txn, id, level, nibble(id, level), d, d, e);
-        if (rc == SU_OK && store) {
-            size_t kl = node_key(k, level, id, -1);
-            rc = put32(s, txn, k, kl, d, e);
-        }
+        size_t kl = node_key(k, level, id);
+        if ((rc = get_node(s, txn, k, kl, node, e)) != SU_OK)
+            break;
+        memcpy(node + 32 * nibble(id, level), d, 32);
+        if (!node_digest(s, node, d))
+            rc = su_err(e, SU_EIO, "SHA-256 failed");
+        else if (store)
+            rc = put_or_del(s, txn, k, kl, node, sizeof(node), node_empty(node), e);
     }
+    if (rc == SU_OK && store)
+        rc = put_or_del(s, txn, "f/root", 6, d, 32, memcmp(d, zero32, 32) == 0, e);
     if (rc == SU_OK)
         memcpy(root, d, 32);
     return rc;
 }
 
-int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e)
+/* ---- what this handle last verified or wrote ------------------------------------------
+ *
+ * The climb (a bucket scan and a node record per level, hashed) is the costly part.
+ * When the stored root is still the one this handle last verified or wrote, and the
+ * key's stored digest is still the one it last saw, nothing on the key's path can
+ * have changed; the key's records are still checked against that digest. */
+
+static int cache_hit(ss_store *s, const unsigned char *id, const unsigned char root[32],
+                     const unsigned char kd[32])
+{
+    int hit = 0;
+    pthread_mutex_lock(&s->fresh_mu);
+    if (s->fresh_have_root && memcmp(s->fresh_root, root, 32) == 0)
+        for (int i = 0; i < s->fresh_n && !hit; i++)
+            hit = memcmp(s->fresh_ids[i], id, SS_KEY_ID_LEN) == 0 &&
+                  memcmp(s->fresh_kds[i], kd, 32) == 0;
+    pthread_mutex_unlock(&s->fresh_mu);
+    return hit;
+}
+
+static void cache_note(ss_store *s, const unsigned char *id, const unsigned char root[32],
+                       const unsigned char kd[32])
+{
+    pthread_mutex_lock(&s->fresh_mu);
+    memcpy(s->fresh_root, root, 32);
+    s->fresh_have_root = 1;
+    int i;
+    for (i = 0; i < s->fresh_n && memcmp(s->fresh_ids[i], id, SS_KEY_ID_LEN) != 0; i++)
+        ;
+    if (i == s->fresh_n) {
+        if (s->fresh_n < ST_FRESH_CACHE)
+            s->fresh_n++;
+        else
+            i = (int)(id[0] % ST_FRESH_CACHE); /* any slot will do */
+    }
+    memcpy(s->fresh_ids[i], id, SS_KEY_ID_LEN);
+    memcpy(s->fresh_kds[i], kd, 32);
+    pthread_mutex_unlock(&s->fresh_mu);
+}
+
+static int deferred(const ss_store *s, const unsigned char *id)
+{
+    for (size_t i = 0; i < s->fresh_ndirty; i++)
+        if (memcmp(s->fresh_dirty[i], id, SS_KEY_ID_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e)
 {
     unsigned char kd[32], root[32];
     char k[4 + SS_KEY_ID_LEN];
@@ -208,12 +266,52 @@ int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error
     if (rc == SU_OK)
         rc = present ? st_put(s, txn, ST_DB_META, k, sizeof(k), kd, 32, e)
                      : st_del(s, txn, ST_DB_META, k, sizeof(k), e);
-    return rc == SU_OK ? climb(s, txn, id, 1, root, e) : rc;
+    if (rc == SU_OK)
+        rc = climb(s, txn, id, 1, root, e);
+    if (rc == SU_OK && present)
+        cache_note(s, id, root, kd);
+    return rc;
+}
+
+int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e)
+{
+    if (!s->fresh_defer)
+        return update_now(s, txn, id, e);
+    if (deferred(s, id))
+        return SU_OK;
+    if (s->fresh_ndirty == ST_FRESH_BATCH) /* a full list: settle this one now */
+        return update_now(s, txn, id, e);
+    memcpy(s->fresh_dirty[s->fresh_ndirty++], id, SS_KEY_ID_LEN);
+    return SU_OK;
+}
+
+void st_fresh_defer(ss_store *s)
+{
+    s->fresh_defer = 1;
+    s->fresh_ndirty = 0;
+}
+
+void st_fresh_discard(ss_store *s)
+{
+    s->fresh_defer = 0;
+    s->fresh_ndirty = 0;
+}
+
+int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e)
+{
+    int rc = SU_OK;
+    s->fresh_defer = 0;
+    for (size_t i = 0; rc == SU_OK && i < s->fresh_ndirty; i++)
+        rc = update_now(s, txn, s->fresh_dirty[i], e);
+    if (rc == SU_OK && s->fresh_ndirty > 0)
+        rc = st_audit_head_refresh(s, txn, e);
+    s->fresh_ndirty = 0;
+    return rc;
 }
 
 int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e)
 {
-    return get32(s, txn, "f/n/0", 5, root, e);
+    return get32(s, txn, "f/root", 6, root, e);
 }
 
 int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e)
@@ -221,6 +319,9 @@ int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e)
     unsigned char kd[32], stored[32], root[32], want[32];
     char key[4 + SS_KEY_ID_LEN];
     int present;
+    /* changed by this very transaction (group commit): checked when first touched */
+    if (s->fresh_defer && deferred(s, k->id))
+        return SU_OK;
     int rc = key_digest(s, txn, k->id, kd, &present, e);
     kd_key(key, k->id);
     if (rc == SU_OK)
@@ -231,14 +332,20 @@ int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e)
                       "back)",
                       k->label);
     if (rc == SU_OK)
-        rc = climb(s, txn, k->id, 0, root, e);
-    if (rc == SU_OK)
         rc = st_audit_head_root(s, txn, want, e);
+    if (rc == SU_OK)
+        rc = st_fresh_root(s, txn, root, e);
+    if (rc == SU_OK && CRYPTO_memcmp(root, want, 32) == 0 && cache_hit(s, k->id, root, kd))
+        return SU_OK;
+    if (rc == SU_OK)
+        rc = climb(s, txn, k->id, 0, root, e);
     if (rc == SU_OK && CRYPTO_memcmp(root, want, 32) != 0)
         return su_err(e, SU_EINTEGRITY,
                       "key %s: keystore records do not match the authenticated audit head "
                       "(replaced or rolled back)",
                       k->label);
+    if (rc == SU_OK)
+        cache_note(s, k->id, root, kd);
     return rc;
 }
 
@@ -296,20 +403,25 @@ int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e)
         rc = su_err(e, SU_EIO, "SHA-256 failed");
     if (cur != NULL)
         mdb_cursor_close(cur);
-    /* fold 16 children into their parent, level by level, in place */
-    static const unsigned char zero[32];
-    for (int width = BUCKETS / 16; rc == SU_OK && width >= 1; width /= 16) {
-        for (int p = 0; p < width; p++) {
-            unsigned char buf[1 + 16 * 32];
-            int empty = 1;
-            buf[0] = 'n';
-            for (int ch = 0; ch < 16; ch++) {
-                memcpy(buf + 1 + 32 * ch, nodes[p * 16 + ch], 32);
-                empty &= memcmp(nodes[p * 16 + ch], zero, 32) == 0;
-            }
-            if (empty)
-                memset(nodes[p], 0, 32);
-            else if (!st_sha256(s, buf, sizeof(buf), NULL, 0, nodes[p]))
+    /* fold the buckets into the node records, level by level, checking each stored
+     * record on the way (later per-key checks read them as siblings) */
+    for (int level = DEPTH - 1; rc == SU_OK && level >= 0; level--) {
+        int width = 1 << (4 * level);
+        for (int p = 0; rc == SU_OK && p < width; p++) {
+            unsigned char node[16 * 32], stored[16 * 32], id[2] = {0};
+            char nk[16];
+            for (int ch = 0; ch < 16; ch++)
+                memcpy(node + 32 * ch, nodes[p * 16 + ch], 32);
+            /* the prefix p as the leading nibbles of an id, for its key */
+            unsigned pref = (unsigned)p << (4 * (4 - level));
+            id[0] = (unsigned char)(pref >> 8);
+            id[1] = (unsigned char)pref;
+            size_t kl = node_key(nk, level, id);
+            rc = get_node(s, txn, nk, kl, stored, e);
+            if (rc == SU_OK && memcmp(node, stored, sizeof(node)) != 0)
+                rc = su_err(e, SU_EINTEGRITY, "keystore %s: freshness tree node %.*s is damaged",
+                            s->path, (int)kl, nk);
+            if (rc == SU_OK && !node_digest(s, node, nodes[p]))
                 rc = su_err(e, SU_EIO, "SHA-256 failed");
         }
     }

@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The durable commit behind every signature, with group commit.
+ * The durable commit behind every signature.
  *
- * A signer enqueues its item and waits. Whichever waiting thread finds no
- * commit in progress becomes the leader: it takes every queued item, applies
- * them all in one LMDB write transaction (authoritative policy re-check,
- * counters, audit record), commits once, and wakes the others. One thread
- * signing alone pays one commit per signature; N threads share commits.
+ * One committer thread per store handle owns the write transactions of signing.
+ * A signer submits its item (key, request, hash of what it signs) before it
+ * computes the signature, computes it while the committer applies the item in
+ * a write transaction (authoritative policy re-check, counters, audit record)
+ * and commits, then waits for that commit and only then releases the signature.
+ * So the private-key operation and the fsync overlap (RSA pays about the larger
+ * of the two, not their sum), and concurrent signers share transactions: the
+ * committer takes everything queued into one commit (group commit).
  *
- * Fail closed: if the transaction cannot be committed, every item in it gets
- * the error and its signature is never released by ss_sign.
+ * Keys with `--audit batched` (TLS-server keys) do not wait: their records are
+ * queued and committed with the next transaction, at the latest ST_BATCH_MS
+ * later, so a crash loses at most that window. Such keys cannot have
+ * max-signatures or rate limits, and once a commit of batched records fails
+ * every later batched signature is refused.
+ *
+ * Fail closed: if a transaction cannot be committed, every item in it gets the
+ * error and its signature is never released by ss_sign.
  */
 #include "internal.h"
 
@@ -82,84 +91,11 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now)
     return fatal;
 }
 
-static void run_batch(ss_store *s, st_gate_item *batch)
+/* Records batched signatures (already released) inside txn: counters and audit
+ * record, no re-check. Nonzero only when txn failed. */
+static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, ss_error *e)
 {
-    MDB_txn *txn;
-    ss_error err;
-    int rc = st_txn(s, 1, &txn, &err);
-    int64_t now = su_now();
-    st_gate_item *failed = NULL;
-    for (st_gate_item *it = batch; rc == SU_OK && it != NULL; it = it->next) {
-        rc = apply(s, txn, it, now);
-        if (rc != SU_OK)
-            failed = it;
-    }
-    if (rc == SU_OK) {
-        rc = st_commit(s, txn, &err);
-    } else {
-        if (failed != NULL)
-            err = failed->err;
-        mdb_txn_abort(txn);
-    }
-    if (rc == SU_OK)
-        return;
-    /* nothing of the batch is durable: every signature in it is withheld */
-    for (st_gate_item *it = batch; it != NULL; it = it->next) {
-        it->rc = rc;
-        it->err = err;
-    }
-}
-
-int st_gate_commit(ss_store *s, st_gate_item *it, ss_error *e)
-{
-    st_gate *g = &s->gate;
-    su_error_clear(&it->err);
-    it->done = 0;
-    it->next = NULL;
-    pthread_mutex_lock(&g->mu);
-    if (g->tail != NULL)
-        g->tail->next = it;
-    else
-        g->head = it;
-    g->tail = it;
-    while (!it->done) {
-        if (g->leader) {
-            pthread_cond_wait(&g->cv, &g->mu);
-            continue;
-        }
-        g->leader = 1;
-        st_gate_item *batch = g->head;
-        g->head = g->tail = NULL;
-        pthread_mutex_unlock(&g->mu);
-        run_batch(s, batch);
-        pthread_mutex_lock(&g->mu);
-        for (st_gate_item *b = batch, *next; b != NULL; b = next) {
-            next = b->next;
-            b->done = 1;
-        }
-        g->leader = 0;
-        pthread_cond_broadcast(&g->cv);
-    }
-    pthread_mutex_unlock(&g->mu);
-    if (it->rc != SU_OK && e != NULL)
-        *e = it->err;
-    return it->rc;
-}
-
-/* ---- batched audit ------------------------------------------------------------------------
- *
- * For keys whose policy says `audit batched` (TLS-server keys, never code signing)
- * the signature is released at once and its record is queued; a background thread
- * commits the queue every ST_BATCH_MS. A crash loses at most the records of that
- * window. Such keys cannot have max-signatures or rate limits (their counts must be
- * exact), and once a flush fails every later batched signature is refused.
- */
-
-static int flush_batch(ss_store *s, st_batched *b, ss_error *e)
-{
-    MDB_txn *txn;
-    int rc = st_txn(s, 1, &txn, e);
-    int64_t now = su_now();
+    int rc = SU_OK;
     for (; rc == SU_OK && b != NULL; b = b->next) {
         st_keyrec r;
         st_usage u;
@@ -180,9 +116,6 @@ static int flush_batch(ss_store *s, st_batched *b, ss_error *e)
         }
         st_keyrec_clear(&r);
     }
-    if (rc == SU_OK)
-        return st_commit(s, txn, e);
-    mdb_txn_abort(txn);
     return rc;
 }
 
@@ -195,42 +128,144 @@ static void free_list(st_batched *b)
     }
 }
 
-static void *flusher(void *arg)
+/* One transaction for everything taken from the queues. */
+static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int *batch_failed,
+                      ss_error *batch_err)
+{
+    MDB_txn *txn;
+    ss_error err;
+    int rc = st_txn(s, 1, &txn, &err);
+    int64_t now = su_now();
+    st_gate_item *failed = NULL;
+    if (rc == SU_OK)
+        st_fresh_defer(s);
+    for (st_gate_item *it = items; rc == SU_OK && it != NULL; it = it->next) {
+        rc = apply(s, txn, it, now);
+        if (rc != SU_OK)
+            failed = it;
+    }
+    if (rc == SU_OK && batched != NULL)
+        rc = apply_batched(s, txn, batched, now, &err);
+    if (rc == SU_OK)
+        rc = st_fresh_settle(s, txn, &err);
+    else
+        st_fresh_discard(s);
+    if (rc == SU_OK) {
+        rc = st_commit(s, txn, &err);
+    } else {
+        if (failed != NULL)
+            err = failed->err;
+        mdb_txn_abort(txn);
+    }
+    if (rc == SU_OK)
+        return;
+    /* nothing of the transaction is durable: every signature in it is withheld */
+    for (st_gate_item *it = items; it != NULL; it = it->next) {
+        it->rc = rc;
+        it->err = err;
+    }
+    if (batched != NULL) {
+        *batch_failed = 1;
+        *batch_err = err;
+    }
+}
+
+static void deadline(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, t);
+    t->tv_nsec += ms * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *committer(void *arg)
 {
     ss_store *s = arg;
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
     for (;;) {
-        while (g->bhead == NULL && !g->flusher_stop)
+        while (g->head == NULL && g->bhead == NULL && !g->committer_stop)
             pthread_cond_wait(&g->bcv, &g->mu);
-        if (g->bhead == NULL && g->flusher_stop)
-            break;
-        if (!g->flusher_stop) {
-            /* let the window fill, so one commit carries many records */
+        if (g->head == NULL && g->bhead == NULL)
+            break; /* stopping, and nothing left */
+        if (g->head == NULL && !g->committer_stop) {
+            /* only batched records: let the window fill, unless a signer arrives */
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += ST_BATCH_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            while (!g->flusher_stop && pthread_cond_timedwait(&g->bcv, &g->mu, &until) == 0)
+            deadline(&until, ST_BATCH_MS);
+            while (g->head == NULL && !g->committer_stop &&
+                   pthread_cond_timedwait(&g->bcv, &g->mu, &until) == 0)
                 ;
         }
-        st_batched *batch = g->bhead;
+        st_gate_item *items = g->head;
+        st_batched *batched = g->bhead;
+        g->head = g->tail = NULL;
         g->bhead = g->btail = NULL;
         pthread_mutex_unlock(&g->mu);
+        int failed = 0;
         ss_error err;
-        int rc = flush_batch(s, batch, &err);
-        free_list(batch);
+        run_batch(s, items, batched, &failed, &err);
+        free_list(batched);
         pthread_mutex_lock(&g->mu);
-        if (rc != SU_OK && !g->batch_failed) {
+        for (st_gate_item *it = items, *next; it != NULL; it = next) {
+            next = it->next;
+            it->done = 1;
+        }
+        if (failed && !g->batch_failed) {
             g->batch_failed = 1;
             g->batch_err = err;
         }
+        pthread_cond_broadcast(&g->cv);
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
+}
+
+/* Under g->mu: the committer thread runs (started at the first signature). */
+static int start_committer(ss_store *s, ss_error *e)
+{
+    st_gate *g = &s->gate;
+    if (g->committer_running)
+        return SU_OK;
+    g->committer_stop = 0;
+    if (pthread_create(&g->committer, NULL, committer, s) != 0)
+        return su_err(e, SU_EIO, "cannot start the audit committer thread");
+    g->committer_running = 1;
+    return SU_OK;
+}
+
+int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e)
+{
+    st_gate *g = &s->gate;
+    su_error_clear(&it->err);
+    it->rc = SU_OK;
+    it->done = 0;
+    it->next = NULL;
+    pthread_mutex_lock(&g->mu);
+    int rc = start_committer(s, e);
+    if (rc == SU_OK) {
+        if (g->tail != NULL)
+            g->tail->next = it;
+        else
+            g->head = it;
+        g->tail = it;
+        pthread_cond_signal(&g->bcv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e)
+{
+    st_gate *g = &s->gate;
+    pthread_mutex_lock(&g->mu);
+    while (!it->done)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    if (it->rc != SU_OK && e != NULL)
+        *e = it->err;
+    return it->rc;
 }
 
 int st_gate_batched_ok(ss_store *s, ss_error *e)
@@ -259,14 +294,7 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e)
     memcpy(b->th, it->th, it->thlen);
     b->thlen = it->thlen;
     pthread_mutex_lock(&g->mu);
-    int rc = SU_OK;
-    if (!g->flusher_running) {
-        g->flusher_stop = 0;
-        if (pthread_create(&g->flusher, NULL, flusher, s) == 0)
-            g->flusher_running = 1;
-        else
-            rc = su_err(e, SU_EIO, "cannot start the audit flusher");
-    }
+    int rc = start_committer(s, e);
     if (rc == SU_OK) {
         if (g->btail != NULL)
             g->btail->next = b;
@@ -285,20 +313,20 @@ void st_gate_flush_stop(ss_store *s)
 {
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
-    int running = g->flusher_running;
-    g->flusher_stop = 1;
+    int running = g->committer_running;
+    g->committer_stop = 1;
     pthread_cond_signal(&g->bcv);
     pthread_mutex_unlock(&g->mu);
     if (running)
-        pthread_join(g->flusher, NULL);
+        pthread_join(g->committer, NULL);
     pthread_mutex_lock(&g->mu);
-    g->flusher_running = 0;
+    g->committer_running = 0;
     pthread_mutex_unlock(&g->mu);
 }
 
 void st_gate_after_fork(st_gate *g)
 {
-    /* the parent flushes its own queue; our copies of its items are dropped */
+    /* the parent commits its own queues; our copies of its items are dropped */
     free_list(g->bhead);
     st_gate_init(g);
 }

@@ -17,6 +17,8 @@
 #define ST_NONCE_LEN 12
 #define ST_TAG_LEN 16
 #define ST_SESSION_KEYS 5 /* master key + four HKDF subkeys */
+#define ST_FRESH_CACHE 64
+#define ST_FRESH_BATCH 256
 
 /* Named databases of the LMDB environment. */
 enum {
@@ -55,18 +57,15 @@ typedef struct st_batched {
     struct st_batched *next;
 } st_batched;
 
-/* Group commit: concurrent signers in one process share one write transaction. */
+/* The committer of a store handle (gate.c): concurrent signers share transactions. */
 typedef struct st_gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    st_gate_item *head, *tail;
-    int leader; /* a thread is committing a batch */
-
-    /* batched audit: records flushed by a background thread every few ms */
-    st_batched *bhead, *btail;
-    pthread_cond_t bcv;
-    pthread_t flusher;
-    int flusher_running, flusher_stop;
+    st_gate_item *head, *tail; /* signatures waiting for their commit */
+    st_batched *bhead, *btail; /* batched records waiting for the next commit */
+    pthread_cond_t bcv;        /* wakes the committer */
+    pthread_t committer;        /* the committer thread */
+    int committer_running, committer_stop;
     int batch_failed;   /* a flush failed: batched keys stop signing */
     ss_error batch_err;
 } st_gate;
@@ -96,10 +95,26 @@ struct ss_store {
     EVP_CIPHER *gcm;
     EVP_MAC *hmac;
     EVP_MAC_CTX *mac_tmpl, *audit_tmpl; /* keyed with k_mac / k_audit for the session */
+    /* keyed HMAC contexts ready for reuse (re-initialized, not re-allocated) */
+    pthread_mutex_t mac_mu;
+    EVP_MAC_CTX *mac_free[2][8];
+    int mac_nfree[2];
+    EVP_MD_CTX *md_free[8]; /* SHA-256 contexts, same lock */
+    int md_nfree;
 
     /* unsealed keys kept for signing, only when the secure heap is on (keycache.c) */
     pthread_mutex_t cache_mu;
     st_cached_key *cache;
+
+    /* freshness: what this handle last verified or wrote (fresh.c) */
+    pthread_mutex_t fresh_mu;
+    unsigned char fresh_root[32];
+    int fresh_have_root, fresh_n;
+    unsigned char fresh_ids[ST_FRESH_CACHE][SS_KEY_ID_LEN], fresh_kds[ST_FRESH_CACHE][32];
+    /* tree updates put off to the end of a committer transaction */
+    int fresh_defer;
+    size_t fresh_ndirty;
+    unsigned char fresh_dirty[ST_FRESH_BATCH][SS_KEY_ID_LEN];
 
     char user[64], program[64]; /* who, for audit records */
     uint32_t uid;               /* whose name user is */
@@ -289,17 +304,19 @@ int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int6
 
 void st_gate_init(st_gate *g);
 void st_gate_destroy(st_gate *g);
-/* Re-checks the policy against the committed state, bumps the counters and appends
- * the audit record in a write transaction shared with concurrent signers, and
- * returns once that transaction is durable (or failed). */
-int st_gate_commit(ss_store *s, st_gate_item *it, ss_error *e);
+/* Hands the item to the committer, which re-checks the policy against the committed
+ * state, bumps the counters and appends the audit record in a write transaction
+ * shared with concurrent signers. The caller signs meanwhile, then waits. */
+int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e);
+/* Returns once the item's transaction is durable (SU_OK) or failed. */
+int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e);
 /* For keys with batched audit: fails closed if an earlier flush failed. */
 int st_gate_batched_ok(ss_store *s, ss_error *e);
 /* Queues the record of a released signature; flushed within ST_BATCH_MS. */
 int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
-/* Flushes what is queued and stops the flusher (logout, close). */
+/* Commits what is queued and stops the committer (logout, close). */
 void st_gate_flush_stop(ss_store *s);
-/* In a forked child: the parent's flusher thread and queue are not ours. */
+/* In a forked child: the parent's committer thread and queues are not ours. */
 void st_gate_after_fork(st_gate *g);
 #define ST_BATCH_MS 5
 
@@ -320,6 +337,8 @@ typedef struct st_audit_in {
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e);
 /* Appends in a transaction of its own; for events outside another write. */
 int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e);
+/* Rewrites the head's freshness root (and MAC) after deferred tree updates. */
+int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e);
 /* The freshness root carried by the audit head, after checking the head's MAC. */
 int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
 
@@ -330,6 +349,13 @@ int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error
 /* Before enforcing policy: k's records are the latest ones and match the head. */
 int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
 int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+/* Within one transaction, tree updates are collected (a key signed 50 times in one
+ * group commit climbs once) and settled before the commit, which also puts the final
+ * root into the audit head. */
+void st_fresh_defer(ss_store *s);
+int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e);
+/* After a failed transaction: the collected updates died with it. */
+void st_fresh_discard(ss_store *s);
 /* Every key and the whole tree, for `audit verify`. */
 int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
 

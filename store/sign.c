@@ -191,21 +191,32 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
         if (rc == SU_OK)
             st_keycache_put(s, &r, pkey);
     }
-    if (rc == SU_OK)
-        rc = raw_sign(s, pkey, &r.info, req, buf, &len, e);
-    EVP_PKEY_free(pkey);
-    if (rc == SU_OK && len > *siglen)
-        rc = su_err(e, SU_EUSAGE, "key %s: signature buffer too small (%zu < %zu)", r.info.label,
-                    *siglen, len);
+    if (rc == SU_OK && (size_t)EVP_PKEY_get_size(pkey) > *siglen)
+        rc = su_err(e, SU_EUSAGE, "key %s: signature buffer too small (%zu < %d)", r.info.label,
+                    *siglen, EVP_PKEY_get_size(pkey));
     st_gate_item item = {.id = r.info.id, .req = req};
     if (rc == SU_OK && !tbs_hash(s, &r.info, req, item.th, &item.thlen))
         rc = su_err(e, SU_EIO, "key %s: hashing the signed data failed", r.info.label);
-    if (rc == SU_OK && r.info.policy.audit_batched)
-        rc = st_gate_batch(s, &item, e);
-    else if (rc == SU_OK)
-        rc = st_gate_commit(s, &item, e);
-    else if (rc != SU_EINTEGRITY)
+    if (rc == SU_OK && r.info.policy.audit_batched) {
+        rc = raw_sign(s, pkey, &r.info, req, buf, &len, e);
+        if (rc == SU_OK)
+            rc = st_gate_batch(s, &item, e);
+    } else if (rc == SU_OK && (rc = st_gate_submit(s, &item, e)) == SU_OK) {
+        /* the commit runs while we sign; nothing is released before it is durable */
+        ss_error serr;
+        int src = raw_sign(s, pkey, &r.info, req, buf, &len, &serr);
+        rc = st_gate_wait(s, &item, e);
+        if (rc == SU_OK && src != SU_OK) {
+            rc = src;
+            if (e != NULL)
+                *e = serr;
+            audit_refusal(s, &r.info, req, SU_EIO, "the signature failed after its record "
+                                                    "was committed");
+        }
+    } else if (rc != SU_OK && rc != SU_EINTEGRITY) {
         audit_refusal(s, &r.info, req, rc, e ? e->msg : "error");
+    }
+    EVP_PKEY_free(pkey);
     if (rc == SU_OK) {
         memcpy(sig, buf, len);
         *siglen = len;

@@ -70,6 +70,8 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     s->libctx = libctx;
     st_gate_init(&s->gate);
     pthread_mutex_init(&s->cache_mu, NULL);
+    pthread_mutex_init(&s->mac_mu, NULL);
+    pthread_mutex_init(&s->fresh_mu, NULL);
     st_who(s);
     /* now: servers rewrite their argv later (nginx: "nginx: worker process") */
     snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
@@ -77,6 +79,8 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
         st_algs_free(s);
         pthread_mutex_destroy(&s->cache_mu);
+        pthread_mutex_destroy(&s->mac_mu);
+        pthread_mutex_destroy(&s->fresh_mu);
         st_gate_destroy(&s->gate);
         free(s->path);
         free(s->propq);
@@ -92,6 +96,8 @@ void st_store_free(ss_store *s)
     st_env_close(s);
     st_algs_free(s);
     pthread_mutex_destroy(&s->cache_mu);
+    pthread_mutex_destroy(&s->mac_mu);
+    pthread_mutex_destroy(&s->fresh_mu);
     st_gate_destroy(&s->gate);
     free(s->path);
     free(s->propq);
