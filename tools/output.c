@@ -32,9 +32,13 @@ int cli_emit_pem(cli *c, const char *name, const unsigned char *der, size_t len)
 int cli_print_json(cli *c, json_t *v) {
     if (v == NULL)
         return su_err(&c->err, SU_EIO, "out of memory building JSON");
-    int r = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    /* one buffer, one write: jansson's stream output writes token by token */
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(v);
-    if (r != 0 || fputc('\n', stdout) == EOF)
+    size_t n = text ? strlen(text) : 0;
+    int ok = text != NULL && fwrite(text, 1, n, stdout) == n && fputc('\n', stdout) != EOF;
+    free(text);
+    if (!ok)
         return su_err(&c->err, SU_EIO, "cannot write JSON to standard output");
     return SU_OK;
 }
