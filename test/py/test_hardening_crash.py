@@ -19,7 +19,7 @@ does not buy a free guess), so these keystores allow the maximum of 1000 tries; 
 lockout itself is the subject of other tests.
 
 Under ASan (SEALHSM_ASAN=1) every command is several times slower: the batches are
-halved there (about 110 kills), the normal build makes about 220.
+halved there (about 110 kills), the normal build makes 225.
 """
 import json
 import random
@@ -161,15 +161,18 @@ def test_random_kills(tmp_path):
     slow = Target(tmp_path, "slow-kdf", 16)
     plan = [(fast, fast.keygen, 40), (slow, slow.keygen, 25),
             (fast, fast.sign, 50), (slow, slow.sign, 30),
-            (fast, fast.backup, 45), (slow, slow.backup, 30)]
+            (fast, fast.backup, 45), (slow, slow.backup, 35)]
     report = []
+    planned = 0
     for target, make, kills in plan:
         n = max(5, int(kills * SCALE))
+        planned += n
         done, t = batch(target, make, n)
         report.append(f"{make.__name__}@{target.ks.path.name}: {done} kills over {t * 1000:.0f} ms")
     total = fast.kills + slow.kills
     print("crash test:", "; ".join(report), f"; total {total} kills")
-    assert total >= (100 if ASAN else 200), report
+    # each batch reaches at least 90% of its kills; the normal build plans 225
+    assert total >= 0.9 * planned and (ASAN or total >= 200), report
     # what was generated is still there and still signs
     for target in (fast, slow):
         res = target.ks.openssl("dgst", "-sha256", "-sign", "sealhsm:signer", "-out",
