@@ -14,6 +14,7 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/pem.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The data structure name that links our two steps and nothing else. */
@@ -117,7 +118,7 @@ static int decode_keyref(SEALHSM_PROV *p, int kt, OSSL_CORE_BIO *cin, int select
 
 end:
     ss_keyinfo_free(info);
-    OPENSSL_free(label);
+    free(label); /* ss_keyref_decode allocates with malloc */
     return ok;
 }
 

@@ -124,7 +124,7 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
         for (uint32_t i = 0; rc == SU_OK && i < cnt; i++) {
             const unsigned char *d;
             size_t len;
-            if (!su_rd_bytes(&r, &d, &len, 1 << 20))
+            if (!su_rd_bytes(&r, &d, &len, 1 << 20) || len == 0)
                 rc = su_err(e, SU_EINTEGRITY, "key %s: certificate record is malformed", name);
             else if ((out[i].data = OPENSSL_memdup(d, len)) == NULL)
                 rc = su_err(e, SU_EIO, "out of memory");

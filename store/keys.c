@@ -198,6 +198,17 @@ static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin 
     k->spki_len = n > 0 ? (size_t)n : 0;
     if (rc == SU_OK)
         rc = st_pkcs8(pkey, &der, &derlen, e);
+    if (rc == SU_OK) {
+        /* what will be sealed must be what the signing path can load (e.g. no
+         * multi-prime RSA) */
+        EVP_PKEY *back = NULL;
+        rc = st_pkey_unsealed(s, k, der, derlen, &back, e);
+        if (rc != SU_OK)
+            su_err(e, SU_EUSAGE, "key %s: this form of %s key is not supported", spec->label,
+                   ss_keytype_ossl_name(t));
+        rc = rc == SU_OK ? SU_OK : SU_EUSAGE;
+        EVP_PKEY_free(back);
+    }
     if (rc == SU_OK)
         rc = st_txn(s, 1, &txn, e);
     if (rc == SU_OK) {

@@ -114,7 +114,7 @@ int ss_approve(ss_store *s, const char *label, ss_error *e)
         /* keep approvals still within the TTL, except this officer's older one */
         uint32_t kept = 0;
         for (uint32_t i = 0; i < a.napprovals; i++) {
-            if (a.approvals[i].time + (int64_t)k->policy.activation_ttl <= now ||
+            if (a.approvals[i].time <= now - (int64_t)k->policy.activation_ttl ||
                 strcmp(a.approvals[i].name, s->officer) == 0)
                 continue;
             a.approvals[kept++] = a.approvals[i];

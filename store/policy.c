@@ -179,8 +179,9 @@ int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_e
         return DENY("%s: max-signatures: all %llu signatures have been used", L,
                     (unsigned long long)p->max_signatures);
     if (p->rate_count != 0) {
-        if (u->window_start == 0 || now < u->window_start ||
-            now - u->window_start >= (int64_t)p->rate_period) {
+        /* compared without arithmetic on the stored time, which could overflow */
+        if (u->window_start <= 0 || now < u->window_start ||
+            u->window_start <= now - (int64_t)p->rate_period) {
             u->window_start = now;
             u->window_count = 0;
         }
@@ -205,7 +206,7 @@ int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int6
         return SU_OK;
     uint32_t live = 0;
     for (uint32_t i = 0; i < a->napprovals; i++)
-        if (a->approvals[i].time + (int64_t)k->policy.activation_ttl > now)
+        if (a->approvals[i].time > now - (int64_t)k->policy.activation_ttl)
             live++;
     return DENY("%s: approvals: needs a live activation by %u officers (%u approval%s pending)",
                 k->label, k->policy.approvals, live, live == 1 ? "" : "s");

@@ -307,6 +307,7 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
  * label UTF8String }: no secret. */
 int ss_keyref_encode(const unsigned char store_id[SS_STORE_ID_LEN], const ss_keyinfo *k,
                      unsigned char **der, size_t *len, ss_error *e);
+/* *label is malloc'd: free() it. */
 int ss_keyref_decode(const unsigned char *der, size_t len,
                      unsigned char store_id[SS_STORE_ID_LEN], unsigned char key_id[SS_KEY_ID_LEN],
                      char **label, ss_error *e);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * From an unsealed PKCS#8 buffer (secure heap) to a signing key, without leaving
- * private bytes in ordinary memory. OpenSSL 3.0's EC PrivateKeyInfo decoder copies
- * the private scalar through a normal-heap OCTET STRING it frees uncleansed; so for
- * EC keys the scalar is read in place from the DER and handed to the EC key
- * management as a secure BIGNUM. RSA and EdDSA keys decode into the secure heap
- * already and take OpenSSL's decoder.
+ * private bytes in ordinary memory. OpenSSL 3.0's decoder chain copies the inner
+ * private-key DER into normal-heap buffers (once per decoder it tries) and frees
+ * them uncleansed. So the private components are read in place from the DER and
+ * handed to the key management as secure BIGNUMs (RSA, EC) or as a raw private key
+ * that the EdDSA key management copies into the secure heap.
  */
 #include "internal.h"
 
@@ -36,18 +36,27 @@ static int der_take(const unsigned char **p, const unsigned char *end, unsigned 
     return 1;
 }
 
-/* PrivateKeyInfo { version, algorithm, privateKey OCTET STRING { ECPrivateKey {
- * version, privateKey OCTET STRING, ... } } }: the scalar's bytes, in place. */
-static int ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen)
+/* PrivateKeyInfo { version, algorithm, privateKey OCTET STRING }: the contents of
+ * privateKey (the algorithm's own private-key encoding), in place. */
+static int pkcs8_inner(const unsigned char *der, size_t len, const unsigned char **in,
+                       size_t *inlen)
 {
-    const unsigned char *p = der, *end = der + len, *seq, *v, *inner, *ec;
-    size_t seqlen, vl, innerlen, eclen;
+    const unsigned char *p = der, *end = der + len, *seq, *v;
+    size_t seqlen, vl;
     if (!der_take(&p, end, 0x30, &seq, &seqlen))
         return 0;
     p = seq;
     end = seq + seqlen;
-    if (!der_take(&p, end, 0x02, &v, &vl) || !der_take(&p, end, 0x30, &v, &vl) ||
-        !der_take(&p, end, 0x04, &inner, &innerlen))
+    return der_take(&p, end, 0x02, &v, &vl) && der_take(&p, end, 0x30, &v, &vl) &&
+           der_take(&p, end, 0x04, in, inlen);
+}
+
+/* ECPrivateKey { version, privateKey OCTET STRING, ... }: the scalar's bytes. */
+static int ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen)
+{
+    const unsigned char *p, *end, *inner, *ec, *v;
+    size_t innerlen, eclen, vl;
+    if (!pkcs8_inner(der, len, &inner, &innerlen))
         return 0;
     p = inner;
     end = inner + innerlen;
@@ -56,6 +65,17 @@ static int ec_scalar(const unsigned char *der, size_t len, const unsigned char *
     p = ec;
     end = ec + eclen;
     return der_take(&p, end, 0x02, &v, &vl) && der_take(&p, end, 0x04, d, dlen) && *dlen > 0;
+}
+
+/* RFC 8410 CurvePrivateKey ::= OCTET STRING inside privateKey: the seed. */
+static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen)
+{
+    const unsigned char *p, *inner;
+    size_t innerlen;
+    if (!pkcs8_inner(der, len, &inner, &innerlen))
+        return 0;
+    p = inner;
+    return der_take(&p, inner + innerlen, 0x04, d, dlen) && p == inner + innerlen && *dlen > 0;
 }
 
 static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
@@ -92,11 +112,83 @@ static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, si
     return SU_OK;
 }
 
+static int ecx_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
+                   EVP_PKEY **out, ss_error *e)
+{
+    const unsigned char *d;
+    size_t dlen;
+    EVP_PKEY *raw = NULL;
+    if (ecx_seed(der, len, &d, &dlen))
+        raw = EVP_PKEY_new_raw_private_key_ex(s->libctx, ss_keytype_ossl_name(k->type), s->propq,
+                                              d, dlen);
+    /* OpenSSL 3.0 imports a raw private key into ordinary memory (cleansed when freed);
+     * a duplicate is allocated in the secure heap, so that is the one kept */
+    if (raw != NULL)
+        *out = EVP_PKEY_dup(raw);
+    EVP_PKEY_free(raw);
+    if (*out == NULL)
+        return su_err(e, SU_EINTEGRITY, "key %s: the unsealed EdDSA key is malformed", k->label);
+    return SU_OK;
+}
+
+/* RSAPrivateKey { version, n, e, d, p, q, dP, dQ, qInv }: n and e as ordinary
+ * BIGNUMs, the six private components as secure ones, straight from the DER. */
+static int rsa_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
+                   EVP_PKEY **out, ss_error *e)
+{
+    static const char *const names[8] = {
+        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
+        OSSL_PKEY_PARAM_RSA_FACTOR1,   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+    BIGNUM *bn[8] = {0};
+    const unsigned char *p, *end, *inner, *seq, *v;
+    size_t innerlen, seqlen, vl;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    int ok = bld != NULL && pkcs8_inner(der, len, &inner, &innerlen);
+    if (ok) {
+        p = inner;
+        end = inner + innerlen;
+        ok = der_take(&p, end, 0x30, &seq, &seqlen);
+    }
+    if (ok) {
+        p = seq;
+        end = seq + seqlen;
+        ok = der_take(&p, end, 0x02, &v, &vl); /* version */
+    }
+    for (int i = 0; ok && i < 8; i++) {
+        ok = der_take(&p, end, 0x02, &v, &vl) && vl > 0 && (v[0] & 0x80) == 0 &&
+             (bn[i] = i < 2 ? BN_new() : BN_secure_new()) != NULL &&
+             BN_bin2bn(v, (int)vl, bn[i]) != NULL &&
+             OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]) == 1;
+    }
+    ok = ok && (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
+         (ctx = EVP_PKEY_CTX_new_from_name(s->libctx, "RSA", s->propq)) != NULL &&
+         EVP_PKEY_fromdata_init(ctx) == 1 &&
+         EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params); /* the secure part is cleansed */
+    OSSL_PARAM_BLD_free(bld);
+    for (int i = 0; i < 8; i++)
+        BN_clear_free(bn[i]);
+    if (!ok)
+        return su_err(e, SU_EINTEGRITY, "key %s: the unsealed RSA key is malformed", k->label);
+    return SU_OK;
+}
+
 int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
                      EVP_PKEY **out, ss_error *e)
 {
     *out = NULL;
-    if (k->type.alg == SS_ALG_EC)
+    switch (k->type.alg) {
+    case SS_ALG_EC:
         return ec_key(s, k, der, len, out, e);
-    return st_pkey_from_pkcs8(s, der, len, out, e);
+    case SS_ALG_RSA:
+        return rsa_key(s, k, der, len, out, e);
+    case SS_ALG_ED25519:
+    case SS_ALG_ED448:
+        return ecx_key(s, k, der, len, out, e);
+    }
+    return su_err(e, SU_EINTEGRITY, "key %s: unknown key type", k->label);
 }
