@@ -111,12 +111,18 @@ def secrets(ks, hardening_bin, role, label=None):
 
 
 class Paused:
-    """memprobe: logged in (and signed once with label), waiting on stdin."""
+    """memprobe: logged in (and signed once with label), waiting on stdin. Freed memory
+    is never reused in it (test/shim/noreuse.so; under ASan its quarantine does the
+    same), so a secret freed without being cleansed is always found, not only when no
+    later allocation happened to overwrite it."""
 
     def __init__(self, ks, hardening_bin, role, label=None, env=None):
         argv = [str(hardening_bin / "memprobe"), str(ks.path), role, str(pin_file(ks, role))]
+        env = preload_env(env or base_env())
+        if not ASAN:
+            env["LD_PRELOAD"] = str(hardening_bin / "noreuse.so")
         self.p = subprocess.Popen(argv + ([label] if label else []),
-                                  env=preload_env(env or base_env()), stdin=subprocess.PIPE,
+                                  env=env, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.p.stdout.readline()
         assert line.startswith(b"READY"), (line, self.p.stderr.read())
@@ -174,13 +180,7 @@ def test_so_session_keeps_the_master_key_only_in_the_secure_heap(keys, hardening
     assert hits["mk"] and not outside_secure_heap(hits["mk"]), hits["mk"]
 
 
-DECODER_RESIDUE = pytest.mark.xfail(ASAN, strict=True, reason="the decoder chain leaves freed, "
-                                    "uncleansed copies of RSA and Ed25519 keys, visible where "
-                                    "freed memory is not reused (ASan): requests-hardening.md #5")
-
-
-@pytest.mark.parametrize("label", ["ec", pytest.param("ed25519", marks=DECODER_RESIDUE),
-                                   pytest.param("rsa", marks=DECODER_RESIDUE)])
+@pytest.mark.parametrize("label", ["ec", "ed25519", "rsa"])
 def test_unsealed_key_only_in_the_secure_heap(keys, hardening_bin, label):
     s = secrets(keys, hardening_bin, "user", label)
     parts = {k: v for k, v in s.items() if k in ("scalar", "seed", "rsa_d", "rsa_p", "rsa_q", "pkcs8")}
@@ -231,11 +231,7 @@ def test_provider_process_keeps_no_pin_and_no_master_key(keys, hardening_bin):
 
 # -- applications with their own allocator -----------------------------------------------------
 
-KEYREF_FREE = pytest.mark.xfail(strict=True, reason="the key-reference decoder frees a malloc'd "
-                                "label with OPENSSL_free: requests-hardening.md #6")
-
-
-@pytest.mark.parametrize("how", ["uri", pytest.param("keyref", marks=KEYREF_FREE)])
+@pytest.mark.parametrize("how", ["uri", "keyref"])
 def test_application_allocator(ks, hardening_bin, how):
     """An application that sets CRYPTO_set_mem_functions loads a keystore key through
     the provider and signs: the provider must free through libcrypto only what it
