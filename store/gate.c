@@ -46,16 +46,67 @@ void st_gate_destroy(st_gate *g)
  * Applies one signature inside txn. The item's own outcome goes to it->rc;
  * the return value is nonzero only when txn itself failed and must be aborted.
  */
-static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now)
+/*
+ * The key record of the last item, kept across the items of one transaction: a
+ * group commit is usually many signatures with one key, whose record (unlike its
+ * counters) does not change, so it is decoded and MAC-checked once while its
+ * stored bytes stay the same.
+ */
+typedef struct last_key {
+    int valid;
+    unsigned char id[SS_KEY_ID_LEN];
+    unsigned char *raw;
+    size_t rawlen;
+    st_keyrec r;
+} last_key;
+
+static void last_key_clear(last_key *lk)
+{
+    if (lk->valid)
+        st_keyrec_clear(&lk->r);
+    free(lk->raw);
+    memset(lk, 0, sizeof(*lk));
+}
+
+static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key *lk,
+                    ss_error *e)
+{
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_KEYS, id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_ENOTFOUND) {
+        char name[2 * SS_KEY_ID_LEN + 8];
+        st_key_name(name, sizeof(name), NULL, id);
+        return su_err(e, SU_ENOTFOUND, "key %s not found in keystore %s", name, s->path);
+    }
+    if (rc != SU_OK)
+        return rc;
+    if (lk->valid && memcmp(lk->id, id, SS_KEY_ID_LEN) == 0 && lk->rawlen == v.mv_size &&
+        memcmp(lk->raw, v.mv_data, v.mv_size) == 0)
+        return SU_OK;
+    last_key_clear(lk);
+    if ((rc = st_key_load(s, txn, NULL, id, &lk->r, e)) != SU_OK)
+        return rc;
+    if ((lk->raw = malloc(v.mv_size)) == NULL) {
+        st_keyrec_clear(&lk->r);
+        return su_err(e, SU_EIO, "out of memory");
+    }
+    memcpy(lk->raw, v.mv_data, v.mv_size);
+    lk->rawlen = v.mv_size;
+    memcpy(lk->id, id, SS_KEY_ID_LEN);
+    lk->valid = 1;
+    return SU_OK;
+}
+
+static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_key *lk)
 {
     ss_error *e = &it->err;
     const ss_sign_req *req = it->req;
-    st_keyrec r;
     st_usage u;
     st_activation a;
-    it->rc = st_key_load(s, txn, NULL, it->id, &r, e);
+    it->rc = load_key(s, txn, it->id, lk, e);
     if (it->rc != SU_OK)
         return it->rc == SU_EIO ? it->rc : SU_OK;
+    st_keyrec r = lk->r; /* borrowed: lk owns it */
     int rc = st_fresh_check(s, txn, &r.info, e);
     if (rc == SU_OK)
         rc = st_usage_load(s, txn, &r.info, &u, e);
@@ -87,7 +138,6 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now)
         if (fatal != SU_OK)
             *e = ae;
     }
-    st_keyrec_clear(&r);
     return fatal;
 }
 
@@ -137,13 +187,15 @@ static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int
     int rc = st_txn(s, 1, &txn, &err);
     int64_t now = su_now();
     st_gate_item *failed = NULL;
+    last_key lk = {0};
     if (rc == SU_OK)
         st_fresh_defer(s);
     for (st_gate_item *it = items; rc == SU_OK && it != NULL; it = it->next) {
-        rc = apply(s, txn, it, now);
+        rc = apply(s, txn, it, now, &lk);
         if (rc != SU_OK)
             failed = it;
     }
+    last_key_clear(&lk);
     if (rc == SU_OK && batched != NULL)
         rc = apply_batched(s, txn, batched, now, &err);
     if (rc == SU_OK)

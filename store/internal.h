@@ -116,6 +116,9 @@ struct ss_store {
     size_t fresh_ndirty;
     unsigned char fresh_dirty[ST_FRESH_BATCH][SS_KEY_ID_LEN];
 
+    uint64_t last_seq;           /* the audit record this handle appended last */
+    unsigned char last_hash[32];
+
     char user[64], program[64]; /* who, for audit records */
     uint32_t uid;               /* whose name user is */
     pid_t pid;                  /* the process using this handle (fork detection) */
