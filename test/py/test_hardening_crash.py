@@ -10,9 +10,10 @@ each batch:
     with the public key);
   - every backup file in its final place restores into a keystore that verifies.
 
-Delays are drawn uniformly over each command's runtime, measured first. With the fast
-KDF of the tests an unlock takes a few milliseconds, so a second keystore uses a
-larger Argon2id memory (16 MiB) and its kills land in the KDF as well.
+Delays are drawn uniformly over each command's runtime, measured first and re-measured
+from the runs that end by themselves. With the fast KDF of the tests an unlock takes a
+few milliseconds, so a second keystore uses a larger Argon2id memory (16 MiB) and its
+kills land in the KDF as well.
 
 Kills during an unlock count as failed PIN tries (docs/decisions.md: killing the process
 does not buy a free guess), so these keystores allow the maximum of 1000 tries; the
@@ -112,19 +113,25 @@ def runtime(make):
 
 
 def batch(target, make, kills):
-    """Kills `kills` runs of a command at random points of its runtime."""
+    """Kills `kills` runs of a command at random points of its runtime. The runtime is
+    re-measured from every run that ended by itself (a loaded machine makes the first
+    measurement too long or too short), so the kills keep landing inside the command."""
     t = runtime(make)
+    recent = [t]
     done = 0
-    for _ in range(kills * 3):
+    for _ in range(kills * 4):
         if done >= kills:
             break
         argv, env, on_ok = make()
-        killed, rc, err = launch(argv, env, RNG.uniform(0.0, 1.05 * t))
+        start = time.monotonic()
+        killed, rc, err = launch(argv, env, RNG.uniform(0.0, t))
         if killed:
             done += 1
         else:
             assert rc == 0, f"{argv[1]} failed after earlier kills: {err}"
             on_ok()
+            recent = (recent + [time.monotonic() - start])[-5:]
+            t = statistics.median(recent)
     assert done >= kills * 0.9, f"only {done} of {kills} runs were killed (runtime {t:.3f}s)"
     target.kills += done
     check(target)
