@@ -11,6 +11,14 @@
  * of the two, not their sum), and concurrent signers share transactions: the
  * committer takes everything queued into one commit (group commit).
  *
+ * Signers that loop fall out of step: with two of them each commit would carry
+ * one signature while the other one signs, so two threads would sign no faster
+ * than one. So when a commit is about to start with fewer signers queued than the
+ * previous commit released, it waits for the missing ones to submit again, at
+ * most half the previous commit's time (a lone signer, or one that does not
+ * come back, costs nothing or that much latency; as PostgreSQL's commit_delay
+ * with commit_siblings).
+ *
  * Keys with `--audit batched` (TLS-server keys) do not wait: their records are
  * queued and committed with the next transaction, at the latest ST_BATCH_MS
  * later, so a crash loses at most that window. Such keys cannot have
@@ -222,15 +230,25 @@ static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int
     }
 }
 
-static void deadline(struct timespec *t, long ms)
+static void deadline(struct timespec *t, long us)
 {
     clock_gettime(CLOCK_REALTIME, t);
-    t->tv_nsec += ms * 1000000L;
+    t->tv_sec += us / 1000000L;
+    t->tv_nsec += (us % 1000000L) * 1000L;
     if (t->tv_nsec >= 1000000000L) {
         t->tv_sec++;
         t->tv_nsec -= 1000000000L;
     }
 }
+
+static long elapsed_us(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (long)(b.tv_sec - a->tv_sec) * 1000000L + (b.tv_nsec - a->tv_nsec) / 1000L;
+}
+
+#define LINGER_MAX_US 2000L
 
 static void *committer(void *arg)
 {
@@ -245,11 +263,20 @@ static void *committer(void *arg)
         if (g->head == NULL && !g->committer_stop) {
             /* only batched records: let the window fill, unless a signer arrives */
             struct timespec until;
-            deadline(&until, ST_BATCH_MS);
+            deadline(&until, ST_BATCH_MS * 1000L);
             while (g->head == NULL && !g->committer_stop &&
                    pthread_cond_timedwait(&g->bcv, &g->mu, &until) == 0)
                 ;
         }
+        if (g->head != NULL && g->returning > 0 && !g->committer_stop) {
+            /* the signers the last commit released are likely to be back at once */
+            struct timespec until;
+            deadline(&until, g->linger_us);
+            while (g->returning > 0 && !g->committer_stop &&
+                   pthread_cond_timedwait(&g->bcv, &g->mu, &until) == 0)
+                ;
+        }
+        g->returning = 0;
         st_gate_item *items = g->head;
         st_batched *batched = g->bhead;
         g->head = g->tail = NULL;
@@ -257,12 +284,17 @@ static void *committer(void *arg)
         pthread_mutex_unlock(&g->mu);
         int failed = 0;
         ss_error err;
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
         run_batch(s, items, batched, &failed, &err);
         free_list(batched);
+        long took = elapsed_us(&start);
         pthread_mutex_lock(&g->mu);
+        g->linger_us = took / 2 < LINGER_MAX_US ? took / 2 : LINGER_MAX_US;
         for (st_gate_item *it = items, *next; it != NULL; it = next) {
             next = it->next;
             it->done = 1;
+            g->returning++;
         }
         if (failed && !g->batch_failed) {
             g->batch_failed = 1;
@@ -302,6 +334,8 @@ int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e)
         else
             g->head = it;
         g->tail = it;
+        if (g->returning > 0)
+            g->returning--;
         pthread_cond_signal(&g->bcv);
     }
     pthread_mutex_unlock(&g->mu);

@@ -68,6 +68,8 @@ typedef struct st_gate {
     int committer_running, committer_stop;
     int batch_failed;   /* a flush failed: batched keys stop signing */
     ss_error batch_err;
+    int returning;      /* signers the last commit released that have not submitted again */
+    long linger_us;     /* how long a commit waits for them: half the last commit's time */
 } st_gate;
 
 struct ss_store {
