@@ -490,25 +490,54 @@ static int walk_mac(walker *w, const unsigned char hash[32], unsigned char out[S
            EVP_MAC_final(w->mac, out, &outl, ST_MAC_LEN) == 1 && outl == ST_MAC_LEN;
 }
 
-static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report *r, ss_error *e)
+/*
+ * A stretch of the log, records from..to (to == 0: to the end), walked with its
+ * own read transaction so that two stretches can be checked on two cores. The
+ * link into the stretch (its first record's prev_hash) is left to the caller.
+ */
+typedef struct stretch {
+    ss_store *s;
+    MDB_txn *txn;
+    const head *h;
+    uint64_t from, to;
+    uint64_t walked, next;           /* records checked; the seq expected next */
+    int have_first_prev;             /* record `from` was read: first_prev is set */
+    int late;                        /* the error came from a check after the chain's */
+    unsigned char first_prev[32];    /* prev_hash of record `from` */
+    unsigned char last[32];          /* hash of the last record checked */
+    ss_audit_report r;
+    ss_error e;
+    int rc;
+} stretch;
+
+static void walk_stretch(stretch *st)
 {
+    ss_store *s = st->s;
+    const head *h = st->h;
+    ss_audit_report *r = &st->r;
+    ss_error *e = &st->e;
     MDB_cursor *cur;
-    int mrc, rc = st_cursor(s, txn, ST_DB_AUDIT, &cur, "reading the audit log", e);
-    if (rc != SU_OK)
-        return rc;
+    int mrc, rc = st_cursor(s, st->txn, ST_DB_AUDIT, &cur, "reading the audit log", e);
+    if (rc != SU_OK) {
+        st->rc = rc;
+        return;
+    }
     walker w = {EVP_MD_CTX_new(), EVP_MAC_CTX_dup(s->audit_tmpl)};
     if (w.md == NULL || w.mac == NULL)
         rc = su_err(e, SU_EIO, "out of memory");
-    unsigned char prev[32] = {0};
-    uint64_t expect = 1;
-    MDB_val key, v;
-    for (mrc = rc == SU_OK ? mdb_cursor_get(cur, &key, &v, MDB_FIRST) : MDB_NOTFOUND;
+    unsigned char prev[32] = {0}, startkey[8]; /* record 1 chains from zeros */
+    uint64_t expect = st->from;
+    su_be64(startkey, st->from);
+    MDB_val key = {sizeof(startkey), startkey}, v;
+    for (mrc = rc == SU_OK ? mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE) : MDB_NOTFOUND;
          mrc == 0 && rc == SU_OK; mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
         uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0, rseq;
         const unsigned char *rprev, *p = v.mv_data;
         size_t clen;
         int auth;
         unsigned char hash[32], want[ST_MAC_LEN];
+        if (st->to != 0 && seq > st->to && expect > st->to)
+            break; /* the stretch is complete; the next one starts here */
         if (seq != expect) {
             rc = seq > expect ? BAD(expect, "audit record %llu is missing (the log jumps to %llu)",
                                     (unsigned long long)expect, (unsigned long long)seq)
@@ -524,13 +553,17 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report
             rc = su_err(e, SU_EIO, "SHA-256 or HMAC failed");
             break;
         }
+        if (seq == st->from) {
+            memcpy(st->first_prev, rprev, 32);
+            st->have_first_prev = 1;
+        }
         if (auth && CRYPTO_memcmp(want, p + clen + 1, ST_MAC_LEN) != 0)
             rc = BAD(seq, "audit record %llu: bad MAC (the record was altered)",
                      (unsigned long long)seq);
         else if (rseq != seq)
             rc = BAD(seq, "audit record %llu: record is out of place (reordered or copied)",
                      (unsigned long long)seq);
-        else if (memcmp(rprev, prev, 32) != 0)
+        else if ((seq != st->from || st->from == 1) && memcmp(rprev, prev, 32) != 0)
             rc = BAD(seq,
                      "audit record %llu: hash chain broken (a record before it was altered, "
                      "removed, inserted or reordered)",
@@ -540,21 +573,94 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report
         else if (seq == h->auth_seq && memcmp(hash, h->auth_hash, 32) != 0)
             rc = BAD(seq, "audit record %llu does not match the authenticated head",
                      (unsigned long long)seq);
-        if (rc != SU_OK)
+        if (rc != SU_OK) {
+            st->late = !(auth && CRYPTO_memcmp(want, p + clen + 1, ST_MAC_LEN) != 0) &&
+                       rseq == seq;
             break;
+        }
         if (!auth)
             r->unauthenticated++;
         r->records++;
         memcpy(prev, hash, 32);
         expect++;
+        st->walked++;
     }
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+    if (rc == SU_OK && mrc != MDB_NOTFOUND && mrc != 0)
         rc = st_mdb_err(s, mrc, "reading the audit log", e);
     mdb_cursor_close(cur);
     EVP_MD_CTX_free(w.md);
     EVP_MAC_CTX_free(w.mac);
+    memcpy(st->last, prev, 32);
+    st->next = expect;
+    st->rc = rc;
+}
+
+static void *walk_thread(void *arg)
+{
+    walk_stretch(arg);
+    return NULL;
+}
+
+/* A shorter log is walked in one stretch: a thread costs more than it saves. */
+#define VERIFY_SPLIT_MIN 4096
+
+/*
+ * The log in two stretches, records 1..at on a second thread with a read
+ * transaction of the same snapshot, and the rest here; the first bad record in
+ * log order wins. at == 0: one stretch.
+ */
+static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at,
+                       ss_audit_report *r, ss_error *e)
+{
+    stretch a = {.s = s, .txn = txn, .h = h, .from = 1}, b = a;
+    MDB_txn *txn2 = NULL;
+    int split = at > 0 && st_txn(s, 0, &txn2, NULL) == SU_OK;
+    if (split && mdb_txn_id(txn2) != mdb_txn_id(txn)) {
+        mdb_txn_abort(txn2);
+        split = 0;
+    }
+    if (split) {
+        a.txn = txn2;
+        a.to = at;
+        b.from = at + 1;
+        pthread_t t;
+        int threaded = pthread_create(&t, NULL, walk_thread, &a) == 0;
+        walk_stretch(&b);
+        if (threaded)
+            pthread_join(t, NULL);
+        else
+            walk_stretch(&a);
+        mdb_txn_abort(txn2);
+    } else {
+        walk_stretch(&a);
+    }
+    stretch *last = &a;
+    int rc = a.rc;
+    *r = a.r;
+    if (rc != SU_OK)
+        *e = a.e;
+    if (split && rc == SU_OK) {
+        r->records += b.r.records;
+        r->unauthenticated += b.r.unauthenticated;
+        /* at record b.from the chain is checked after its MAC and place, before
+         * the authentication rules: what the one-stretch walk would report first */
+        int b_first = b.rc != SU_OK && b.r.first_bad == b.from && !b.late;
+        if (b.have_first_prev && !b_first && memcmp(b.first_prev, a.last, 32) != 0)
+            rc = BAD(b.from,
+                     "audit record %llu: hash chain broken (a record before it was altered, "
+                     "removed, inserted or reordered)",
+                     (unsigned long long)b.from);
+        else if ((rc = b.rc) != SU_OK) {
+            r->first_bad = b.r.first_bad;
+            *e = b.e;
+        }
+        if (b.walked > 0)
+            last = &b;
+    }
     if (rc != SU_OK)
         return rc;
+    uint64_t expect = last->next;
+    const unsigned char *prev = last->last;
     if (expect - 1 < h->auth_seq)
         return BAD(expect,
                    "audit record %llu is missing: the log is truncated (it ends at record %llu "
@@ -577,6 +683,11 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, ss_audit_report
 
 int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e)
 {
+    return st_audit_verify_at(s, ST_AUDIT_SPLIT_HALF, r, e);
+}
+
+int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e)
+{
     ss_audit_report local;
     if (r == NULL)
         r = &local;
@@ -597,7 +708,11 @@ int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e)
         else if (CRYPTO_memcmp(mac, h.mac, ST_MAC_LEN) != 0)
             rc = su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
         else
-            rc = verify_walk(s, txn, &h, r, e);
+            rc = verify_walk(s, txn, &h,
+                             at != ST_AUDIT_SPLIT_HALF   ? at
+                             : h.seq >= VERIFY_SPLIT_MIN ? h.seq / 2
+                                                         : 0,
+                             r, e);
     }
     if (rc == SU_OK)
         rc = st_fresh_verify_all(s, txn, e);

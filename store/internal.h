@@ -338,6 +338,10 @@ typedef struct st_audit_in {
     size_t tbs_hash_len;
 } st_audit_in;
 
+/* ss_audit_verify with the log checked in two stretches split after record `at`
+ * (0: one stretch; ST_AUDIT_SPLIT_HALF: in the middle, as ss_audit_verify does). */
+#define ST_AUDIT_SPLIT_HALF UINT64_MAX
+int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e);
 /* Appends one record in txn (MACed when the session has the audit key). */
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e);
 /* Appends in a transaction of its own; for events outside another write. */

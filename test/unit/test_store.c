@@ -555,6 +555,154 @@ static void test_audit_chain(void)
     ss_close(s);
 }
 
+static void raw_del(const char *dir, const char *db, const void *key, size_t klen)
+{
+    raw r;
+    CHECK(raw_open(&r, dir, db));
+    MDB_val k = {klen, (void *)key};
+    CHECK_EQ_INT(mdb_del(r.txn, r.dbi, &k, NULL), 0);
+    raw_close(&r, 1);
+}
+
+/* The seq of the last audit record, read from the file. */
+static uint64_t raw_last_seq(const char *dir)
+{
+    raw r;
+    uint64_t seq = 0;
+    MDB_cursor *c;
+    MDB_val k, v;
+    CHECK(raw_open(&r, dir, "audit"));
+    if (mdb_cursor_open(r.txn, r.dbi, &c) == 0) {
+        if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            seq = su_get_be64(k.mv_data);
+        mdb_cursor_close(c);
+    }
+    raw_close(&r, 0);
+    return seq;
+}
+
+/* Verifies the log split after record `at` and in one stretch: both must report
+ * the same. Returns first_bad (0: the log verifies). */
+static uint64_t verify_split_same(ss_store *s, uint64_t at)
+{
+    ss_error e1, e2;
+    ss_audit_report r1 = {0}, r2 = {0};
+    int rc1 = st_audit_verify_at(s, 0, &r1, &e1);
+    int rc2 = st_audit_verify_at(s, at, &r2, &e2);
+    CHECK_EQ_INT(rc2, rc1);
+    if (rc1 == SU_OK)
+        return 0;
+    CHECK_EQ_INT(rc1, SU_EINTEGRITY);
+    CHECK_EQ_INT(r2.first_bad, r1.first_bad);
+    if (strcmp(e1.msg, e2.msg) != 0) {
+        fprintf(stderr, "split after %llu: '%s' vs one stretch: '%s'\n", (unsigned long long)at,
+                e2.msg, e1.msg);
+        CHECK(0);
+    }
+    return r1.first_bad;
+}
+
+/* Verifies the log of the keystore at dir in a new session, in one stretch and
+ * split after records mid, seq - 1 and seq; returns first_bad. */
+static uint64_t verify_first_bad(const char *dir, uint64_t mid, uint64_t seq)
+{
+    ss_error e;
+    ss_store *s = NULL;
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    if (s == NULL)
+        return 0;
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    uint64_t bad = verify_split_same(s, mid);
+    if (seq > 1)
+        CHECK_EQ_INT(verify_split_same(s, seq - 1), bad);
+    CHECK_EQ_INT(verify_split_same(s, seq), bad);
+    ss_close(s);
+    return bad;
+}
+
+/* A long log is checked in two stretches on two threads: an edit, a deletion or
+ * a swap of any one record, on either side of the split or at it, names that
+ * record as the one-stretch walk does, and the untouched log verifies. */
+static void test_audit_every_record(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_SO);
+    ss_keyinfo *k = keygen(s, "a", "ec:P-256");
+    ss_close(s);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    for (int i = 0; i < 12; i++)
+        CHECK_EQ_INT(sign_verify(s, k, &e), SU_OK);
+    ss_audit_report rep;
+    CHECK_EQ_INT(ss_audit_verify(s, &rep, &e), SU_OK);
+    uint64_t n = rep.records;
+    CHECK(n >= 14);
+    ss_keyinfo_free(k);
+    ss_close(s);
+
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        unsigned char key[8], key2[8];
+        size_t len, len2;
+        su_be64(key, seq);
+        su_be64(key2, seq + 1);
+        unsigned char *v = raw_get(dir, "audit", key, 8, &len);
+        unsigned char *v2 = seq < n ? raw_get(dir, "audit", key2, 8, &len2) : NULL;
+        CHECK(v != NULL);
+        if (v == NULL)
+            break;
+        v[12] ^= 0x01; /* the record's time */
+        raw_put(dir, "audit", key, 8, v, len);
+        v[12] ^= 0x01;
+        CHECK_EQ_INT(verify_first_bad(dir, n / 2, seq), seq);
+        raw_put(dir, "audit", key, 8, v, len);
+        if (v2 != NULL) {
+            raw_put(dir, "audit", key, 8, v2, len2);
+            raw_put(dir, "audit", key2, 8, v, len);
+            CHECK_EQ_INT(verify_first_bad(dir, n / 2, seq), seq);
+            raw_put(dir, "audit", key2, 8, v2, len2);
+            raw_put(dir, "audit", key, 8, v, len);
+        }
+        raw_del(dir, "audit", key, 8);
+        CHECK_EQ_INT(verify_first_bad(dir, n / 2, seq), seq);
+        raw_put(dir, "audit", key, 8, v, len);
+        CHECK_EQ_INT(verify_first_bad(dir, n / 2, seq), 0);
+        free(v);
+        free(v2);
+    }
+}
+
+/* Records written before an unlock (failed PINs) have no MAC until the next
+ * unlock: only the chain protects them. One altered before that unlock is sealed
+ * as it is, and the break shows at the next record, wherever the walk is split. */
+static void test_audit_split_unauthenticated(void)
+{
+    char dir[300];
+    ss_error e;
+    ss_store *s = fresh(dir, SS_ROLE_NONE);
+    for (int i = 0; i < 2 && s != NULL; i++)
+        CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, bad_pin, &e), SU_EPIN);
+    ss_close(s);
+    uint64_t p2 = raw_last_seq(dir);
+    CHECK(p2 >= 3);
+    unsigned char key[8];
+    size_t len;
+    su_be64(key, p2 - 1);
+    unsigned char *v = raw_get(dir, "audit", key, 8, &len);
+    CHECK(v != NULL && len > 33 && v[len - 1 - 32] == 0); /* not authenticated */
+    if (v != NULL) {
+        v[12] ^= 0x01;
+        raw_put(dir, "audit", key, 8, v, len);
+    }
+    free(v);
+    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
+    CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
+    /* every split: each record, and past the end (the unlock adds records) */
+    for (uint64_t at = 1; s != NULL && at <= p2 + 4; at++)
+        CHECK_EQ_INT(verify_split_same(s, at), p2);
+    ss_close(s);
+}
+
 /* Several processes signing with one key at once: every signature counted and
  * audited exactly once (LMDB serializes the write transactions). */
 static void test_concurrent_writers(void)
@@ -969,6 +1117,8 @@ int main(void)
     test_policy_codec();
     test_replay();
     test_audit_chain();
+    test_audit_every_record();
+    test_audit_split_unauthenticated();
     test_concurrent_writers();
     test_threads();
     test_batched_audit();
