@@ -529,7 +529,10 @@ static void walk_stretch(stretch *st)
     uint64_t expect = st->from;
     su_be64(startkey, st->from);
     MDB_val key = {sizeof(startkey), startkey}, v;
-    for (mrc = rc == SU_OK ? mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE) : MDB_NOTFOUND;
+    /* from the very first key when the stretch starts the log: a stray key sorted
+     * before record 1 is damage too */
+    MDB_cursor_op first = st->from == 1 ? MDB_FIRST : MDB_SET_RANGE;
+    for (mrc = rc == SU_OK ? mdb_cursor_get(cur, &key, &v, first) : MDB_NOTFOUND;
          mrc == 0 && rc == SU_OK; mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
         uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0, rseq;
         const unsigned char *rprev, *p = v.mv_data;

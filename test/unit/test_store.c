@@ -670,6 +670,12 @@ static void test_audit_every_record(void)
         free(v);
         free(v2);
     }
+    /* a stray record keyed before record 1 */
+    unsigned char zero[8] = {0};
+    raw_put(dir, "audit", zero, 8, "x", 1);
+    CHECK_EQ_INT(verify_first_bad(dir, n / 2, 1), 1);
+    raw_del(dir, "audit", zero, 8);
+    CHECK_EQ_INT(verify_first_bad(dir, n / 2, 1), 0);
 }
 
 /* Records written before an unlock (failed PINs) have no MAC until the next
