@@ -640,7 +640,7 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at,
     stretch *last = &a;
     int rc = a.rc;
     *r = a.r;
-    if (rc != SU_OK)
+    if (rc != SU_OK && e != NULL)
         *e = a.e;
     if (split && rc == SU_OK) {
         r->records += b.r.records;
@@ -655,7 +655,8 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at,
                      (unsigned long long)b.from);
         else if ((rc = b.rc) != SU_OK) {
             r->first_bad = b.r.first_bad;
-            *e = b.e;
+            if (e != NULL)
+                *e = b.e;
         }
         if (b.walked > 0)
             last = &b;

@@ -704,8 +704,11 @@ static void test_audit_split_unauthenticated(void)
     CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
     CHECK_EQ_INT(ss_login(s, SS_ROLE_USER, NULL, user_pin, &e), SU_OK);
     /* every split: each record, and past the end (the unlock adds records) */
-    for (uint64_t at = 1; s != NULL && at <= p2 + 4; at++)
+    for (uint64_t at = 1; s != NULL && at <= p2 + 4; at++) {
         CHECK_EQ_INT(verify_split_same(s, at), p2);
+        ss_audit_report rep = {0};
+        CHECK_EQ_INT(st_audit_verify_at(s, at, &rep, NULL), SU_EINTEGRITY); /* no error wanted */
+    }
     ss_close(s);
 }
 
