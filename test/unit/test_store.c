@@ -590,8 +590,11 @@ static uint64_t verify_split_same(ss_store *s, uint64_t at)
     int rc1 = st_audit_verify_at(s, 0, &r1, &e1);
     int rc2 = st_audit_verify_at(s, at, &r2, &e2);
     CHECK_EQ_INT(rc2, rc1);
-    if (rc1 == SU_OK)
+    if (rc1 == SU_OK) {
+        CHECK_EQ_INT(r2.records, r1.records);
+        CHECK_EQ_INT(r2.unauthenticated, r1.unauthenticated);
         return 0;
+    }
     CHECK_EQ_INT(rc1, SU_EINTEGRITY);
     CHECK_EQ_INT(r2.first_bad, r1.first_bad);
     if (strcmp(e1.msg, e2.msg) != 0) {
