@@ -78,6 +78,20 @@ static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **
     return der_take(&p, inner + innerlen, 0x04, d, dlen) && p == inner + innerlen && *dlen > 0;
 }
 
+/* A key pair of OpenSSL type `name` from the components pushed into bld; the
+ * secure part of the intermediate params is cleansed when they are freed. */
+static int keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
+{
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx =
+        params != NULL ? EVP_PKEY_CTX_new_from_name(s->libctx, name, s->propq) : NULL;
+    int ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
+             EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return ok;
+}
+
 static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
                   EVP_PKEY **out, ss_error *e)
 {
@@ -88,8 +102,6 @@ static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, si
     EVP_PKEY *pubkey = d2i_PUBKEY_ex(NULL, &q, (long)k->spki_len, s->libctx, s->propq);
     BIGNUM *priv = BN_secure_new();
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     int ok = pubkey != NULL && priv != NULL && bld != NULL && ec_scalar(der, len, &d, &dlen) &&
              BN_bin2bn(d, (int)dlen, priv) != NULL &&
              EVP_PKEY_get_octet_string_param(pubkey, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub),
@@ -98,12 +110,7 @@ static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, si
                                              ss_keytype_curve(k->type), 0) == 1 &&
              OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1 &&
              OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, publen) == 1 &&
-             (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-             (ctx = EVP_PKEY_CTX_new_from_name(s->libctx, "EC", s->propq)) != NULL &&
-             EVP_PKEY_fromdata_init(ctx) == 1 &&
-             EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params); /* the secure part is cleansed */
+             keypair_from_bld(s, "EC", bld, out);
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(priv);
     EVP_PKEY_free(pubkey);
@@ -144,8 +151,6 @@ static int rsa_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, s
     const unsigned char *p, *end, *inner, *seq, *v;
     size_t innerlen, seqlen, vl;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     int ok = bld != NULL && pkcs8_inner(der, len, &inner, &innerlen);
     if (ok) {
         p = inner;
@@ -163,12 +168,7 @@ static int rsa_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, s
              BN_bin2bn(v, (int)vl, bn[i]) != NULL &&
              OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]) == 1;
     }
-    ok = ok && (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-         (ctx = EVP_PKEY_CTX_new_from_name(s->libctx, "RSA", s->propq)) != NULL &&
-         EVP_PKEY_fromdata_init(ctx) == 1 &&
-         EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params); /* the secure part is cleansed */
+    ok = ok && keypair_from_bld(s, "RSA", bld, out);
     OSSL_PARAM_BLD_free(bld);
     for (int i = 0; i < 8; i++)
         BN_clear_free(bn[i]);
