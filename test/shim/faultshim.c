@@ -213,34 +213,34 @@ static int opens_for_writing(const char *path, int flags)
     return (flags & O_ACCMODE) != O_RDONLY && path != NULL && strstr(path, match) != NULL;
 }
 
+/* open and open64 alike: fail opens for writing of the matched path, else pass on. */
+static int open_with(int (*real)(const char *, int, ...), const char *path, int flags,
+                     va_list ap)
+{
+    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+    if (inject(OP_OPEN, opens_for_writing(path, flags)))
+        return -1;
+    return real(path, flags, mode);
+}
+
 int open(const char *path, int flags, ...)
 {
     REAL(int, open, const char *, int, ...);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    if (inject(OP_OPEN, opens_for_writing(path, flags)))
-        return -1;
-    return real_open(path, flags, mode);
+    va_list ap;
+    va_start(ap, flags);
+    int rc = open_with(real_open, path, flags, ap);
+    va_end(ap);
+    return rc;
 }
 
 int open64(const char *path, int flags, ...)
 {
     REAL(int, open64, const char *, int, ...);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    if (inject(OP_OPEN, opens_for_writing(path, flags)))
-        return -1;
-    return real_open64(path, flags, mode);
+    va_list ap;
+    va_start(ap, flags);
+    int rc = open_with(real_open64, path, flags, ap);
+    va_end(ap);
+    return rc;
 }
 
 int rename(const char *from, const char *to)
