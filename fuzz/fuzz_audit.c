@@ -27,8 +27,7 @@ static ss_store *S;
 static unsigned char fresh_root[32];
 
 static void put_head(MDB_txn *txn, uint64_t seq, const unsigned char hash[32], uint64_t auth_seq,
-                     const unsigned char auth_hash[32])
-{
+                     const unsigned char auth_hash[32]) {
     unsigned char v[8 + 32 + 8 + 32 + 32 + ST_MAC_LEN], b[8 + 32 + 32];
     ss_error e;
     su_be64(v, seq);
@@ -43,8 +42,7 @@ static void put_head(MDB_txn *txn, uint64_t seq, const unsigned char hash[32], u
     FZ_CHECK(st_put(S, txn, ST_DB_META, "audit/head", 10, v, sizeof(v), &e) == SU_OK);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     S = fz_keystore(SS_ROLE_USER);
     MDB_txn *txn;
     ss_error e;
@@ -54,8 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static int visit(const ss_audit_rec *r, void *arg)
-{
+static int visit(const ss_audit_rec *r, void *arg) {
     fz_touch_str(r->user);
     fz_touch_str(r->program);
     fz_touch_str(r->label);
@@ -68,8 +65,7 @@ static int visit(const ss_audit_rec *r, void *arg)
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
     int flags = data[0];
@@ -130,8 +126,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ss_audit_each(S, 0, visit, &seen, &e);
     FZ_CHECK(rc == SU_OK || rc == SU_EINTEGRITY);
     if (flags & 8) {
-        st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_DENIED, .label = "fuzz",
-                          .reason = "fuzz", .digest = "sha256"};
+        st_audit_in in = {.op = SS_OP_SIGN,
+                          .outcome = SS_OUT_DENIED,
+                          .label = "fuzz",
+                          .reason = "fuzz",
+                          .digest = "sha256"};
         rc = st_audit_log(S, &in, &e);
         FZ_CHECK(rc == SU_OK || rc == SU_EINTEGRITY);
     }

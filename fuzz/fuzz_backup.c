@@ -24,11 +24,10 @@
 
 static char in_path[4200], out_dir[4200];
 static su_pin *PIN;
-static ss_store *K;           /* session keys for the current store id */
-static su_buf SLOT;           /* encoded SO slot for that id */
+static ss_store *K; /* session keys for the current store id */
+static su_buf SLOT; /* encoded SO slot for that id */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(in_path, sizeof(in_path), "%s/in.backup", fz_tmpdir());
     snprintf(out_dir, sizeof(out_dir), "%s/restored", fz_tmpdir());
     PIN = su_pin_new(FZ_SO_PIN, strlen(FZ_SO_PIN));
@@ -36,8 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void keys_for(const unsigned char *store_id)
-{
+static void keys_for(const unsigned char *store_id) {
     if (K != NULL && memcmp(K->store_id, store_id, SS_STORE_ID_LEN) == 0)
         return;
     ss_close(K);
@@ -51,8 +49,7 @@ static void keys_for(const unsigned char *store_id)
     FZ_CHECK(!SLOT.failed);
 }
 
-static void restore(const unsigned char *file, size_t n)
-{
+static void restore(const unsigned char *file, size_t n) {
     FILE *f = fopen(in_path, "wb");
     FZ_CHECK(f != NULL);
     FZ_CHECK(n == 0 || fwrite(file, 1, n, f) == n);
@@ -73,8 +70,7 @@ static void restore(const unsigned char *file, size_t n)
     fz_rmtree(out_dir);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     restore(data, size);
 
     /* behind a valid slot, HMAC and checksum */

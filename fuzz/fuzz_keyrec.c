@@ -16,14 +16,12 @@
 
 static ss_store *S;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     S = fz_store_keys(FZ_STORE_ID);
     return 0;
 }
 
-static void same_info(const ss_keyinfo *a, const ss_keyinfo *b)
-{
+static void same_info(const ss_keyinfo *a, const ss_keyinfo *b) {
     FZ_CHECK(memcmp(a->id, b->id, SS_KEY_ID_LEN) == 0);
     FZ_CHECK(strcmp(a->label, b->label) == 0);
     FZ_CHECK(strcmp(a->description, b->description) == 0);
@@ -42,8 +40,7 @@ static void same_info(const ss_keyinfo *a, const ss_keyinfo *b)
     su_buf_free(&pb);
 }
 
-static void exercise(st_keyrec *r)
-{
+static void exercise(st_keyrec *r) {
     ss_keyinfo *k = &r->info;
     fz_touch_str(k->label);
     fz_touch_str(k->description);
@@ -78,8 +75,7 @@ static void exercise(st_keyrec *r)
     FZ_CHECK(rc != SU_OK && der == NULL);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_keyrec r;
     ss_error e = {0};
     if (st_keyrec_decode(S, data, size, "fuzz", &r, &e) == SU_OK) {

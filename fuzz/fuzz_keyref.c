@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void decode(const unsigned char *der, size_t len)
-{
+static void decode(const unsigned char *der, size_t len) {
     unsigned char store_id[SS_STORE_ID_LEN], key_id[SS_KEY_ID_LEN];
     char *label = NULL;
     ss_error e = {0};
@@ -36,8 +35,7 @@ static void decode(const unsigned char *der, size_t len)
     free(label); /* store/keyref.c allocates it with malloc */
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     decode(data, size);
 
     BIO *bio = BIO_new_mem_buf(data, (int)size);

@@ -11,16 +11,14 @@
 
 static void one(const char *s);
 
-static int item(const char *it, void *arg)
-{
+static int item(const char *it, void *arg) {
     FZ_CHECK(it[0] != '\0');
     (*(int *)arg)++;
     one(it);
     return SU_OK;
 }
 
-static void one(const char *s)
-{
+static void one(const char *s) {
     int64_t t, t2;
     if (su_parse_time(s, &t)) {
         char buf[32];
@@ -71,8 +69,7 @@ static void one(const char *s)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *s = fz_cstr(data, size);
     one(s);
     int n = 0;

@@ -10,32 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_u32(const void *a, const void *b)
-{
+static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-static void rules(const ss_policy *p, ss_alg alg)
-{
+static void rules(const ss_policy *p, ss_alg alg) {
     static const unsigned char tbs[64];
     static const struct {
         const char *digest;
         unsigned padding;
         size_t len;
-    } reqs[] = {{"sha256", 0, 32}, {"sha384", SS_PAD_PSS, 48}, {"SHA1", SS_PAD_PKCS1, 20},
-                {NULL, 0, 64},     {"sha3-512", SS_PAD_PKCS1, 64}};
+    } reqs[] = {{"sha256", 0, 32},
+                {"sha384", SS_PAD_PSS, 48},
+                {"SHA1", SS_PAD_PKCS1, 20},
+                {NULL, 0, 64},
+                {"sha3-512", SS_PAD_PKCS1, 64}};
     ss_keyinfo k = {0};
     k.label = "fuzz";
     k.type.alg = alg;
     k.policy = *p;
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-        ss_sign_req req = {.digest = reqs[i].digest, .padding = reqs[i].padding,
-                           .tbs = tbs, .tbslen = reqs[i].len, .environment = "prod"};
+        ss_sign_req req = {.digest = reqs[i].digest,
+                           .padding = reqs[i].padding,
+                           .tbs = tbs,
+                           .tbslen = reqs[i].len,
+                           .environment = "prod"};
         ss_error e = {0};
         int rc = st_policy_check_static(NULL, &k, &req, 1700000000, &e);
         FZ_CHECK(rc == SU_OK || rc == SU_EPOLICY);
-        st_usage u = {.signatures = p->max_signatures, .window_start = 1700000000 - 30,
+        st_usage u = {.signatures = p->max_signatures,
+                      .window_start = 1700000000 - 30,
                       .window_count = p->rate_count};
         rc = st_policy_check_counters(&k, &u, 1700000000, &e);
         FZ_CHECK(rc == SU_OK || rc == SU_EPOLICY);
@@ -47,8 +52,7 @@ static void rules(const ss_policy *p, ss_alg alg)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ss_policy p, q;
     if (!st_policy_decode(data, size, &p))
         return 0;

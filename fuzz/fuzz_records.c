@@ -19,8 +19,7 @@
 static ss_store *S;
 static ss_keyinfo *K;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     S = fz_keystore(SS_ROLE_SO);
     ss_keyspec spec = {.label = "k"};
     ss_error e = {0};
@@ -31,8 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void put(int db, const unsigned char *body, size_t n, int mac_id_prefix)
-{
+static void put(int db, const unsigned char *body, size_t n, int mac_id_prefix) {
     unsigned char *v = malloc(n + ST_MAC_LEN + 1);
     FZ_CHECK(v != NULL);
     if (n)
@@ -42,14 +40,13 @@ static void put(int db, const unsigned char *body, size_t n, int mac_id_prefix)
     MDB_txn *txn;
     ss_error e;
     FZ_CHECK(st_txn(S, 1, &txn, &e) == SU_OK);
-    FZ_CHECK(st_put(S, txn, db, K->id, SS_KEY_ID_LEN, v, n + (mac_id_prefix ? ST_MAC_LEN : 0), &e) ==
-             SU_OK);
+    FZ_CHECK(st_put(S, txn, db, K->id, SS_KEY_ID_LEN, v, n + (mac_id_prefix ? ST_MAC_LEN : 0),
+                    &e) == SU_OK);
     FZ_CHECK(st_commit(S, txn, &e) == SU_OK);
     free(v);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
     const unsigned char *body = data + 1;

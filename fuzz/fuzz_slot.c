@@ -11,14 +11,12 @@
 
 static ss_store *S;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     S = fz_store_keys(FZ_STORE_ID);
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_slot slot;
     if (!st_slot_decode(data, size, &slot))
         return 0;

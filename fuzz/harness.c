@@ -16,14 +16,12 @@ const unsigned char FZ_MASTER_KEY[ST_KEY_LEN] = {
 const unsigned char FZ_STORE_ID[SS_STORE_ID_LEN] = {'f', 'u', 'z', 'z', '-', 's', 't', 'o',
                                                     'r', 'e', '-', 'i', 'd', '-', '0', '1'};
 
-void fz_fail(const char *file, int line, const char *what)
-{
+void fz_fail(const char *file, int line, const char *what) {
     fprintf(stderr, "fuzz check failed at %s:%d: %s\n", file, line, what);
     abort();
 }
 
-ss_store *fz_store_keys(const unsigned char store_id[SS_STORE_ID_LEN])
-{
+ss_store *fz_store_keys(const unsigned char store_id[SS_STORE_ID_LEN]) {
     ss_store *s = st_store_new("/nonexistent/fuzz-keystore", NULL, NULL);
     ss_error e;
     FZ_CHECK(s != NULL);
@@ -33,8 +31,7 @@ ss_store *fz_store_keys(const unsigned char store_id[SS_STORE_ID_LEN])
     return s;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)flag;
     (void)ftw;
@@ -42,21 +39,18 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-void fz_rmtree(const char *dir)
-{
+void fz_rmtree(const char *dir) {
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static char tmp_root[4096];
 
-static void tmp_cleanup(void)
-{
+static void tmp_cleanup(void) {
     if (tmp_root[0])
         fz_rmtree(tmp_root);
 }
 
-const char *fz_tmpdir(void)
-{
+const char *fz_tmpdir(void) {
     if (tmp_root[0])
         return tmp_root;
     const char *base = getenv("FUZZ_TMPDIR");
@@ -69,8 +63,7 @@ const char *fz_tmpdir(void)
     return tmp_root;
 }
 
-ss_store *fz_keystore(ss_role role)
-{
+ss_store *fz_keystore(ss_role role) {
     char dir[4200];
     static int n;
     snprintf(dir, sizeof(dir), "%s/ks%d", fz_tmpdir(), n++);
@@ -97,8 +90,7 @@ ss_store *fz_keystore(ss_role role)
     return s;
 }
 
-char *fz_cstr(const uint8_t *data, size_t size)
-{
+char *fz_cstr(const uint8_t *data, size_t size) {
     char *s = malloc(size + 1);
     FZ_CHECK(s != NULL);
     memcpy(s, data, size);
@@ -108,8 +100,7 @@ char *fz_cstr(const uint8_t *data, size_t size)
 
 volatile unsigned char fz_sink;
 
-void fz_touch(const void *p, size_t n)
-{
+void fz_touch(const void *p, size_t n) {
     const unsigned char *c = p;
     unsigned char x = 0;
     for (size_t i = 0; i < n; i++)
@@ -117,8 +108,7 @@ void fz_touch(const void *p, size_t n)
     fz_sink ^= x;
 }
 
-void fz_touch_str(const char *s)
-{
+void fz_touch_str(const char *s) {
     if (s != NULL)
         fz_touch(s, strlen(s) + 1);
 }

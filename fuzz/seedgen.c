@@ -22,14 +22,12 @@
 
 static const char *OUT;
 
-static void die(const char *what, const ss_error *e)
-{
+static void die(const char *what, const ss_error *e) {
     fprintf(stderr, "seedgen: %s: %s\n", what, e ? e->msg : "");
     exit(1);
 }
 
-static void write_seed(const char *target, const char *name, const void *p, size_t n)
-{
+static void write_seed(const char *target, const char *name, const void *p, size_t n) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", OUT, target);
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
@@ -40,23 +38,20 @@ static void write_seed(const char *target, const char *name, const void *p, size
         die(path, NULL);
 }
 
-static void write_str(const char *target, int i, const char *s)
-{
+static void write_str(const char *target, int i, const char *s) {
     char name[32];
     snprintf(name, sizeof(name), "seed-%02d", i);
     write_seed(target, name, s, strlen(s));
 }
 
-static su_pin *pin(const char *s)
-{
+static su_pin *pin(const char *s) {
     return su_pin_new(s, strlen(s));
 }
 
 /* PINs of the seed keystores: random, used while this program runs, then gone. */
 static char SO_PIN[33], USER_PIN[33], OFFICER_PIN[33], KEY_PIN[33];
 
-static void random_pin(char out[33])
-{
+static void random_pin(char out[33]) {
     unsigned char r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
         die("random", NULL);
@@ -65,10 +60,8 @@ static void random_pin(char out[33])
 }
 
 static void keygen(ss_store *s, const char *label, const char *type, const ss_policy *p,
-                   const su_pin *kpin)
-{
-    ss_keyspec spec = {.label = label, .description = "seed key, thrown away",
-                       .key_pin = kpin};
+                   const su_pin *kpin) {
+    ss_keyspec spec = {.label = label, .description = "seed key, thrown away", .key_pin = kpin};
     ss_error e = {0};
     if (ss_keytype_parse(type, &spec.type, &e) != SU_OK)
         die(type, &e);
@@ -82,8 +75,7 @@ static void keygen(ss_store *s, const char *label, const char *type, const ss_po
     ss_keyinfo_free(k);
 }
 
-static void sign(ss_store *s, const char *label, const char *digest, size_t len)
-{
+static void sign(ss_store *s, const char *label, const char *digest, size_t len) {
     ss_keyinfo *k = NULL;
     ss_error e = {0};
     if (ss_key_get(s, label, NULL, &k, &e) != SU_OK)
@@ -97,8 +89,7 @@ static void sign(ss_store *s, const char *label, const char *digest, size_t len)
 
 /* Every value of one table, in key order. */
 typedef void (*each_fn)(const MDB_val *k, const MDB_val *v, void *arg);
-static void table_each(ss_store *s, int db, each_fn fn, void *arg)
-{
+static void table_each(ss_store *s, int db, each_fn fn, void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
     ss_error e;
@@ -111,8 +102,7 @@ static void table_each(ss_store *s, int db, each_fn fn, void *arg)
     st_read_end(txn, cur);
 }
 
-static void seed_keyrec(const MDB_val *k, const MDB_val *v, void *arg)
-{
+static void seed_keyrec(const MDB_val *k, const MDB_val *v, void *arg) {
     ss_store *s = arg;
     st_keyrec r;
     ss_error e;
@@ -150,8 +140,7 @@ typedef struct {
     int n;
 } logs;
 
-static void seed_audit(const MDB_val *k, const MDB_val *v, void *arg)
-{
+static void seed_audit(const MDB_val *k, const MDB_val *v, void *arg) {
     logs *l = arg;
     size_t content = v->mv_size - 1 - ST_MAC_LEN;
     su_buf_u8(&l->raw, (uint8_t)(v->mv_size >> 8));
@@ -175,8 +164,7 @@ static void seed_audit(const MDB_val *k, const MDB_val *v, void *arg)
 
 /* fuzz_records: selector byte, then the body without its MAC (the usage body is the
  * 28 bytes of counters; its MAC covers the decoded fields) */
-static void seed_records(ss_store *s, int db, uint8_t selector, const char *prefix)
-{
+static void seed_records(ss_store *s, int db, uint8_t selector, const char *prefix) {
     MDB_txn *txn;
     MDB_cursor *cur;
     ss_error e;
@@ -200,8 +188,7 @@ static void seed_records(ss_store *s, int db, uint8_t selector, const char *pref
 }
 
 /* A certificate for key `label` issued by a throwaway CA (its key is discarded). */
-static void import_cert(ss_store *s, const char *label)
-{
+static void import_cert(ss_store *s, const char *label) {
     ss_keyinfo *k = NULL;
     ss_error e = {0};
     if (ss_key_get(s, label, NULL, &k, &e) != SU_OK)
@@ -216,8 +203,8 @@ static void import_cert(ss_store *s, const char *label)
         X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
                                    (const unsigned char *)(i == 0 ? label : "seed CA"), -1, -1, 0);
         X509_NAME *issuer = X509_NAME_new();
-        X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC, (const unsigned char *)"seed CA",
-                                   -1, -1, 0);
+        X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC, (const unsigned char *)"seed CA", -1,
+                                   -1, 0);
         X509_set_version(x, 2);
         ASN1_INTEGER_set(X509_get_serialNumber(x), 1 + i);
         X509_set_subject_name(x, n);
@@ -244,13 +231,11 @@ static void import_cert(ss_store *s, const char *label)
     ss_keyinfo_free(k);
 }
 
-static void seed_officer(const MDB_val *k, const MDB_val *v, void *arg)
-{
+static void seed_officer(const MDB_val *k, const MDB_val *v, void *arg) {
     write_seed("slot", "officer", v->mv_data, v->mv_size);
 }
 
-static void seed_meta_slots(ss_store *s)
-{
+static void seed_meta_slots(ss_store *s) {
     MDB_txn *txn;
     MDB_val v;
     ss_error e;
@@ -263,8 +248,7 @@ static void seed_meta_slots(ss_store *s)
     mdb_txn_abort(txn);
 }
 
-static void seed_backup(ss_store *s, const char *name)
-{
+static void seed_backup(ss_store *s, const char *name) {
     char path[4300];
     ss_error e;
     snprintf(path, sizeof(path), "%s/%s.backup", fz_tmpdir(), name);
@@ -279,8 +263,7 @@ static void seed_backup(ss_store *s, const char *name)
     free(buf);
 }
 
-static ss_store *open_as(const char *dir, ss_role role, const char *p)
-{
+static ss_store *open_as(const char *dir, ss_role role, const char *p) {
     ss_store *s;
     ss_error e = {0};
     su_pin *pn = pin(p);
@@ -290,8 +273,7 @@ static ss_store *open_as(const char *dir, ss_role role, const char *p)
     return s;
 }
 
-static char *make_keystore(const char *name)
-{
+static char *make_keystore(const char *name) {
     static char dir[4300];
     snprintf(dir, sizeof(dir), "%s/%s", fz_tmpdir(), name);
     ss_init_params ip;
@@ -307,8 +289,7 @@ static char *make_keystore(const char *name)
     return dir;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: seedgen OUTDIR\n");
         return 1;
@@ -358,8 +339,8 @@ int main(int argc, char **argv)
     keygen(s, "tls", "ec:P-384", &p, NULL);
     keygen(s, "old", "ec:P-256", NULL, NULL);
     if (ss_key_set_state(s, "old", SS_STATE_REVOKED, "key compromise", &e) != SU_OK ||
-        ss_key_destroy(s, "old", &e) != SU_OK || ss_key_set_state(s, "rsa", SS_STATE_DISABLED,
-                                                                    "parked", &e) != SU_OK)
+        ss_key_destroy(s, "old", &e) != SU_OK ||
+        ss_key_set_state(s, "rsa", SS_STATE_DISABLED, "parked", &e) != SU_OK)
         die("state", &e);
     su_pin *op = pin(OFFICER_PIN);
     if (ss_officer_add(s, "alice", op, &e) != SU_OK)
@@ -428,10 +409,30 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
         write_str("uri", (int)i, uris[i]);
     static const char *const opts[] = {
-        "2027-12-31", "2027-12-31T23:59:59Z", "2024-02-29t00:00:00z", "30s", "15m", "1h", "7d",
-        "100/min", "5000/day", "3/s", "10/hour", "sha256,sha384,sha512", "sha3-256, SHA2-512",
-        "pss,pkcs1", "builder, 1000,root", "rsa:3072", "ec:P-384", "ed25519", "ed448", "prod",
-        "SHA-512/256", "md5", "00112233445566778899aabbccddeeff", "sha1,md5-sha1,ripemd160",
+        "2027-12-31",
+        "2027-12-31T23:59:59Z",
+        "2024-02-29t00:00:00z",
+        "30s",
+        "15m",
+        "1h",
+        "7d",
+        "100/min",
+        "5000/day",
+        "3/s",
+        "10/hour",
+        "sha256,sha384,sha512",
+        "sha3-256, SHA2-512",
+        "pss,pkcs1",
+        "builder, 1000,root",
+        "rsa:3072",
+        "ec:P-384",
+        "ed25519",
+        "ed448",
+        "prod",
+        "SHA-512/256",
+        "md5",
+        "00112233445566778899aabbccddeeff",
+        "sha1,md5-sha1,ripemd160",
     };
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         write_str("options", (int)i, opts[i]);

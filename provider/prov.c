@@ -172,7 +172,8 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
                            OSSL_PARAM_utf8_ptr("pin-source", &pin_source, 0),
                            OSSL_PARAM_utf8_ptr("key-pin-source", &key_pin_source, 0),
                            OSSL_PARAM_utf8_ptr("environment", &environment, 0),
-                           OSSL_PARAM_utf8_ptr("syslog", &syslog, 0), OSSL_PARAM_END};
+                           OSSL_PARAM_utf8_ptr("syslog", &syslog, 0),
+                           OSSL_PARAM_END};
     ss_env env;
 
     if (!core_get_params(p->handle, params))

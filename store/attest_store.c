@@ -14,15 +14,13 @@
 #define ATTEST_KEY "attest/key"
 #define ATTEST_CERT "attest/cert"
 
-static void aad(const ss_store *s, unsigned char out[18 + SS_STORE_ID_LEN])
-{
+static void aad(const ss_store *s, unsigned char out[18 + SS_STORE_ID_LEN]) {
     memcpy(out, "sealhsm-attest-v1", 18);
     memcpy(out + 18, s->store_id, SS_STORE_ID_LEN);
 }
 
 int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned char *cert,
-                        size_t certlen, ss_error *e)
-{
+                        size_t certlen, ss_error *e) {
     unsigned char *der = NULL, a[18 + SS_STORE_ID_LEN];
     size_t len = 0;
     int rc = st_pkcs8(key, &der, &len, e);
@@ -32,8 +30,7 @@ int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned
     if (rc == SU_OK)
         rc = st_random(s, v, ST_NONCE_LEN, e);
     aad(s, a);
-    if (rc == SU_OK &&
-        !st_gcm_seal(s, s->k_seal, v, a, sizeof(a), der, len, v + ST_NONCE_LEN))
+    if (rc == SU_OK && !st_gcm_seal(s, s->k_seal, v, a, sizeof(a), der, len, v + ST_NONCE_LEN))
         rc = su_err(e, SU_EIO, "cannot seal the attestation key");
     if (rc == SU_OK)
         rc = st_put(s, txn, ST_DB_META, ATTEST_KEY, strlen(ATTEST_KEY), v,
@@ -47,8 +44,7 @@ int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned
 }
 
 int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char **cert,
-                       size_t *certlen, ss_error *e)
-{
+                       size_t *certlen, ss_error *e) {
     MDB_val kv, cv;
     unsigned char a[18 + SS_STORE_ID_LEN];
     *key = NULL;
@@ -68,10 +64,9 @@ int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char 
         return su_err(e, SU_EIO, "out of secure memory");
     aad(s, a);
     const unsigned char *p = kv.mv_data;
-    if (!st_gcm_open(s, s->k_seal, p, a, sizeof(a), p + ST_NONCE_LEN,
-                     kv.mv_size - ST_NONCE_LEN, der))
-        rc = su_err(e, SU_EINTEGRITY, "keystore %s: attestation key fails authentication",
-                    s->path);
+    if (!st_gcm_open(s, s->k_seal, p, a, sizeof(a), p + ST_NONCE_LEN, kv.mv_size - ST_NONCE_LEN,
+                     der))
+        rc = su_err(e, SU_EINTEGRITY, "keystore %s: attestation key fails authentication", s->path);
     if (rc == SU_OK)
         rc = st_pkey_from_pkcs8(s, der, len, key, e);
     OPENSSL_secure_clear_free(der, len);
@@ -95,8 +90,7 @@ int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char 
     return SU_OK;
 }
 
-int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e)
-{
+int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     int rc = st_require_login(s, "attestation", e);
     MDB_txn *txn;
@@ -111,8 +105,7 @@ int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e)
     return rc;
 }
 
-int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *len, ss_error *e)
-{
+int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     int rc = st_require_login(s, "attestation", e);
     MDB_txn *txn;

@@ -45,21 +45,18 @@ typedef struct rec {
     size_t content_len;
 } rec;
 
-const char *ss_audit_op_name(ss_audit_op op)
-{
-    static const char *const names[] = {"init",  "unlock", "keygen", "import", "policy",
-                                        "officer", "approve", "sign", "state", "cert",
-                                        "backup", "restore", "pin"};
+const char *ss_audit_op_name(ss_audit_op op) {
+    static const char *const names[] = {"init",    "unlock",  "keygen", "import", "policy",
+                                        "officer", "approve", "sign",   "state",  "cert",
+                                        "backup",  "restore", "pin"};
     return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "unknown";
 }
 
-const char *ss_audit_outcome_name(ss_audit_outcome o)
-{
+const char *ss_audit_outcome_name(ss_audit_outcome o) {
     return o == SS_OUT_OK ? "ok" : o == SS_OUT_DENIED ? "denied" : "error";
 }
 
-static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN])
-{
+static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN]) {
     unsigned char b[8 + 32 + 32];
     su_be64(b, h->auth_seq);
     memcpy(b + 8, h->auth_hash, 32);
@@ -68,8 +65,7 @@ static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN])
         memset(out, 0, ST_MAC_LEN);
 }
 
-static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
-{
+static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
     MDB_val v;
     memset(h, 0, sizeof(*h));
     int rc = st_get(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), &v, e);
@@ -90,8 +86,7 @@ static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
     return SU_OK;
 }
 
-static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
-{
+static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e) {
     unsigned char v[8 + 32 + 8 + 32 + 32 + ST_MAC_LEN];
     su_be64(v, h->seq);
     memcpy(v + 8, h->hash, 32);
@@ -102,15 +97,13 @@ static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
     return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, sizeof(v), e);
 }
 
-static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32])
-{
+static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]) {
     return st_sha256(s, "sealhsm-audit-v1", 16, content, n, out);
 }
 
 static void rec_clear(rec *r);
 
-static int rec_decode(const unsigned char *p, size_t n, rec *r)
-{
+static int rec_decode(const unsigned char *p, size_t n, rec *r) {
     memset(r, 0, sizeof(*r));
     su_rd rd;
     uint8_t version, op, outcome, auth;
@@ -161,8 +154,7 @@ static int rec_decode(const unsigned char *p, size_t n, rec *r)
     return 1;
 }
 
-static void rec_clear(rec *r)
-{
+static void rec_clear(rec *r) {
     free(r->user);
     free(r->program);
     free(r->label);
@@ -172,8 +164,7 @@ static void rec_clear(rec *r)
 }
 
 /* A string field of a record: bounded, no NUL (what rec_decode accepts). */
-static int peek_str(su_rd *r, size_t max)
-{
+static int peek_str(su_rd *r, size_t max) {
     const unsigned char *p;
     size_t n;
     return su_rd_bytes(r, &p, &n, max) && memchr(p, 0, n) == NULL;
@@ -184,9 +175,8 @@ static int peek_str(su_rd *r, size_t max)
  * needs for every one of possibly millions of records. Accepts exactly what
  * rec_decode accepts.
  */
-static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq,
-                    const unsigned char **prev, size_t *content_len, int *auth)
-{
+static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsigned char **prev,
+                    size_t *content_len, int *auth) {
     su_rd rd;
     uint8_t version, op, outcome;
     uint64_t t;
@@ -218,8 +208,7 @@ static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq,
 }
 
 /* MACs the unauthenticated records after the authenticated head, if they chain. */
-static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
-{
+static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
     unsigned char prev[32];
     memcpy(prev, h->auth_hash, 32);
     for (uint64_t q = h->auth_seq + 1; q <= h->seq; q++) {
@@ -259,8 +248,7 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e)
 
 /* One line per record for a central collector; the hash ties it to the chain. */
 static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char *prog,
-                         const st_audit_in *in, const unsigned char hash[32])
-{
+                         const st_audit_in *in, const unsigned char hash[32]) {
     char line[1536], kid[2 * SS_KEY_ID_LEN + 1] = "-", th[129] = "-", h[65];
     if (in->key_id != NULL)
         su_hex(kid, in->key_id, SS_KEY_ID_LEN);
@@ -281,8 +269,7 @@ static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char
  * record that really ends the log, or the new record (and the head's new MAC)
  * would launder a damaged head.
  */
-static int head_check(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
-{
+static int head_check(ss_store *s, MDB_txn *txn, const head *h, ss_error *e) {
     unsigned char mac[ST_MAC_LEN], hash[32], k[8];
     MDB_val v;
     rec r;
@@ -312,8 +299,7 @@ static int head_check(ss_store *s, MDB_txn *txn, const head *h, ss_error *e)
     return SU_OK;
 }
 
-int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e)
-{
+int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e) {
     head h;
     int rc = head_load(s, txn, &h, e);
     if (rc == SU_OK && s->k_audit != NULL)
@@ -392,8 +378,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     return head_store(s, txn, &h, e);
 }
 
-int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e)
-{
+int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e) {
     head h;
     int rc = head_load(s, txn, &h, e);
     if (rc == SU_OK && s->k_audit != NULL)
@@ -404,8 +389,7 @@ int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e)
     return head_store(s, txn, &h, e);
 }
 
-int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e)
-{
+int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e) {
     head h;
     unsigned char mac[ST_MAC_LEN];
     int rc = head_load(s, txn, &h, e);
@@ -418,8 +402,7 @@ int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_err
     return SU_OK;
 }
 
-int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e)
-{
+int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e) {
     MDB_txn *txn;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
@@ -433,8 +416,7 @@ int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e)
 }
 
 int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, void *arg),
-                  void *arg, ss_error *e)
-{
+                  void *arg, ss_error *e) {
     int rc = st_require_login(s, "reading the audit log", e);
     if (rc != SU_OK)
         return rc;
@@ -475,15 +457,13 @@ typedef struct walker {
 } walker;
 
 static int walk_hash(ss_store *s, walker *w, const unsigned char *content, size_t n,
-                     unsigned char out[32])
-{
+                     unsigned char out[32]) {
     return EVP_DigestInit_ex2(w->md, s->sha256, NULL) == 1 &&
            EVP_DigestUpdate(w->md, "sealhsm-audit-v1", 16) == 1 &&
            EVP_DigestUpdate(w->md, content, n) == 1 && EVP_DigestFinal_ex(w->md, out, NULL) == 1;
 }
 
-static int walk_mac(walker *w, const unsigned char hash[32], unsigned char out[ST_MAC_LEN])
-{
+static int walk_mac(walker *w, const unsigned char hash[32], unsigned char out[ST_MAC_LEN]) {
     size_t outl = 0;
     /* a NULL key re-initializes HMAC with the key it already holds */
     return EVP_MAC_init(w->mac, NULL, 0, NULL) == 1 && EVP_MAC_update(w->mac, hash, 32) == 1 &&
@@ -500,18 +480,17 @@ typedef struct stretch {
     MDB_txn *txn;
     const head *h;
     uint64_t from, to;
-    uint64_t walked, next;           /* records checked; the seq expected next */
-    int have_first_prev;             /* record `from` was read: first_prev is set */
-    int late;                        /* the error came from a check after the chain's */
-    unsigned char first_prev[32];    /* prev_hash of record `from` */
-    unsigned char last[32];          /* hash of the last record checked */
+    uint64_t walked, next;        /* records checked; the seq expected next */
+    int have_first_prev;          /* record `from` was read: first_prev is set */
+    int late;                     /* the error came from a check after the chain's */
+    unsigned char first_prev[32]; /* prev_hash of record `from` */
+    unsigned char last[32];       /* hash of the last record checked */
     ss_audit_report r;
     ss_error e;
     int rc;
 } stretch;
 
-static void walk_stretch(stretch *st)
-{
+static void walk_stretch(stretch *st) {
     ss_store *s = st->s;
     const head *h = st->h;
     ss_audit_report *r = &st->r;
@@ -577,8 +556,7 @@ static void walk_stretch(stretch *st)
             rc = BAD(seq, "audit record %llu does not match the authenticated head",
                      (unsigned long long)seq);
         if (rc != SU_OK) {
-            st->late = !(auth && CRYPTO_memcmp(want, p + clen + 1, ST_MAC_LEN) != 0) &&
-                       rseq == seq;
+            st->late = !(auth && CRYPTO_memcmp(want, p + clen + 1, ST_MAC_LEN) != 0) && rseq == seq;
             break;
         }
         if (!auth)
@@ -598,8 +576,7 @@ static void walk_stretch(stretch *st)
     st->rc = rc;
 }
 
-static void *walk_thread(void *arg)
-{
+static void *walk_thread(void *arg) {
     walk_stretch(arg);
     return NULL;
 }
@@ -612,9 +589,8 @@ static void *walk_thread(void *arg)
  * transaction of the same snapshot, and the rest here; the first bad record in
  * log order wins. at == 0: one stretch.
  */
-static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at,
-                       ss_audit_report *r, ss_error *e)
-{
+static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at, ss_audit_report *r,
+                       ss_error *e) {
     stretch a = {.s = s, .txn = txn, .h = h, .from = 1}, b = a;
     MDB_txn *txn2 = NULL;
     int split = at > 0 && st_txn(s, 0, &txn2, NULL) == SU_OK;
@@ -685,13 +661,11 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const head *h, uint64_t at,
     return SU_OK;
 }
 
-int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e)
-{
+int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e) {
     return st_audit_verify_at(s, ST_AUDIT_SPLIT_HALF, r, e);
 }
 
-int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e)
-{
+int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e) {
     ss_audit_report local;
     if (r == NULL)
         r = &local;

@@ -38,34 +38,29 @@ typedef struct writer {
     int failed;
 } writer;
 
-static void w_put(writer *w, const void *p, size_t n)
-{
+static void w_put(writer *w, const void *p, size_t n) {
     if (w->failed || n == 0)
         return;
     if (fwrite(p, 1, n, w->f) != n || EVP_MAC_update(w->mac, p, n) != 1)
         w->failed = 1;
 }
 
-static void w_u32(writer *w, uint32_t v)
-{
+static void w_u32(writer *w, uint32_t v) {
     unsigned char b[4];
     su_be32(b, v);
     w_put(w, b, 4);
 }
 
-static void w_u64(writer *w, uint64_t v)
-{
+static void w_u64(writer *w, uint64_t v) {
     unsigned char b[8];
     su_be64(b, v);
     w_put(w, b, 8);
 }
 
-static int checksum_file(ss_store *s, FILE *f, unsigned char out[32])
-{
+static int checksum_file(ss_store *s, FILE *f, unsigned char out[32]) {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned char buf[65536];
-    int ok = c != NULL && EVP_DigestInit_ex2(c, s->sha256, NULL) == 1 &&
-             fseek(f, 0, SEEK_SET) == 0;
+    int ok = c != NULL && EVP_DigestInit_ex2(c, s->sha256, NULL) == 1 && fseek(f, 0, SEEK_SET) == 0;
     size_t n;
     while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
         ok = EVP_DigestUpdate(c, buf, n) == 1;
@@ -74,8 +69,7 @@ static int checksum_file(ss_store *s, FILE *f, unsigned char out[32])
     return ok;
 }
 
-static int dump_table(ss_store *s, MDB_txn *txn, int db, writer *w, ss_error *e)
-{
+static int dump_table(ss_store *s, MDB_txn *txn, int db, writer *w, ss_error *e) {
     MDB_stat st;
     MDB_cursor *cur;
     int mrc = mdb_stat(txn, s->dbi[db], &st);
@@ -103,8 +97,7 @@ static int dump_table(ss_store *s, MDB_txn *txn, int db, writer *w, ss_error *e)
     return SU_OK;
 }
 
-static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
-{
+static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e) {
     MDB_val so;
     int rc = st_get(s, txn, ST_DB_META, "slot/so", 7, &so, e);
     if (rc == SU_ENOTFOUND)
@@ -133,8 +126,8 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
              maclen == ST_MAC_LEN && fwrite(mac, 1, ST_MAC_LEN, w.f) == ST_MAC_LEN &&
              fflush(w.f) == 0;
     /* the checksum covers the file as written, read back from disk */
-    ok = ok && checksum_file(s, w.f, sum) && fwrite(sum, 1, 32, w.f) == 32 &&
-         fflush(w.f) == 0 && fsync(fileno(w.f)) == 0;
+    ok = ok && checksum_file(s, w.f, sum) && fwrite(sum, 1, 32, w.f) == 32 && fflush(w.f) == 0 &&
+         fsync(fileno(w.f)) == 0;
     if (!ok && rc == SU_OK) {
         rc = su_err(e, SU_EIO, "cannot write %s: %s", tmp, strerror(errno));
     }
@@ -144,8 +137,7 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
     return rc;
 }
 
-int ss_backup(ss_store *s, const char *out_path, ss_error *e)
-{
+int ss_backup(ss_store *s, const char *out_path, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "backup", e);
     if (rc != SU_OK)
         return rc;
@@ -164,8 +156,8 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e)
     if (rc != SU_OK) {
         unlink(tmp);
         mdb_txn_abort(txn);
-        st_audit_in fail = {.op = SS_OP_BACKUP, .outcome = SS_OUT_ERROR,
-                            .reason = e ? e->msg : reason};
+        st_audit_in fail = {
+            .op = SS_OP_BACKUP, .outcome = SS_OUT_ERROR, .reason = e ? e->msg : reason};
         st_audit_log(s, &fail, NULL);
         return rc;
     }
@@ -178,8 +170,8 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e)
     if (rename(tmp, out_path) != 0) {
         rc = su_err(e, SU_EIO, "cannot write %s: %s", out_path, strerror(errno));
         unlink(tmp);
-        st_audit_in fail = {.op = SS_OP_BACKUP, .outcome = SS_OUT_ERROR,
-                            .reason = e ? e->msg : "rename failed"};
+        st_audit_in fail = {
+            .op = SS_OP_BACKUP, .outcome = SS_OUT_ERROR, .reason = e ? e->msg : "rename failed"};
         st_audit_log(s, &fail, NULL);
         return rc;
     }
@@ -198,20 +190,17 @@ typedef struct parsed {
     uint64_t counts[ST_DB_COUNT];
 } parsed;
 
-static void parsed_free(parsed *p)
-{
+static void parsed_free(parsed *p) {
     for (int i = 0; i < ST_DB_COUNT; i++)
         free(p->tables[i]);
 }
 
-static int bad(const char *path, ss_error *e, const char *why)
-{
+static int bad(const char *path, ss_error *e, const char *why) {
     return su_err(e, SU_EINTEGRITY, "backup %s is corrupt or truncated (%s): nothing restored",
                   path, why);
 }
 
-static int parse_tables(su_rd *r, parsed *p, const char *path, ss_error *e)
-{
+static int parse_tables(su_rd *r, parsed *p, const char *path, ss_error *e) {
     uint32_t ntables;
     if (!su_rd_u32(r, &ntables) || ntables != ST_DB_COUNT)
         return bad(path, e, "table count");
@@ -234,8 +223,7 @@ static int parse_tables(su_rd *r, parsed *p, const char *path, ss_error *e)
     return r->left == 0 ? SU_OK : bad(path, e, "trailing data");
 }
 
-static int load_tables(ss_store *s, const parsed *p, ss_error *e)
-{
+static int load_tables(ss_store *s, const parsed *p, ss_error *e) {
     MDB_txn *txn;
     int rc = st_txn(s, 1, &txn, e);
     for (int t = 0; t < ST_DB_COUNT && rc == SU_OK; t++) {
@@ -269,8 +257,7 @@ static int load_tables(ss_store *s, const parsed *p, ss_error *e)
     return rc;
 }
 
-static int restore_into(ss_store *t, const parsed *p, ss_error *e)
-{
+static int restore_into(ss_store *t, const parsed *p, ss_error *e) {
     int rc = st_make_dirs(t->path, e);
     if (rc != SU_OK)
         return rc;
@@ -282,16 +269,15 @@ static int restore_into(ss_store *t, const parsed *p, ss_error *e)
 
 /* The keystore's own meta entries must agree with the backup's header. */
 static int check_meta(const parsed *p, const unsigned char *store_id, const char *path,
-                      ss_error *e)
-{
+                      ss_error *e) {
     int have_id = 0, have_fmt = 0;
     for (uint64_t j = 0; j < p->counts[ST_DB_META]; j++) {
         const entry *en = &p->tables[ST_DB_META][j];
         if (en->klen == 8 && memcmp(en->k, "store_id", 8) == 0)
             have_id = en->vlen == SS_STORE_ID_LEN && memcmp(en->v, store_id, SS_STORE_ID_LEN) == 0;
         if (en->klen == 6 && memcmp(en->k, "format", 6) == 0)
-            have_fmt = en->vlen == 4 && su_get_be32(en->v) >= 1 &&
-                       su_get_be32(en->v) <= ST_FORMAT_VERSION;
+            have_fmt =
+                en->vlen == 4 && su_get_be32(en->v) >= 1 && su_get_be32(en->v) <= ST_FORMAT_VERSION;
     }
     if (!have_fmt)
         return su_err(e, SU_EIO, "backup %s holds a keystore format this sealhsm cannot read",
@@ -301,9 +287,8 @@ static int check_meta(const parsed *p, const unsigned char *store_id, const char
     return SU_OK;
 }
 
-int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
-               OSSL_LIB_CTX *libctx, ss_error *e)
-{
+int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
+               ss_error *e) {
     unsigned char *buf = NULL, sum[32];
     size_t n = 0;
     int rc = st_check_restore_target(new_dir, e);

@@ -9,8 +9,7 @@
 
 #define MAX_CHAIN 16
 
-void ss_blobs_free(ss_blob *v, size_t n)
-{
+void ss_blobs_free(ss_blob *v, size_t n) {
     if (v == NULL)
         return;
     for (size_t i = 0; i < n; i++)
@@ -18,8 +17,7 @@ void ss_blobs_free(ss_blob *v, size_t n)
     free(v);
 }
 
-static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, ss_error *e)
-{
+static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, ss_error *e) {
     const unsigned char *p = leaf->data, *q = k->spki;
     X509 *x = X509_new_ex(s->libctx, s->propq);
     if (x == NULL || d2i_X509(&x, &p, (long)leaf->len) == NULL || p != leaf->data + leaf->len) {
@@ -32,13 +30,12 @@ static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, s
     EVP_PKEY_free(pub);
     X509_free(x);
     if (!eq)
-        return su_err(e, SU_EUSAGE,
-                      "key %s: the certificate's public key does not match the key", k->label);
+        return su_err(e, SU_EUSAGE, "key %s: the certificate's public key does not match the key",
+                      k->label);
     return SU_OK;
 }
 
-int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e)
-{
+int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
     if (rc != SU_OK)
         return rc;
@@ -74,8 +71,11 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         rc = st_fresh_update(s, txn, r.info.id, e);
     su_buf_free(&b);
     if (rc == SU_OK) {
-        st_audit_in in = {.op = SS_OP_CERT, .outcome = SS_OUT_OK, .key_id = r.info.id,
-                          .label = label, .reason = "certificate chain stored"};
+        st_audit_in in = {.op = SS_OP_CERT,
+                          .outcome = SS_OUT_OK,
+                          .key_id = r.info.id,
+                          .label = label,
+                          .reason = "certificate chain stored"};
         rc = st_audit_append(s, txn, &in, e);
     }
     if (rc == SU_OK)
@@ -87,8 +87,7 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
 }
 
 int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
-                ss_error *e)
-{
+                ss_error *e) {
     *chain = NULL;
     *n = 0;
     int rc = st_require_login(s, "reading certificates", e);

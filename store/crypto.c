@@ -3,15 +3,14 @@
 #include "internal.h"
 
 #include <argon2.h>
-#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 
-int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e)
-{
+int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e) {
     if (RAND_priv_bytes_ex(s ? s->libctx : NULL, out, n, 256) != 1)
         return su_err(e, SU_EIO, "the random generator failed");
     return SU_OK;
@@ -23,16 +22,14 @@ int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e)
  * derivation they hold the KEK. One throwaway derivation per process binds every
  * symbol while no secret is in the registers.
  */
-static void argon2_warm_up(void)
-{
+static void argon2_warm_up(void) {
     unsigned char out[32], salt[ST_SALT_LEN] = {0};
     argon2id_hash_raw(1, 8, 1, "warm-up", 7, salt, sizeof(salt), out, sizeof(out));
     OPENSSL_cleanse(out, sizeof(out));
 }
 
 int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
-                uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e)
-{
+                uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e) {
     static pthread_once_t warm = PTHREAD_ONCE_INIT;
     pthread_once(&warm, argon2_warm_up);
     /* Refuse parameters no init accepts: a tampered slot must not make us allocate
@@ -60,16 +57,14 @@ int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32
     return SU_OK;
 }
 
-int st_algs_fetch(ss_store *s)
-{
+int st_algs_fetch(ss_store *s) {
     s->sha256 = EVP_MD_fetch(s->libctx, "SHA256", s->propq);
     s->gcm = EVP_CIPHER_fetch(s->libctx, "AES-256-GCM", s->propq);
     s->hmac = EVP_MAC_fetch(s->libctx, "HMAC", s->propq);
     return s->sha256 != NULL && s->gcm != NULL && s->hmac != NULL;
 }
 
-void st_algs_free(ss_store *s)
-{
+void st_algs_free(ss_store *s) {
     st_mac_templates_free(s);
     while (s->md_nfree > 0)
         EVP_MD_CTX_free(s->md_free[--s->md_nfree]);
@@ -81,8 +76,7 @@ void st_algs_free(ss_store *s)
     s->hmac = NULL;
 }
 
-EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key)
-{
+EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key) {
     EVP_MAC *mac = s && s->hmac ? s->hmac : EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
     if (mac != NULL && (s == NULL || s->hmac == NULL))
@@ -98,8 +92,7 @@ EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key)
     return ctx;
 }
 
-int st_mac_templates(ss_store *s)
-{
+int st_mac_templates(ss_store *s) {
     st_mac_templates_free(s);
     /* keyed once per session: HMAC init fetches its digest, which costs locks */
     s->mac_tmpl = st_hmac_new(s, s->k_mac);
@@ -107,8 +100,7 @@ int st_mac_templates(ss_store *s)
     return s->mac_tmpl != NULL && s->audit_tmpl != NULL;
 }
 
-void st_mac_templates_free(ss_store *s)
-{
+void st_mac_templates_free(ss_store *s) {
     EVP_MAC_CTX_free(s->mac_tmpl);
     EVP_MAC_CTX_free(s->audit_tmpl);
     s->mac_tmpl = s->audit_tmpl = NULL;
@@ -121,8 +113,7 @@ void st_mac_templates_free(ss_store *s)
 /* A keyed context for k_mac (which 0) or k_audit (1): reused from the pool, else a
  * copy of the session's template. Duplicating and freeing per HMAC was the largest
  * cost of a signature after the signature itself. */
-static EVP_MAC_CTX *mac_take(const ss_store *s, int which)
-{
+static EVP_MAC_CTX *mac_take(const ss_store *s, int which) {
     ss_store *m = (ss_store *)s; /* the pool is mutable state behind a const handle */
     EVP_MAC_CTX *ctx = NULL;
     pthread_mutex_lock(&m->mac_mu);
@@ -135,8 +126,7 @@ static EVP_MAC_CTX *mac_take(const ss_store *s, int which)
     return EVP_MAC_CTX_dup(which ? s->audit_tmpl : s->mac_tmpl);
 }
 
-static void mac_give(const ss_store *s, int which, EVP_MAC_CTX *ctx)
-{
+static void mac_give(const ss_store *s, int which, EVP_MAC_CTX *ctx) {
     ss_store *m = (ss_store *)s;
     pthread_mutex_lock(&m->mac_mu);
     if (m->mac_nfree[which] < 8) {
@@ -147,9 +137,8 @@ static void mac_give(const ss_store *s, int which, EVP_MAC_CTX *ctx)
     EVP_MAC_CTX_free(ctx);
 }
 
-int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
-            size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN])
-{
+int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
+            const char *info, unsigned char out[ST_KEY_LEN]) {
     EVP_KDF *kdf = EVP_KDF_fetch(s ? s->libctx : NULL, "HKDF", s ? s->propq : NULL);
     EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     EVP_KDF_free(kdf);
@@ -168,8 +157,7 @@ int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *sa
 }
 
 int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
-            const void *b, size_t blen, unsigned char out[ST_MAC_LEN])
-{
+            const void *b, size_t blen, unsigned char out[ST_MAC_LEN]) {
     int which = -1;
     if (s != NULL && key == s->k_mac && s->mac_tmpl != NULL)
         which = 0;
@@ -179,7 +167,8 @@ int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *
     if (ctx == NULL)
         return 0;
     size_t outl = 0;
-    int ok = EVP_MAC_update(ctx, a, alen) == 1 && (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
+    int ok = EVP_MAC_update(ctx, a, alen) == 1 &&
+             (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
              EVP_MAC_final(ctx, out, &outl, ST_MAC_LEN) == 1 && outl == ST_MAC_LEN;
     if (which >= 0 && ok)
         mac_give(s, which, ctx);
@@ -190,8 +179,7 @@ int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *
 
 /* Digest contexts kept per handle for reuse: allocating one per hash cost more
  * than hashing the short records. */
-static EVP_MD_CTX *md_take(const ss_store *s)
-{
+static EVP_MD_CTX *md_take(const ss_store *s) {
     ss_store *m = (ss_store *)s;
     EVP_MD_CTX *ctx = NULL;
     pthread_mutex_lock(&m->mac_mu);
@@ -201,8 +189,7 @@ static EVP_MD_CTX *md_take(const ss_store *s)
     return ctx != NULL ? ctx : EVP_MD_CTX_new();
 }
 
-static void md_give(const ss_store *s, EVP_MD_CTX *ctx)
-{
+static void md_give(const ss_store *s, EVP_MD_CTX *ctx) {
     ss_store *m = (ss_store *)s;
     pthread_mutex_lock(&m->mac_mu);
     if (m->md_nfree < 8) {
@@ -214,8 +201,7 @@ static void md_give(const ss_store *s, EVP_MD_CTX *ctx)
 }
 
 int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
-              unsigned char out[32])
-{
+              unsigned char out[32]) {
     int pooled = s != NULL && s->sha256 != NULL;
     EVP_MD *md = pooled ? s->sha256 : EVP_MD_fetch(NULL, "SHA256", NULL);
     EVP_MD_CTX *ctx = pooled ? md_take(s) : EVP_MD_CTX_new();
@@ -234,8 +220,7 @@ int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size
 
 static int gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-               const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag)
-{
+               const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag) {
     EVP_CIPHER *c = s && s->gcm ? s->gcm : EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl, ok = c != NULL && ctx != NULL &&
@@ -256,8 +241,7 @@ static int gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
 
 int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out)
-{
+                const unsigned char *in, size_t len, unsigned char *out) {
     if (len > INT32_MAX || aadlen > INT32_MAX)
         return 0;
     return gcm(s, 1, key, nonce, aad, aadlen, in, len, out, out + len);
@@ -265,8 +249,7 @@ int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
 
 int st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out)
-{
+                const unsigned char *in, size_t len, unsigned char *out) {
     if (len < ST_TAG_LEN || len > INT32_MAX || aadlen > INT32_MAX)
         return 0;
     unsigned char tag[ST_TAG_LEN];

@@ -42,8 +42,7 @@ static const char *const db_names[ST_DB_COUNT] = {
     "meta", "keys", "labels", "usage", "audit", "certs", "officers", "activations",
 };
 
-int st_mdb_err(ss_store *s, int rc, const char *what, ss_error *e)
-{
+int st_mdb_err(ss_store *s, int rc, const char *what, ss_error *e) {
     const char *path = s ? s->path : "?";
     switch (rc) {
     case MDB_MAP_FULL:
@@ -68,8 +67,7 @@ int st_mdb_err(ss_store *s, int rc, const char *what, ss_error *e)
     }
 }
 
-static size_t map_size(void)
-{
+static size_t map_size(void) {
     /* A knob for fault-injection tests (map full); also lets big stores grow. */
     const char *v = getenv("SEALHSM_MAP_MIB");
     if (v != NULL) {
@@ -81,8 +79,7 @@ static size_t map_size(void)
     return (size_t)4096 << 20;
 }
 
-static int open_dbis(ss_store *s, st_env *se, int create, ss_error *e)
-{
+static int open_dbis(ss_store *s, st_env *se, int create, ss_error *e) {
     MDB_txn *txn;
     int rc = mdb_txn_begin(se->env, NULL, create ? 0 : MDB_RDONLY, &txn);
     if (rc != 0)
@@ -106,8 +103,7 @@ static int open_dbis(ss_store *s, st_env *se, int create, ss_error *e)
 
 /* Checks data.mdb before LMDB sees it: LMDB would silently turn an empty file into
  * a new environment. */
-static int check_data_file(ss_store *s, int create, ss_error *e)
-{
+static int check_data_file(ss_store *s, int create, ss_error *e) {
     char p[4096];
     snprintf(p, sizeof(p), "%s/data.mdb", s->path);
     struct stat st;
@@ -115,8 +111,7 @@ static int check_data_file(ss_store *s, int create, ss_error *e)
         if (errno == ENOENT && create)
             return SU_OK;
         if (errno == ENOENT)
-            return su_err(e, SU_ENOTFOUND, "keystore %s is not initialized (no data.mdb)",
-                          s->path);
+            return su_err(e, SU_ENOTFOUND, "keystore %s is not initialized (no data.mdb)", s->path);
         return su_err(e, SU_EIO, "keystore %s: %s", p, strerror(errno));
     }
     if (create)
@@ -129,16 +124,15 @@ static int check_data_file(ss_store *s, int create, ss_error *e)
                       "others: refused",
                       s->path);
     if (st.st_size < 8192)
-        return su_err(e, SU_EINTEGRITY, "keystore %s is corrupt (data.mdb is %lld bytes)",
-                      s->path, (long long)st.st_size);
+        return su_err(e, SU_EINTEGRITY, "keystore %s is corrupt (data.mdb is %lld bytes)", s->path,
+                      (long long)st.st_size);
     return SU_OK;
 }
 
 /* LMDB maps the file and trusts its meta page: a page past the end of a truncated
  * file would fault (SIGBUS) when touched. Without MDB_WRITEMAP every page up to
  * the last one in use has been written, so a healthy file is never shorter. */
-static int check_length(ss_store *s, MDB_env *env, ss_error *e)
-{
+static int check_length(ss_store *s, MDB_env *env, ss_error *e) {
     MDB_envinfo info;
     MDB_stat st;
     struct stat fst;
@@ -154,8 +148,7 @@ static int check_length(ss_store *s, MDB_env *env, ss_error *e)
     return SU_OK;
 }
 
-static int env_start(ss_store *s, st_env *se, int create, ss_error *e)
-{
+static int env_start(ss_store *s, st_env *se, int create, ss_error *e) {
     int rc = mdb_env_create(&se->env);
     if (rc != 0)
         return st_mdb_err(s, rc, "opening", e);
@@ -180,8 +173,7 @@ static int env_start(ss_store *s, st_env *se, int create, ss_error *e)
     return rc;
 }
 
-int st_env_open(ss_store *s, int create, ss_error *e)
-{
+int st_env_open(ss_store *s, int create, ss_error *e) {
     int rc = su_check_private_dir(s->path, e);
     if (rc != SU_OK)
         return rc;
@@ -234,8 +226,7 @@ int st_env_open(ss_store *s, int create, ss_error *e)
     return rc;
 }
 
-void st_env_close(ss_store *s)
-{
+void st_env_close(ss_store *s) {
     st_env *se = s->shared;
     if (se == NULL)
         return;
@@ -258,8 +249,7 @@ void st_env_close(ss_store *s)
     s->env = NULL;
 }
 
-int st_env_exclusive(ss_store *s, ss_error *e)
-{
+int st_env_exclusive(ss_store *s, ss_error *e) {
     st_env *se = s->shared;
     pthread_mutex_lock(&registry_lock);
     int refs = se->refs;
@@ -272,8 +262,7 @@ int st_env_exclusive(ss_store *s, ss_error *e)
     return SU_OK;
 }
 
-int st_env_reopen(ss_store *s, ss_error *e)
-{
+int st_env_reopen(ss_store *s, ss_error *e) {
     st_env *se = s->shared;
     mdb_env_close(se->env);
     se->env = NULL;
@@ -302,8 +291,7 @@ int st_env_reopen(ss_store *s, ss_error *e)
  * the files (it dropped privileges, as nginx workers do) keeps the inherited one:
  * that works while the parent lives, which is how such servers run.
  */
-static int after_fork(ss_store *s, ss_error *e)
-{
+static int after_fork(ss_store *s, ss_error *e) {
     pthread_mutex_lock(&registry_lock);
     st_env *se = s->shared;
     if (se->pid != getpid()) {
@@ -326,8 +314,7 @@ static int after_fork(ss_store *s, ss_error *e)
     return SU_OK;
 }
 
-int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
-{
+int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e) {
     int rc;
     if (s->shared->pid != getpid() || s->pid != getpid())
         after_fork(s, e);
@@ -341,8 +328,7 @@ int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e)
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, write ? "starting a write" : "reading", e);
 }
 
-void st_syslog_add(ss_store *s, int denied, const char *line)
-{
+void st_syslog_add(ss_store *s, int denied, const char *line) {
     su_buf *b = &s->shared->syslog;
     su_buf_u8(b, (uint8_t)denied);
     su_buf_put(b, line, strlen(line) + 1);
@@ -350,8 +336,7 @@ void st_syslog_add(ss_store *s, int denied, const char *line)
 
 /* RFC 3164 datagrams to the local syslog socket; no openlog(), whose state belongs
  * to the application hosting the provider. */
-static void syslog_send(const unsigned char *lines, size_t n)
-{
+static void syslog_send(const unsigned char *lines, size_t n) {
     const char *path = getenv("SEALHSM_SYSLOG_SOCKET");
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path && *path ? path : "/dev/log");
@@ -377,29 +362,25 @@ static void syslog_send(const unsigned char *lines, size_t n)
     close(fd);
 }
 
-int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e)
-{
+int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e) {
     int rc = mdb_cursor_open(txn, s->dbi[db], cur);
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, what, e);
 }
 
 int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
-                   ss_error *e)
-{
+                   ss_error *e) {
     int rc = st_txn(s, 0, txn, e);
     if (rc == SU_OK && (rc = st_cursor(s, *txn, db, cur, what, e)) != SU_OK)
         mdb_txn_abort(*txn);
     return rc;
 }
 
-void st_read_end(MDB_txn *txn, MDB_cursor *cur)
-{
+void st_read_end(MDB_txn *txn, MDB_cursor *cur) {
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
 }
 
-int st_commit(ss_store *s, MDB_txn *txn, ss_error *e)
-{
+int st_commit(ss_store *s, MDB_txn *txn, ss_error *e) {
     su_buf lines = s->shared->syslog;
     su_buf_init(&s->shared->syslog, 0);
     int rc = mdb_txn_commit(txn);
@@ -409,9 +390,7 @@ int st_commit(ss_store *s, MDB_txn *txn, ss_error *e)
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, "committing", e);
 }
 
-int st_get(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, MDB_val *v,
-           ss_error *e)
-{
+int st_get(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, MDB_val *v, ss_error *e) {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_get(txn, s->dbi[db], &key, v);
     if (rc == MDB_NOTFOUND)
@@ -420,15 +399,13 @@ int st_get(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, MDB_va
 }
 
 int st_put(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, const void *v,
-           size_t vlen, ss_error *e)
-{
+           size_t vlen, ss_error *e) {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
     int rc = mdb_put(txn, s->dbi[db], &key, &val, 0);
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, "writing", e);
 }
 
-int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_error *e)
-{
+int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_error *e) {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_del(txn, s->dbi[db], &key, NULL);
     if (rc == MDB_NOTFOUND)

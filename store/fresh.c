@@ -39,8 +39,7 @@
 static const int fresh_dbs[] = {ST_DB_KEYS, ST_DB_USAGE, ST_DB_ACTIVATIONS, ST_DB_CERTS};
 
 static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsigned char out[32],
-                      int *present, ss_error *e)
-{
+                      int *present, ss_error *e) {
     unsigned char buf[1 + SS_KEY_ID_LEN + 4 * 32];
     buf[0] = 'k';
     memcpy(buf + 1, id, SS_KEY_ID_LEN);
@@ -64,20 +63,17 @@ static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsign
                                                         : su_err(e, SU_EIO, "SHA-256 failed");
 }
 
-static void kd_key(char out[4 + SS_KEY_ID_LEN], const unsigned char *id)
-{
+static void kd_key(char out[4 + SS_KEY_ID_LEN], const unsigned char *id) {
     memcpy(out, "f/k/", 4);
     memcpy(out + 4, id, SS_KEY_ID_LEN);
 }
 
-static int nibble(const unsigned char *id, int i)
-{
+static int nibble(const unsigned char *id, int i) {
     return i % 2 == 0 ? id[i / 2] >> 4 : id[i / 2] & 15;
 }
 
 /* "f/n/" L and the first L nibbles of id, in hex */
-static size_t node_key(char *out, int level, const unsigned char *id)
-{
+static size_t node_key(char *out, int level, const unsigned char *id) {
     static const char hex[] = "0123456789abcdef";
     size_t n = (size_t)snprintf(out, 16, "f/n/%d", level);
     for (int i = 0; i < level; i++)
@@ -88,8 +84,7 @@ static size_t node_key(char *out, int level, const unsigned char *id)
 static const unsigned char zero32[32];
 
 static int get32(ss_store *s, MDB_txn *txn, const char *k, size_t klen, unsigned char out[32],
-                 ss_error *e)
-{
+                 ss_error *e) {
     MDB_val v;
     int rc = st_get(s, txn, ST_DB_META, k, klen, &v, e);
     if (rc == SU_ENOTFOUND) {
@@ -105,8 +100,7 @@ static int get32(ss_store *s, MDB_txn *txn, const char *k, size_t klen, unsigned
 
 /* A node's 16 child digests; all zero when the node is absent (empty subtree). */
 static int get_node(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
-                    unsigned char node[16 * 32], ss_error *e)
-{
+                    unsigned char node[16 * 32], ss_error *e) {
     MDB_val v;
     int rc = st_get(s, txn, ST_DB_META, k, klen, &v, e);
     if (rc == SU_ENOTFOUND) {
@@ -120,16 +114,14 @@ static int get_node(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
     return rc;
 }
 
-static int node_empty(const unsigned char node[16 * 32])
-{
+static int node_empty(const unsigned char node[16 * 32]) {
     for (int c = 0; c < 16; c++)
         if (memcmp(node + 32 * c, zero32, 32) != 0)
             return 0;
     return 1;
 }
 
-static int node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned char out[32])
-{
+static int node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned char out[32]) {
     if (node_empty(node)) {
         memset(out, 0, 32);
         return 1;
@@ -138,17 +130,15 @@ static int node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned 
 }
 
 /* Stores a value, or removes it when it is all zeros (an empty subtree). */
-static int put_or_del(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
-                      const unsigned char *v, size_t vlen, int empty, ss_error *e)
-{
+static int put_or_del(ss_store *s, MDB_txn *txn, const char *k, size_t klen, const unsigned char *v,
+                      size_t vlen, int empty, ss_error *e) {
     return empty ? st_del(s, txn, ST_DB_META, k, klen, e)
                  : st_put(s, txn, ST_DB_META, k, klen, v, vlen, e);
 }
 
 /* The bucket of id's 12-bit prefix, from the stored per-key digests. */
 static int bucket_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsigned char out[32],
-                         ss_error *e)
-{
+                         ss_error *e) {
     MDB_cursor *cur;
     int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "reading the freshness tree", e);
     if (rc != SU_OK)
@@ -186,8 +176,7 @@ static int bucket_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, uns
 /* Climbs from the bucket of id to the root, one node record per level, putting the
  * recomputed child digest into its slot; with store != 0 writes what changed. */
 static int climb(ss_store *s, MDB_txn *txn, const unsigned char *id, int store,
-                 unsigned char root[32], ss_error *e)
-{
+                 unsigned char root[32], ss_error *e) {
     unsigned char d[32], node[16 * 32];
     char k[16];
     int rc = bucket_digest(s, txn, id, d, e);
@@ -216,8 +205,7 @@ static int climb(ss_store *s, MDB_txn *txn, const unsigned char *id, int store,
  * have changed; the key's records are still checked against that digest. */
 
 static int cache_hit(ss_store *s, const unsigned char *id, const unsigned char root[32],
-                     const unsigned char kd[32])
-{
+                     const unsigned char kd[32]) {
     int hit = 0;
     pthread_mutex_lock(&s->fresh_mu);
     if (s->fresh_have_root && memcmp(s->fresh_root, root, 32) == 0)
@@ -229,8 +217,7 @@ static int cache_hit(ss_store *s, const unsigned char *id, const unsigned char r
 }
 
 static void cache_note(ss_store *s, const unsigned char *id, const unsigned char root[32],
-                       const unsigned char kd[32])
-{
+                       const unsigned char kd[32]) {
     pthread_mutex_lock(&s->fresh_mu);
     memcpy(s->fresh_root, root, 32);
     s->fresh_have_root = 1;
@@ -248,16 +235,14 @@ static void cache_note(ss_store *s, const unsigned char *id, const unsigned char
     pthread_mutex_unlock(&s->fresh_mu);
 }
 
-static int deferred(const ss_store *s, const unsigned char *id)
-{
+static int deferred(const ss_store *s, const unsigned char *id) {
     for (size_t i = 0; i < s->fresh_ndirty; i++)
         if (memcmp(s->fresh_dirty[i], id, SS_KEY_ID_LEN) == 0)
             return 1;
     return 0;
 }
 
-static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e)
-{
+static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e) {
     unsigned char kd[32], root[32];
     char k[4 + SS_KEY_ID_LEN];
     int present;
@@ -273,8 +258,7 @@ static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_err
     return rc;
 }
 
-int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e)
-{
+int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e) {
     if (!s->fresh_defer)
         return update_now(s, txn, id, e);
     if (deferred(s, id))
@@ -285,20 +269,17 @@ int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error
     return SU_OK;
 }
 
-void st_fresh_defer(ss_store *s)
-{
+void st_fresh_defer(ss_store *s) {
     s->fresh_defer = 1;
     s->fresh_ndirty = 0;
 }
 
-void st_fresh_discard(ss_store *s)
-{
+void st_fresh_discard(ss_store *s) {
     s->fresh_defer = 0;
     s->fresh_ndirty = 0;
 }
 
-int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e)
-{
+int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e) {
     int rc = SU_OK;
     s->fresh_defer = 0;
     for (size_t i = 0; rc == SU_OK && i < s->fresh_ndirty; i++)
@@ -309,13 +290,11 @@ int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e)
     return rc;
 }
 
-int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e)
-{
+int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e) {
     return get32(s, txn, "f/root", 6, root, e);
 }
 
-int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e)
-{
+int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
     unsigned char kd[32], stored[32], root[32], want[32];
     char key[4 + SS_KEY_ID_LEN];
     int present;
@@ -351,8 +330,7 @@ int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e)
 
 /* Whole-store check for `audit verify`: every key's digest against its records,
  * and the root rebuilt bottom-up from all digests against the head. */
-int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e)
-{
+int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e) {
     enum { BUCKETS = 1 << (4 * DEPTH) };
     unsigned char(*nodes)[32] = calloc(BUCKETS, 32);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -393,8 +371,8 @@ int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e)
             if (EVP_DigestInit_ex2(c, s->sha256, NULL) != 1 || EVP_DigestUpdate(c, "b", 1) != 1)
                 rc = su_err(e, SU_EIO, "SHA-256 failed");
         }
-        if (rc == SU_OK && (EVP_DigestUpdate(c, id, SS_KEY_ID_LEN) != 1 ||
-                            EVP_DigestUpdate(c, kd, 32) != 1))
+        if (rc == SU_OK &&
+            (EVP_DigestUpdate(c, id, SS_KEY_ID_LEN) != 1 || EVP_DigestUpdate(c, kd, 32) != 1))
             rc = su_err(e, SU_EIO, "SHA-256 failed");
     }
     if (rc == SU_OK && mrc != MDB_NOTFOUND)

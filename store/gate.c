@@ -35,16 +35,14 @@
 #include <string.h>
 #include <time.h>
 
-void st_gate_init(st_gate *g)
-{
+void st_gate_init(st_gate *g) {
     memset(g, 0, sizeof(*g));
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     pthread_cond_init(&g->bcv, NULL);
 }
 
-void st_gate_destroy(st_gate *g)
-{
+void st_gate_destroy(st_gate *g) {
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     pthread_cond_destroy(&g->bcv);
@@ -68,17 +66,14 @@ typedef struct last_key {
     st_keyrec r;
 } last_key;
 
-static void last_key_clear(last_key *lk)
-{
+static void last_key_clear(last_key *lk) {
     if (lk->valid)
         st_keyrec_clear(&lk->r);
     free(lk->raw);
     memset(lk, 0, sizeof(*lk));
 }
 
-static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key *lk,
-                    ss_error *e)
-{
+static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key *lk, ss_error *e) {
     MDB_val v;
     int rc = st_get(s, txn, ST_DB_KEYS, id, SS_KEY_ID_LEN, &v, e);
     if (rc == SU_ENOTFOUND) {
@@ -105,8 +100,7 @@ static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key
     return SU_OK;
 }
 
-static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_key *lk)
-{
+static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_key *lk) {
     ss_error *e = &it->err;
     const ss_sign_req *req = it->req;
     st_usage u;
@@ -151,8 +145,7 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_
 
 /* Records batched signatures (already released) inside txn: counters and audit
  * record, no re-check. Nonzero only when txn failed. */
-static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, ss_error *e)
-{
+static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, ss_error *e) {
     int rc = SU_OK;
     for (; rc == SU_OK && b != NULL; b = b->next) {
         st_keyrec r;
@@ -166,10 +159,14 @@ static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, 
             rc = st_usage_store(s, txn, r.info.id, &u, e);
         }
         if (rc == SU_OK) {
-            st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_OK, .key_id = r.info.id,
-                              .label = r.info.label, .reason = "batched",
+            st_audit_in in = {.op = SS_OP_SIGN,
+                              .outcome = SS_OUT_OK,
+                              .key_id = r.info.id,
+                              .label = r.info.label,
+                              .reason = "batched",
                               .digest = b->digest,
-                              .tbs_hash = b->thlen ? b->th : NULL, .tbs_hash_len = b->thlen};
+                              .tbs_hash = b->thlen ? b->th : NULL,
+                              .tbs_hash_len = b->thlen};
             rc = st_audit_append(s, txn, &in, e);
         }
         st_keyrec_clear(&r);
@@ -177,8 +174,7 @@ static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, 
     return rc;
 }
 
-static void free_list(st_batched *b)
-{
+static void free_list(st_batched *b) {
     while (b != NULL) {
         st_batched *n = b->next;
         free(b);
@@ -188,8 +184,7 @@ static void free_list(st_batched *b)
 
 /* One transaction for everything taken from the queues. */
 static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int *batch_failed,
-                      ss_error *batch_err)
-{
+                      ss_error *batch_err) {
     MDB_txn *txn;
     ss_error err;
     int rc = st_txn(s, 1, &txn, &err);
@@ -230,8 +225,7 @@ static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int
     }
 }
 
-static void deadline(struct timespec *t, long us)
-{
+static void deadline(struct timespec *t, long us) {
     clock_gettime(CLOCK_REALTIME, t);
     t->tv_sec += us / 1000000L;
     t->tv_nsec += (us % 1000000L) * 1000L;
@@ -241,8 +235,7 @@ static void deadline(struct timespec *t, long us)
     }
 }
 
-static long elapsed_us(const struct timespec *a)
-{
+static long elapsed_us(const struct timespec *a) {
     struct timespec b;
     clock_gettime(CLOCK_MONOTONIC, &b);
     return (long)(b.tv_sec - a->tv_sec) * 1000000L + (b.tv_nsec - a->tv_nsec) / 1000L;
@@ -250,8 +243,7 @@ static long elapsed_us(const struct timespec *a)
 
 #define LINGER_MAX_US 2000L
 
-static void *committer(void *arg)
-{
+static void *committer(void *arg) {
     ss_store *s = arg;
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
@@ -307,8 +299,7 @@ static void *committer(void *arg)
 }
 
 /* Under g->mu: the committer thread runs (started at the first signature). */
-static int start_committer(ss_store *s, ss_error *e)
-{
+static int start_committer(ss_store *s, ss_error *e) {
     st_gate *g = &s->gate;
     if (g->committer_running)
         return SU_OK;
@@ -319,8 +310,7 @@ static int start_committer(ss_store *s, ss_error *e)
     return SU_OK;
 }
 
-int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e)
-{
+int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
     su_error_clear(&it->err);
     it->rc = SU_OK;
@@ -342,8 +332,7 @@ int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e)
     return rc;
 }
 
-int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e)
-{
+int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
     while (!it->done)
@@ -354,8 +343,7 @@ int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e)
     return it->rc;
 }
 
-int st_gate_batched_ok(ss_store *s, ss_error *e)
-{
+int st_gate_batched_ok(ss_store *s, ss_error *e) {
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
     int failed = g->batch_failed;
@@ -367,8 +355,7 @@ int st_gate_batched_ok(ss_store *s, ss_error *e)
     return failed ? (e ? e->code : SU_EIO) : SU_OK;
 }
 
-int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e)
-{
+int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
     st_batched *b = calloc(1, sizeof(*b));
     if (b == NULL)
@@ -395,8 +382,7 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e)
     return rc;
 }
 
-void st_gate_flush_stop(ss_store *s)
-{
+void st_gate_flush_stop(ss_store *s) {
     st_gate *g = &s->gate;
     pthread_mutex_lock(&g->mu);
     int running = g->committer_running;
@@ -410,8 +396,7 @@ void st_gate_flush_stop(ss_store *s)
     pthread_mutex_unlock(&g->mu);
 }
 
-void st_gate_after_fork(st_gate *g)
-{
+void st_gate_after_fork(st_gate *g) {
     /* the parent commits its own queues; our copies of its items are dropped */
     free_list(g->bhead);
     st_gate_init(g);

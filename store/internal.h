@@ -64,12 +64,12 @@ typedef struct st_gate {
     st_gate_item *head, *tail; /* signatures waiting for their commit */
     st_batched *bhead, *btail; /* batched records waiting for the next commit */
     pthread_cond_t bcv;        /* wakes the committer */
-    pthread_t committer;        /* the committer thread */
+    pthread_t committer;       /* the committer thread */
     int committer_running, committer_stop;
-    int batch_failed;   /* a flush failed: batched keys stop signing */
+    int batch_failed; /* a flush failed: batched keys stop signing */
     ss_error batch_err;
-    int returning;      /* signers the last commit released that have not submitted again */
-    long linger_us;     /* how long a commit waits for them: half the last commit's time */
+    int returning;  /* signers the last commit released that have not submitted again */
+    long linger_us; /* how long a commit waits for them: half the last commit's time */
 } st_gate;
 
 struct ss_store {
@@ -86,7 +86,7 @@ struct ss_store {
     /* session: set by ss_login, wiped by ss_logout */
     ss_role role;
     char *officer;
-    unsigned char *keys; /* secure heap: ST_SESSION_KEYS * ST_KEY_LEN */
+    unsigned char *keys;     /* secure heap: ST_SESSION_KEYS * ST_KEY_LEN */
     const unsigned char *mk; /* the master key: kept for SO sessions only, else NULL */
     const unsigned char *k_seal, *k_mac, *k_audit, *k_backup;
 
@@ -118,7 +118,7 @@ struct ss_store {
     size_t fresh_ndirty;
     unsigned char fresh_dirty[ST_FRESH_BATCH][SS_KEY_ID_LEN];
 
-    uint64_t last_seq;           /* the audit record this handle appended last */
+    uint64_t last_seq; /* the audit record this handle appended last */
     unsigned char last_hash[32];
 
     char user[64], program[64]; /* who, for audit records */
@@ -174,8 +174,8 @@ int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32
                 uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e);
 /* The primitives below use the algorithms s fetched once from its library context
  * (s may be NULL: the default context, fetched per call). They return 1 / 0. */
-int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt,
-            size_t saltlen, const char *info, unsigned char out[ST_KEY_LEN]);
+int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
+            const char *info, unsigned char out[ST_KEY_LEN]);
 /* A fresh HMAC-SHA256 context keyed with key (for streaming). */
 EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key);
 /* HMAC-SHA256 over a || b; with s->k_mac or s->k_audit it reuses a keyed template. */
@@ -244,16 +244,16 @@ void st_keyrec_clear(st_keyrec *r);
 /* Encodes and MACs the record. */
 int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e);
 /* Decodes and checks the MAC; SU_EINTEGRITY naming `name` (label or id) on any fault. */
-int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name,
-                     st_keyrec *r, ss_error *e);
+int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name, st_keyrec *r,
+                     ss_error *e);
 /* Seals / unseals the PKCS#8 DER with AAD = the record's immutable attributes. */
 int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e);
 int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_t *len,
                      ss_error *e); /* der in secure heap; free with OPENSSL_secure_clear_free */
 
 /* Loads a record by label or id inside txn (label index checked against the record). */
-int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id,
-                st_keyrec *r, ss_error *e);
+int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
+                ss_error *e);
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
 
 /* ---- keycache.c: unsealed keys, secure heap only -------------------------------------- */

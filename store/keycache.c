@@ -23,8 +23,7 @@ struct st_cached_key {
     struct st_cached_key *next;
 };
 
-EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r)
-{
+EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r) {
     EVP_PKEY *pkey = NULL;
     pthread_mutex_lock(&s->cache_mu);
     for (st_cached_key *c = s->cache; c != NULL; c = c->next) {
@@ -39,8 +38,7 @@ EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r)
     return pkey;
 }
 
-void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey)
-{
+void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey) {
     if (!CRYPTO_secure_malloc_initialized())
         return;
     st_cached_key *n = calloc(1, sizeof(*n));
@@ -69,8 +67,7 @@ void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey)
     pthread_mutex_unlock(&s->cache_mu);
 }
 
-void st_keycache_clear(ss_store *s)
-{
+void st_keycache_clear(ss_store *s) {
     pthread_mutex_lock(&s->cache_mu);
     st_cached_key *c = s->cache;
     s->cache = NULL;

@@ -14,8 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int st_label_valid(const char *label, ss_error *e)
-{
+int st_label_valid(const char *label, ss_error *e) {
     size_t n = label ? strlen(label) : 0;
     if (n == 0)
         return su_err(e, SU_EUSAGE, "key label is empty");
@@ -28,8 +27,7 @@ int st_label_valid(const char *label, ss_error *e)
     return SU_OK;
 }
 
-int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e)
-{
+int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
     int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
@@ -48,8 +46,7 @@ int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e
 }
 
 int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
-                       ss_error *e)
-{
+                       ss_error *e) {
     const unsigned char *p = der;
     *out = NULL;
     PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
@@ -62,8 +59,7 @@ int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PK
 }
 
 /* Works out the ss_keytype of a key, refusing what sealhsm does not sign with. */
-static int type_of(const EVP_PKEY *k, const char *label, ss_keytype *t, ss_error *e)
-{
+static int type_of(const EVP_PKEY *k, const char *label, ss_keytype *t, ss_error *e) {
     if (EVP_PKEY_is_a(k, "RSA")) {
         int bits = EVP_PKEY_get_bits(k);
         if (bits < 2048 || bits > 4096)
@@ -81,8 +77,8 @@ static int type_of(const EVP_PKEY *k, const char *label, ss_keytype *t, ss_error
         static const struct {
             const char *a, *b;
             unsigned bits;
-        } curves[] = {{"prime256v1", "P-256", 256}, {"secp384r1", "P-384", 384},
-                      {"secp521r1", "P-521", 521}};
+        } curves[] = {
+            {"prime256v1", "P-256", 256}, {"secp384r1", "P-384", 384}, {"secp521r1", "P-521", 521}};
         for (size_t i = 0; i < 3; i++) {
             if (strcmp(group, curves[i].a) == 0 || strcmp(group, curves[i].b) == 0) {
                 t->alg = SS_ALG_EC;
@@ -105,8 +101,7 @@ static int type_of(const EVP_PKEY *k, const char *label, ss_keytype *t, ss_error
                   EVP_PKEY_get0_type_name(k));
 }
 
-static int generate(ss_store *s, ss_keytype t, EVP_PKEY **out, ss_error *e)
-{
+static int generate(ss_store *s, ss_keytype t, EVP_PKEY **out, ss_error *e) {
     *out = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(s->libctx, ss_keytype_ossl_name(t), s->propq);
     int ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1;
@@ -125,8 +120,7 @@ static int generate(ss_store *s, ss_keytype t, EVP_PKEY **out, ss_error *e)
 }
 
 /* FIPS-style pairwise consistency test: sign and verify before the key is kept. */
-static int pairwise(ss_store *s, EVP_PKEY *k, const char *label, ss_error *e)
-{
+static int pairwise(ss_store *s, EVP_PKEY *k, const char *label, ss_error *e) {
     static const unsigned char msg[] = "sealhsm pairwise consistency test";
     int eddsa = EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
     const char *md = eddsa ? NULL : "SHA256";
@@ -145,8 +139,7 @@ static int pairwise(ss_store *s, EVP_PKEY *k, const char *label, ss_error *e)
     return SU_OK;
 }
 
-static int make_kpin(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin, ss_error *e)
-{
+static int make_kpin(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin, ss_error *e) {
     if (pin == NULL)
         return su_err(e, SU_ENOPIN, "key %s: --key-pin needs a key PIN", r->info.label);
     if (pin->len < SU_PIN_MIN || pin->len > SU_PIN_MAX)
@@ -162,17 +155,15 @@ static int make_kpin(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin,
 }
 
 static int audit_key(ss_store *s, MDB_txn *txn, ss_audit_op op, ss_audit_outcome out,
-                     const ss_keyinfo *k, const char *reason, ss_error *e)
-{
-    st_audit_in in = {.op = op, .outcome = out, .key_id = k->id, .label = k->label,
-                      .reason = reason};
+                     const ss_keyinfo *k, const char *reason, ss_error *e) {
+    st_audit_in in = {
+        .op = op, .outcome = out, .key_id = k->id, .label = k->label, .reason = reason};
     return st_audit_append(s, txn, &in, e);
 }
 
 /* Stores a new key: label index, sealed record, zero counters, audit, one commit. */
 static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin origin,
-                   EVP_PKEY *pkey, ss_keyinfo **out, ss_error *e)
-{
+                   EVP_PKEY *pkey, ss_keyinfo **out, ss_error *e) {
     st_keyrec r;
     memset(&r, 0, sizeof(r));
     ss_keyinfo *k = &r.info;
@@ -214,8 +205,10 @@ static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin 
     if (rc == SU_OK) {
         rc = st_get(s, txn, ST_DB_LABELS, spec->label, strlen(spec->label), &v, e);
         if (rc == SU_OK)
-            rc = su_err(e, SU_EUSAGE, "key label %s already exists in keystore %s (labels are "
-                        "never reused, even after destroy)", spec->label, s->path);
+            rc = su_err(e, SU_EUSAGE,
+                        "key label %s already exists in keystore %s (labels are "
+                        "never reused, even after destroy)",
+                        spec->label, s->path);
         else if (rc == SU_ENOTFOUND)
             rc = SU_OK;
     }
@@ -251,8 +244,7 @@ static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin 
     return rc;
 }
 
-static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_error *e)
-{
+static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, what, e);
     if (rc == SU_OK)
         rc = st_label_valid(spec->label, e);
@@ -274,8 +266,7 @@ static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_
     return rc;
 }
 
-int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e)
-{
+int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e) {
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key generation", e);
@@ -297,8 +288,7 @@ int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e
 }
 
 int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, size_t len,
-              ss_keyinfo **out, ss_error *e)
-{
+              ss_keyinfo **out, ss_error *e) {
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key import", e);
@@ -320,8 +310,7 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
 }
 
 /* Fills the derived parts of a key's public view: counters, activation, certs. */
-static int fill_info(ss_store *s, MDB_txn *txn, ss_keyinfo *k, ss_error *e)
-{
+static int fill_info(ss_store *s, MDB_txn *txn, ss_keyinfo *k, ss_error *e) {
     st_usage u;
     st_activation a;
     MDB_val v;
@@ -341,8 +330,7 @@ static int fill_info(ss_store *s, MDB_txn *txn, ss_keyinfo *k, ss_error *e)
 }
 
 int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
-               ss_error *e)
-{
+               ss_error *e) {
     *out = NULL;
     int rc = st_require_login(s, "reading keys", e);
     if (rc != SU_OK)
@@ -367,15 +355,17 @@ int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyin
 }
 
 int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
-               ss_error *e)
-{
+               ss_error *e) {
     int rc = ss_key_get(s, label, id, out, e);
     if (rc != SU_OK || (*out)->state != SS_STATE_DESTROYED)
         return rc;
     char reason[SS_LABEL_MAX + 64];
     snprintf(reason, sizeof(reason), "key %s was destroyed: use refused", (*out)->label);
-    st_audit_in in = {.op = SS_OP_SIGN, .outcome = SS_OUT_DENIED, .key_id = (*out)->id,
-                      .label = (*out)->label, .reason = reason};
+    st_audit_in in = {.op = SS_OP_SIGN,
+                      .outcome = SS_OUT_DENIED,
+                      .key_id = (*out)->id,
+                      .label = (*out)->label,
+                      .reason = reason};
     st_audit_log(s, &in, NULL);
     su_err(e, SU_ENOTFOUND, "%s", reason);
     ss_keyinfo_free(*out);
@@ -383,8 +373,7 @@ int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyin
     return SU_ENOTFOUND;
 }
 
-int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
-{
+int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
     *out = NULL;
     *n = 0;
     int rc = st_require_login(s, "listing keys", e);
@@ -440,8 +429,7 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e)
 
 /* Opens a write transaction with the key loaded, for the SO verbs below. */
 static int begin_key_change(ss_store *s, const char *label, const char *what, MDB_txn **txn,
-                            st_keyrec *r, ss_error *e)
-{
+                            st_keyrec *r, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, what, e);
     if (rc == SU_OK)
         rc = st_label_valid(label, e);
@@ -459,8 +447,7 @@ static int begin_key_change(ss_store *s, const char *label, const char *what, MD
     return rc;
 }
 
-static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e)
-{
+static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e) {
     if (rc == SU_OK)
         rc = st_commit(s, txn, e);
     else
@@ -470,8 +457,7 @@ static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_er
 }
 
 int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const su_pin *key_pin,
-                      ss_error *e)
-{
+                      ss_error *e) {
     MDB_txn *txn;
     st_keyrec r;
     ss_keyspec spec = {.label = label, .policy = *p};
@@ -492,8 +478,11 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         if (rc == SU_OK)
             rc = st_policy_check_activation(&r.info, &a, su_now(), e);
         if (rc == SU_EPOLICY) {
-            st_audit_in in = {.op = SS_OP_POLICY, .outcome = SS_OUT_DENIED, .key_id = r.info.id,
-                              .label = label, .reason = e ? e->msg : "approvals missing"};
+            st_audit_in in = {.op = SS_OP_POLICY,
+                              .outcome = SS_OUT_DENIED,
+                              .key_id = r.info.id,
+                              .label = label,
+                              .reason = e ? e->msg : "approvals missing"};
             ss_error ignore;
             if (st_audit_append(s, txn, &in, &ignore) == SU_OK)
                 st_commit(s, txn, &ignore);
@@ -531,9 +520,7 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     return end_key_change(s, txn, &r, rc, e);
 }
 
-int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason,
-                     ss_error *e)
-{
+int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason, ss_error *e) {
     MDB_txn *txn;
     st_keyrec r;
     if (st != SS_STATE_ACTIVE && st != SS_STATE_DISABLED && st != SS_STATE_REVOKED)
@@ -544,8 +531,8 @@ int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *re
     if (rc != SU_OK)
         return rc;
     if (r.info.state == SS_STATE_REVOKED)
-        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked, and revocation is final",
-                    label);
+        rc =
+            su_err(e, SU_EPOLICY, "policy: key %s: key is revoked, and revocation is final", label);
     char *nr = rc == SU_OK ? strdup(reason ? reason : "") : NULL;
     if (rc == SU_OK && nr == NULL)
         rc = su_err(e, SU_EIO, "out of memory");
@@ -569,8 +556,7 @@ int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *re
  * free pages after the tombstone is written. A compacting copy writes live pages
  * only; it replaces data.mdb atomically, so no file of the keystore keeps them.
  */
-static int compact(ss_store *s, ss_error *e)
-{
+static int compact(ss_store *s, ss_error *e) {
     char tmp[PATH_MAX], data[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/data.mdb.compact", s->path);
     snprintf(data, sizeof(data), "%s/data.mdb", s->path);
@@ -600,8 +586,7 @@ static int compact(ss_store *s, ss_error *e)
     return st_env_reopen(s, e);
 }
 
-int ss_key_destroy(ss_store *s, const char *label, ss_error *e)
-{
+int ss_key_destroy(ss_store *s, const char *label, ss_error *e) {
     MDB_txn *txn;
     st_keyrec r;
     int rc = st_require_role(s, SS_ROLE_SO, "destroying a key", e);
@@ -634,7 +619,8 @@ int ss_key_destroy(ss_store *s, const char *label, ss_error *e)
         if (rc != SU_OK && e != NULL) {
             char why[sizeof(e->msg)];
             snprintf(why, sizeof(why), "%s", e->msg);
-            su_err(e, rc, "key %s was destroyed, but compacting failed (%s): freed pages may "
+            su_err(e, rc,
+                   "key %s was destroyed, but compacting failed (%s): freed pages may "
                    "keep its sealed bytes until the next destroy",
                    label, why);
         }

@@ -5,14 +5,13 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <signal.h>
-#include <time.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-static const char *role_label(ss_role role, const char *officer, char *buf, size_t n)
-{
+static const char *role_label(ss_role role, const char *officer, char *buf, size_t n) {
     if (role == SS_ROLE_OFFICER)
         snprintf(buf, n, "officer %s", officer);
     else
@@ -21,8 +20,7 @@ static const char *role_label(ss_role role, const char *officer, char *buf, size
 }
 
 static int load_slot(ss_store *s, MDB_txn *txn, ss_role role, const char *officer, st_slot *slot,
-                     ss_error *e)
-{
+                     ss_error *e) {
     MDB_val v;
     char key[128], who[96];
     role_label(role, officer, who, sizeof(who));
@@ -43,8 +41,7 @@ static int load_slot(ss_store *s, MDB_txn *txn, ss_role role, const char *office
     return SU_OK;
 }
 
-static int get_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t *tries, ss_error *e)
-{
+static int get_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t *tries, ss_error *e) {
     MDB_val v;
     int rc = st_get(s, txn, ST_DB_META, key, strlen(key), &v, e);
     *tries = 0;
@@ -59,8 +56,7 @@ static int get_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t *tries
     return SU_OK;
 }
 
-static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries, ss_error *e)
-{
+static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries, ss_error *e) {
     unsigned char b[4];
     su_be32(b, tries);
     return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
@@ -86,8 +82,7 @@ typedef struct attempt {
 
 /* Converts dead attempts into failures; returns the live ones. */
 static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t *failures,
-                         uint32_t *live, ss_error *e)
-{
+                         uint32_t *live, ss_error *e) {
     MDB_cursor *cur;
     int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "reading PIN attempts", e);
     if (rc != SU_OK)
@@ -101,8 +96,8 @@ static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         int64_t started = v.mv_size == 12 ? (int64_t)su_get_be64(v.mv_data) : 0;
         pid_t pid = v.mv_size == 12 ? (pid_t)su_get_be32((const unsigned char *)v.mv_data + 8) : 0;
-        int dead = pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH) ||
-                   now - started > STALE_ATTEMPT_S;
+        int dead =
+            pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH) || now - started > STALE_ATTEMPT_S;
         if (!dead) {
             (*live)++;
             continue;
@@ -118,17 +113,15 @@ static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t
     return SU_OK;
 }
 
-static const char *lock_hint(ss_role role)
-{
+static const char *lock_hint(ss_role role) {
     return role == SS_ROLE_SO     ? " (only a restore from backup unlocks the SO)"
            : role == SS_ROLE_USER ? ": the SO must reset the user PIN"
                                   : ": the SO must remove and re-add the officer";
 }
 
 /* Durably records the attempt before any KDF work; refuses a locked role. */
-static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot *slot,
-                         attempt *at, uint32_t *failures, ss_error *e)
-{
+static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot *slot, attempt *at,
+                         uint32_t *failures, ss_error *e) {
     char who[96], reason[160], prefix[160];
     unsigned char nonce[8];
     char hex[17];
@@ -163,8 +156,8 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
                 txn = NULL;
             if (txn != NULL)
                 mdb_txn_abort(txn);
-            return su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who,
-                          *failures, lock_hint(role));
+            return su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who, *failures,
+                          lock_hint(role));
         }
         if (rc == SU_OK && *failures + live >= s->max_tries) {
             /* would allow more guesses in flight than tries left: wait for them */
@@ -190,8 +183,7 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
 }
 
 /* Removes the attempt's marker and resets (success) or counts (failure) the role. */
-static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, ss_error *e)
-{
+static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, ss_error *e) {
     int rc = st_del(s, txn, ST_DB_META, at->marker, strlen(at->marker), e);
     if (rc == SU_OK) {
         uint32_t now_failures = 0;
@@ -204,14 +196,13 @@ static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, 
 }
 
 /* Records the outcome: removes the marker, resets or counts, audits. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e)
-{
+static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e) {
     MDB_txn *txn;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
-    st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED,
-                      .reason = reason};
+    st_audit_in in = {
+        .op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED, .reason = reason};
     rc = record_outcome(s, txn, at, ok, e);
     if (rc == SU_OK)
         rc = st_audit_append(s, txn, &in, e);
@@ -233,8 +224,7 @@ static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reaso
     return SU_OK;
 }
 
-int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e)
-{
+int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e) {
     char who[96], reason[160];
     if (role != SS_ROLE_SO && role != SS_ROLE_USER && role != SS_ROLE_OFFICER)
         return su_err(e, SU_EUSAGE, "unknown role");
@@ -268,8 +258,8 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         uint32_t left = s->max_tries > failures + 1 ? s->max_tries - failures - 1 : 0;
         snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
         end_attempt(s, &at, 0, reason, NULL);
-        return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who,
-                      s->path, left, left == 0 ? ": now locked" : "");
+        return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
+                      left, left == 0 ? ": now locked" : "");
     }
     s->role = role;
     if (role == SS_ROLE_OFFICER && (s->officer = strdup(officer)) == NULL) {
@@ -283,8 +273,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
     return rc;
 }
 
-static int check_new_pin(const su_pin *pin, const char *who, ss_error *e)
-{
+static int check_new_pin(const su_pin *pin, const char *who, ss_error *e) {
     if (pin == NULL)
         return su_err(e, SU_ENOPIN, "no new PIN for %s", who);
     if (pin->len < SU_PIN_MIN || pin->len > SU_PIN_MAX)
@@ -296,8 +285,7 @@ static int check_new_pin(const su_pin *pin, const char *who, ss_error *e)
 /* Wraps the master key for a role under a new PIN, keeping the role's own Argon2id
  * parameters (new officers get the user role's). */
 static int rewrap(ss_store *s, MDB_txn *txn, ss_role role, const char *name, const su_pin *pin,
-                  const unsigned char *mk, ss_error *e)
-{
+                  const unsigned char *mk, ss_error *e) {
     uint32_t m, t, p;
     st_slot slot;
     int rc = st_user_kdf(s, txn, &m, &t, &p, e);
@@ -319,14 +307,12 @@ static int rewrap(ss_store *s, MDB_txn *txn, ss_role role, const char *name, con
     return rc;
 }
 
-static int audit_in(ss_store *s, MDB_txn *txn, ss_audit_op op, const char *reason, ss_error *e)
-{
+static int audit_in(ss_store *s, MDB_txn *txn, ss_audit_op op, const char *reason, ss_error *e) {
     st_audit_in in = {.op = op, .outcome = SS_OUT_OK, .reason = reason};
     return st_audit_append(s, txn, &in, e);
 }
 
-static int finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e)
-{
+static int finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e) {
     if (rc != SU_OK) {
         mdb_txn_abort(txn);
         return rc;
@@ -334,8 +320,7 @@ static int finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e)
     return st_commit(s, txn, e);
 }
 
-int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e)
-{
+int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e) {
     char who[96], reason[128];
     int rc = st_require_login(s, "changing a PIN", e);
     if (rc != SU_OK)
@@ -367,8 +352,7 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     return finish(s, txn, rc, e);
 }
 
-int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e)
-{
+int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "resetting the user PIN", e);
     if (rc == SU_OK)
         rc = check_new_pin(new_pin, "user", e);
@@ -385,8 +369,7 @@ int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e)
     return finish(s, txn, rc, e);
 }
 
-static int officer_name_valid(const char *name, ss_error *e)
-{
+static int officer_name_valid(const char *name, ss_error *e) {
     size_t n = name ? strlen(name) : 0;
     if (n == 0 || n > SS_OFFICER_NAME_MAX)
         return su_err(e, SU_EUSAGE, "officer name must be 1 to %d bytes", SS_OFFICER_NAME_MAX);
@@ -398,8 +381,7 @@ static int officer_name_valid(const char *name, ss_error *e)
     return SU_OK;
 }
 
-int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e)
-{
+int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e) {
     char reason[128];
     int rc = st_require_role(s, SS_ROLE_SO, "adding an officer", e);
     if (rc == SU_OK)
@@ -427,8 +409,7 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     return finish(s, txn, rc, e);
 }
 
-int ss_officer_remove(ss_store *s, const char *name, ss_error *e)
-{
+int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     char reason[128], key[128];
     int rc = st_require_role(s, SS_ROLE_SO, "removing an officer", e);
     if (rc == SU_OK)
@@ -453,8 +434,7 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e)
     return finish(s, txn, rc, e);
 }
 
-void ss_strings_free(char **v, size_t n)
-{
+void ss_strings_free(char **v, size_t n) {
     if (v == NULL)
         return;
     for (size_t i = 0; i < n; i++)
@@ -462,8 +442,7 @@ void ss_strings_free(char **v, size_t n)
     free(v);
 }
 
-int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e)
-{
+int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e) {
     *names = NULL;
     *n = 0;
     int rc = st_require_login(s, "listing officers", e);

@@ -7,16 +7,15 @@
 #include <string.h>
 #include <strings.h>
 
-int ss_keytype_parse(const char *s, ss_keytype *out, ss_error *e)
-{
+int ss_keytype_parse(const char *s, ss_keytype *out, ss_error *e) {
     static const struct {
         const char *name;
         ss_keytype t;
     } types[] = {
-        {"rsa:2048", {SS_ALG_RSA, 2048}},    {"rsa:3072", {SS_ALG_RSA, 3072}},
-        {"rsa:4096", {SS_ALG_RSA, 4096}},    {"ec:P-256", {SS_ALG_EC, 256}},
-        {"ec:P-384", {SS_ALG_EC, 384}},      {"ec:P-521", {SS_ALG_EC, 521}},
-        {"ed25519", {SS_ALG_ED25519, 255}},  {"ed448", {SS_ALG_ED448, 448}},
+        {"rsa:2048", {SS_ALG_RSA, 2048}},   {"rsa:3072", {SS_ALG_RSA, 3072}},
+        {"rsa:4096", {SS_ALG_RSA, 4096}},   {"ec:P-256", {SS_ALG_EC, 256}},
+        {"ec:P-384", {SS_ALG_EC, 384}},     {"ec:P-521", {SS_ALG_EC, 521}},
+        {"ed25519", {SS_ALG_ED25519, 255}}, {"ed448", {SS_ALG_ED448, 448}},
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (s != NULL && strcasecmp(s, types[i].name) == 0) {
@@ -33,8 +32,7 @@ int ss_keytype_parse(const char *s, ss_keytype *out, ss_error *e)
                   s ? s : "");
 }
 
-void ss_keytype_name(ss_keytype t, char *out)
-{
+void ss_keytype_name(ss_keytype t, char *out) {
     switch (t.alg) {
     case SS_ALG_RSA:
         snprintf(out, 16, "rsa:%u", t.bits);
@@ -53,8 +51,7 @@ void ss_keytype_name(ss_keytype t, char *out)
     }
 }
 
-const char *ss_keytype_ossl_name(ss_keytype t)
-{
+const char *ss_keytype_ossl_name(ss_keytype t) {
     switch (t.alg) {
     case SS_ALG_RSA:
         return "RSA";
@@ -68,8 +65,7 @@ const char *ss_keytype_ossl_name(ss_keytype t)
     return "";
 }
 
-const char *ss_keytype_curve(ss_keytype t)
-{
+const char *ss_keytype_curve(ss_keytype t) {
     if (t.alg != SS_ALG_EC)
         return NULL;
     switch (t.bits) {
@@ -83,8 +79,7 @@ const char *ss_keytype_curve(ss_keytype t)
     return NULL;
 }
 
-const char *ss_env_name(ss_env env)
-{
+const char *ss_env_name(ss_env env) {
     switch (env) {
     case SS_ENV_DEV:
         return "dev";
@@ -96,8 +91,7 @@ const char *ss_env_name(ss_env env)
     return "unknown";
 }
 
-int ss_env_parse(const char *s, ss_env *out)
-{
+int ss_env_parse(const char *s, ss_env *out) {
     for (int i = SS_ENV_DEV; i <= SS_ENV_PROD; i++) {
         if (s != NULL && strcmp(s, ss_env_name((ss_env)i)) == 0) {
             *out = (ss_env)i;
@@ -107,8 +101,7 @@ int ss_env_parse(const char *s, ss_env *out)
     return 0;
 }
 
-const char *ss_state_name(ss_state st)
-{
+const char *ss_state_name(ss_state st) {
     switch (st) {
     case SS_STATE_ACTIVE:
         return "active";
@@ -122,8 +115,7 @@ const char *ss_state_name(ss_state st)
     return "unknown";
 }
 
-const char *ss_origin_name(ss_origin o)
-{
+const char *ss_origin_name(ss_origin o) {
     return o == SS_ORIGIN_IMPORTED ? "imported" : "generated";
 }
 
@@ -146,22 +138,20 @@ static const struct {
 };
 
 /* Digests sealhsm never signs with, each spelling mapped to one name. */
-static const char *forbidden_name(const char *name)
-{
+static const char *forbidden_name(const char *name) {
     static const struct {
         const char *spelling, *canon;
-    } never[] = {{"sha1", "sha1"},         {"sha-1", "sha1"},      {"sha-160", "sha1"},
-                 {"ssl3-sha1", "sha1"},    {"md5", "md5"},         {"ssl3-md5", "md5"},
-                 {"md5-sha1", "md5-sha1"}, {"md4", "md4"},         {"md2", "md2"},
-                 {"mdc2", "mdc2"},         {"ripemd160", "ripemd160"}, {"rmd160", "ripemd160"}};
+    } never[] = {
+        {"sha1", "sha1"}, {"sha-1", "sha1"},   {"sha-160", "sha1"},        {"ssl3-sha1", "sha1"},
+        {"md5", "md5"},   {"ssl3-md5", "md5"}, {"md5-sha1", "md5-sha1"},   {"md4", "md4"},
+        {"md2", "md2"},   {"mdc2", "mdc2"},    {"ripemd160", "ripemd160"}, {"rmd160", "ripemd160"}};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         if (strcasecmp(name, never[i].spelling) == 0)
             return never[i].canon;
     return NULL;
 }
 
-unsigned ss_digest_flag(const char *name, int *forbidden)
-{
+unsigned ss_digest_flag(const char *name, int *forbidden) {
     if (forbidden != NULL)
         *forbidden = 0;
     if (name == NULL)
@@ -178,8 +168,7 @@ unsigned ss_digest_flag(const char *name, int *forbidden)
     return 0;
 }
 
-const char *ss_digest_canon(const char *name, char *buf, size_t n)
-{
+const char *ss_digest_canon(const char *name, char *buf, size_t n) {
     if (name == NULL)
         return "none";
     unsigned f = ss_digest_flag(name, NULL);
@@ -195,16 +184,14 @@ const char *ss_digest_canon(const char *name, char *buf, size_t n)
     return buf;
 }
 
-const char *ss_digest_name(unsigned flag)
-{
+const char *ss_digest_name(unsigned flag) {
     for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++)
         if (digests[i].flag == flag)
             return digests[i].name;
     return NULL;
 }
 
-size_t ss_digest_size(unsigned flag)
-{
+size_t ss_digest_size(unsigned flag) {
     for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++)
         if (digests[i].flag == flag)
             return digests[i].size;

@@ -12,8 +12,7 @@
 #include <string.h>
 
 static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
-                             const st_activation *a, su_buf *b)
-{
+                             const st_activation *a, su_buf *b) {
     su_buf_u64(b, (uint64_t)a->expires);
     su_buf_u32(b, a->napprovals);
     for (uint32_t i = 0; i < a->napprovals; i++) {
@@ -28,8 +27,7 @@ static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
 }
 
 int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
-                       ss_error *e)
-{
+                       ss_error *e) {
     memset(a, 0, sizeof(*a));
     MDB_val v;
     int rc = st_get(s, txn, ST_DB_ACTIVATIONS, k->id, SS_KEY_ID_LEN, &v, e);
@@ -69,8 +67,7 @@ int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activa
 }
 
 int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                        const st_activation *a, ss_error *e)
-{
+                        const st_activation *a, ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
     int rc = activation_encode(s, id, a, &b)
@@ -80,8 +77,7 @@ int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY
     return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
 }
 
-int ss_approve(ss_store *s, const char *label, ss_error *e)
-{
+int ss_approve(ss_store *s, const char *label, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_OFFICER, "approving a key", e);
     if (rc == SU_OK)
         rc = st_label_valid(label, e);
@@ -139,8 +135,11 @@ int ss_approve(ss_store *s, const char *label, ss_error *e)
         rc = st_activation_store(s, txn, k->id, &a, e);
     }
     if (rc == SU_OK) {
-        st_audit_in in = {.op = SS_OP_APPROVE, .outcome = SS_OUT_OK, .key_id = k->id,
-                          .label = label, .reason = reason};
+        st_audit_in in = {.op = SS_OP_APPROVE,
+                          .outcome = SS_OUT_OK,
+                          .key_id = k->id,
+                          .label = label,
+                          .reason = reason};
         rc = st_audit_append(s, txn, &in, e);
     }
     if (rc == SU_OK)

@@ -9,8 +9,7 @@
 
 #define POLICY_VERSION 1
 
-void ss_policy_default(ss_policy *p)
-{
+void ss_policy_default(ss_policy *p) {
     memset(p, 0, sizeof(*p));
     p->env = SS_ENV_DEV;
     p->digests = SS_MD_DEFAULT;
@@ -18,14 +17,12 @@ void ss_policy_default(ss_policy *p)
     p->activation_ttl = 3600;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
+static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-int ss_policy_encode(const ss_policy *p, su_buf *out)
-{
+int ss_policy_encode(const ss_policy *p, su_buf *out) {
     if (p->nusers > SS_MAX_USERS)
         return 0;
     uint32_t users[SS_MAX_USERS];
@@ -50,8 +47,7 @@ int ss_policy_encode(const ss_policy *p, su_buf *out)
     return !out->failed;
 }
 
-int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p)
-{
+int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     su_rd r;
     uint8_t version, env, kpin, batched;
     uint64_t nb, na;
@@ -83,8 +79,7 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p)
     return su_rd_done(&r) && kpin <= 1 && batched <= 1;
 }
 
-int ss_policy_digest(const ss_policy *p, unsigned char out[32])
-{
+int ss_policy_digest(const ss_policy *p, unsigned char out[32]) {
     su_buf b;
     su_buf_init(&b, 0);
     int ok = ss_policy_encode(p, &b) && st_sha256(NULL, b.data, b.len, NULL, 0, out);
@@ -95,8 +90,7 @@ int ss_policy_digest(const ss_policy *p, unsigned char out[32])
 #define DENY(...) su_err(e, SU_EPOLICY, "policy: key " __VA_ARGS__)
 
 int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int64_t now,
-                           ss_error *e)
-{
+                           ss_error *e) {
     const ss_policy *p = &k->policy;
     const char *L = k->label;
     char when[32];
@@ -171,8 +165,7 @@ int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *
     return SU_OK;
 }
 
-int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_error *e)
-{
+int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_error *e) {
     const ss_policy *p = &k->policy;
     const char *L = k->label;
     if (p->max_signatures != 0 && u->signatures >= p->max_signatures)
@@ -198,8 +191,7 @@ int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_e
 }
 
 int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int64_t now,
-                               ss_error *e)
-{
+                               ss_error *e) {
     if (k->policy.approvals == 0)
         return SU_OK;
     if (a->expires > now)

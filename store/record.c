@@ -21,8 +21,7 @@
 
 #define KEYREC_VERSION 1
 
-void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id)
-{
+void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id) {
     if (label != NULL) {
         snprintf(out, outlen, "%s", label);
     } else if (id != NULL) {
@@ -34,8 +33,7 @@ void st_key_name(char *out, size_t outlen, const char *label, const unsigned cha
     }
 }
 
-void st_keyinfo_clear(ss_keyinfo *k)
-{
+void st_keyinfo_clear(ss_keyinfo *k) {
     free(k->label);
     free(k->description);
     free(k->state_reason);
@@ -43,16 +41,14 @@ void st_keyinfo_clear(ss_keyinfo *k)
     memset(k, 0, sizeof(*k));
 }
 
-void ss_keyinfo_free(ss_keyinfo *k)
-{
+void ss_keyinfo_free(ss_keyinfo *k) {
     if (k == NULL)
         return;
     st_keyinfo_clear(k);
     free(k);
 }
 
-void ss_keylist_free(ss_keyinfo **v, size_t n)
-{
+void ss_keylist_free(ss_keyinfo **v, size_t n) {
     if (v == NULL)
         return;
     for (size_t i = 0; i < n; i++)
@@ -60,13 +56,11 @@ void ss_keylist_free(ss_keyinfo **v, size_t n)
     free(v);
 }
 
-static char *dup_or_empty(const char *s)
-{
+static char *dup_or_empty(const char *s) {
     return strdup(s ? s : "");
 }
 
-int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out)
-{
+int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out) {
     ss_keyinfo *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return 0;
@@ -86,15 +80,13 @@ int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out)
     return 1;
 }
 
-void st_keyrec_clear(st_keyrec *r)
-{
+void st_keyrec_clear(st_keyrec *r) {
     st_keyinfo_clear(&r->info);
     OPENSSL_free(r->sealed);
     OPENSSL_cleanse(r, sizeof(*r));
 }
 
-static int encode_attrs(const st_keyrec *r, su_buf *b)
-{
+static int encode_attrs(const st_keyrec *r, su_buf *b) {
     const ss_keyinfo *k = &r->info;
     su_buf_u8(b, KEYREC_VERSION);
     su_buf_put(b, k->id, SS_KEY_ID_LEN);
@@ -121,8 +113,7 @@ static int encode_attrs(const st_keyrec *r, su_buf *b)
     return ok && !b->failed;
 }
 
-int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e)
-{
+int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e) {
     const ss_keyinfo *k = &r->info;
     int ok = encode_attrs(r, out);
     su_buf_u8(out, (uint8_t)k->state);
@@ -138,14 +129,12 @@ int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e)
     return SU_OK;
 }
 
-static int corrupt(const char *name, ss_error *e, const char *why)
-{
+static int corrupt(const char *name, ss_error *e, const char *why) {
     return su_err(e, SU_EINTEGRITY, "key %s: record fails its integrity check (%s)", name, why);
 }
 
-int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name,
-                     st_keyrec *r, ss_error *e)
-{
+int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name, st_keyrec *r,
+                     ss_error *e) {
     memset(r, 0, sizeof(*r));
     if (n < ST_MAC_LEN + 1)
         return corrupt(name, e, "truncated");
@@ -212,14 +201,12 @@ oom:
     return su_err(e, SU_EIO, "out of memory reading key %s", name);
 }
 
-static int make_aad(const st_keyrec *r, su_buf *aad)
-{
+static int make_aad(const st_keyrec *r, su_buf *aad) {
     su_buf_str(aad, "sealhsm-key-v1");
     return encode_attrs(r, aad);
 }
 
-int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e)
-{
+int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e) {
     int rc = st_random(s, r->nonce, ST_NONCE_LEN, e);
     if (rc != SU_OK)
         return rc;
@@ -240,8 +227,7 @@ int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t l
 }
 
 int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_t *len,
-                     ss_error *e)
-{
+                     ss_error *e) {
     *der = NULL;
     if (r->sealed_len <= ST_TAG_LEN)
         return su_err(e, SU_ENOTFOUND, "key %s has no key material (destroyed)", r->info.label);
@@ -252,8 +238,7 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
     su_buf aad;
     su_buf_init(&aad, 0);
     int ok = make_aad(r, &aad) &&
-             st_gcm_open(s, s->k_seal, r->nonce, aad.data, aad.len, r->sealed,
-                         r->sealed_len, out);
+             st_gcm_open(s, s->k_seal, r->nonce, aad.data, aad.len, r->sealed, r->sealed_len, out);
     su_buf_free(&aad);
     if (!ok) {
         OPENSSL_secure_clear_free(out, n);
@@ -264,9 +249,8 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
     return SU_OK;
 }
 
-int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id,
-                st_keyrec *r, ss_error *e)
-{
+int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
+                ss_error *e) {
     char name[SS_LABEL_MAX + 8];
     st_key_name(name, sizeof(name), label, id);
     MDB_val v;
@@ -302,8 +286,7 @@ int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned cha
     return SU_OK;
 }
 
-int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e)
-{
+int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
     int rc = st_keyrec_encode(s, r, &b, e);
@@ -316,8 +299,7 @@ int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e)
 /* ---- usage counters ---------------------------------------------------------------- */
 
 static int usage_mac(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const st_usage *u,
-                     unsigned char mac[ST_MAC_LEN])
-{
+                     unsigned char mac[ST_MAC_LEN]) {
     unsigned char b[SS_KEY_ID_LEN + 28];
     memcpy(b, id, SS_KEY_ID_LEN);
     su_be64(b + 16, u->signatures);
@@ -327,8 +309,7 @@ static int usage_mac(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const s
     return st_hmac(s, s->k_mac, "usage", 5, b, sizeof(b), mac);
 }
 
-int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e)
-{
+int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e) {
     MDB_val v;
     memset(u, 0, sizeof(*u));
     int rc = st_get(s, txn, ST_DB_USAGE, k->id, SS_KEY_ID_LEN, &v, e);
@@ -356,8 +337,7 @@ int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, s
 }
 
 int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                   const st_usage *u, ss_error *e)
-{
+                   const st_usage *u, ss_error *e) {
     unsigned char v[28 + ST_MAC_LEN];
     su_be64(v, u->signatures);
     su_be64(v + 8, (uint64_t)u->last_used);

@@ -70,7 +70,7 @@ typedef enum { SS_ORIGIN_GENERATED = 0, SS_ORIGIN_IMPORTED = 1 } ss_origin;
 #define SS_MD_SHA3_256 0x080u
 #define SS_MD_SHA3_384 0x100u
 #define SS_MD_SHA3_512 0x200u
-#define SS_MD_DEFAULT                                                                             \
+#define SS_MD_DEFAULT                                                                              \
     (SS_MD_SHA256 | SS_MD_SHA384 | SS_MD_SHA512 | SS_MD_SHA3_256 | SS_MD_SHA3_384 | SS_MD_SHA3_512)
 
 /* Key type: algorithm plus size (RSA modulus bits, EC curve bits 256/384/521). */
@@ -108,19 +108,19 @@ size_t ss_digest_size(unsigned flag);
 
 typedef struct ss_policy {
     ss_env env;
-    unsigned digests;         /* SS_MD_* set; EdDSA keys ignore it */
-    unsigned paddings;        /* SS_PAD_* set; RSA only */
-    int64_t not_before;       /* Unix seconds; 0 = none */
-    int64_t not_after;        /* Unix seconds; 0 = none */
-    uint64_t max_signatures;  /* 0 = unlimited */
-    uint32_t rate_count;      /* 0 = no rate limit */
-    uint32_t rate_period;     /* seconds */
-    uint32_t approvals;       /* M of the officers; 0 = none */
-    uint32_t activation_ttl;  /* seconds; default 3600 */
-    uint32_t nusers;          /* 0 = any OS user */
+    unsigned digests;        /* SS_MD_* set; EdDSA keys ignore it */
+    unsigned paddings;       /* SS_PAD_* set; RSA only */
+    int64_t not_before;      /* Unix seconds; 0 = none */
+    int64_t not_after;       /* Unix seconds; 0 = none */
+    uint64_t max_signatures; /* 0 = unlimited */
+    uint32_t rate_count;     /* 0 = no rate limit */
+    uint32_t rate_period;    /* seconds */
+    uint32_t approvals;      /* M of the officers; 0 = none */
+    uint32_t activation_ttl; /* seconds; default 3600 */
+    uint32_t nusers;         /* 0 = any OS user */
     uint32_t users[SS_MAX_USERS];
-    int key_pin;              /* 1: a per-key usage PIN is asked at sign time */
-    int audit_batched;        /* 1: sign records may be flushed in batches */
+    int key_pin;       /* 1: a per-key usage PIN is asked at sign time */
+    int audit_batched; /* 1: sign records may be flushed in batches */
 } ss_policy;
 
 void ss_policy_default(ss_policy *p);
@@ -149,16 +149,15 @@ void ss_init_params_default(ss_init_params *p);
 int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e);
 
 /* Creates a keystore in dir (created 0700 if missing; must be empty otherwise). */
-int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin,
-            const su_pin *user_pin, ss_error *e);
+int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin, const su_pin *user_pin,
+            ss_error *e);
 
 /*
  * Opens an existing keystore without unlocking it. libctx/propq are used for all
  * cryptography (NULL for the default context). The directory's owner and mode are
  * checked; a newer on-disk format is refused.
  */
-int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store **out,
-            ss_error *e);
+int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store **out, ss_error *e);
 void ss_close(ss_store *s);
 
 const char *ss_store_path(const ss_store *s);
@@ -187,7 +186,7 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e);
 
 int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e); /* SO */
-int ss_officer_remove(ss_store *s, const char *name, ss_error *e);                /* SO */
+int ss_officer_remove(ss_store *s, const char *name, ss_error *e);                 /* SO */
 /* Any role: names of the officers; free with ss_strings_free. */
 int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e);
 void ss_strings_free(char **v, size_t n);
@@ -212,8 +211,8 @@ typedef struct ss_keyinfo {
     size_t spki_len;
     /* usage (authenticated counters) */
     uint64_t signatures;
-    int64_t last_used; /* 0 = never */
-    size_t ncerts;     /* certificates stored with the key */
+    int64_t last_used;          /* 0 = never */
+    size_t ncerts;              /* certificates stored with the key */
     int64_t activation_expires; /* approvals: when the live activation ends, 0 = none */
 } ss_keyinfo;
 
@@ -253,8 +252,7 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e);
 int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const su_pin *key_pin,
                       ss_error *e);
 /* SO: active <-> disabled, or -> revoked (final). */
-int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason,
-                     ss_error *e);
+int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason, ss_error *e);
 /* SO: zeroizes the key; a tombstone keeps label and id. Needs exclusive use of the
  * keystore (the store file is compacted so no freed page keeps the sealed bytes). */
 int ss_key_destroy(ss_store *s, const char *label, ss_error *e);
@@ -265,14 +263,14 @@ int ss_key_destroy(ss_store *s, const char *label, ss_error *e);
 typedef int (*ss_pin_cb)(void *arg, const char *label, su_pin **out, ss_error *e);
 
 typedef struct ss_sign_req {
-    const char *digest;      /* digest that produced tbs; NULL for EdDSA */
-    unsigned padding;        /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
-    const char *mgf1_digest; /* PSS; NULL = digest */
-    int pss_saltlen;         /* PSS: >= 0, or OpenSSL's RSA_PSS_SALTLEN_DIGEST/AUTO/MAX */
+    const char *digest;       /* digest that produced tbs; NULL for EdDSA */
+    unsigned padding;         /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
+    const char *mgf1_digest;  /* PSS; NULL = digest */
+    int pss_saltlen;          /* PSS: >= 0, or OpenSSL's RSA_PSS_SALTLEN_DIGEST/AUTO/MAX */
     const unsigned char *tbs; /* the digest value; for EdDSA the whole message */
     size_t tbslen;
-    const char *environment;  /* the caller's environment; NULL = "dev" */
-    ss_pin_cb key_pin_cb;     /* used only for keys with policy.key_pin */
+    const char *environment; /* the caller's environment; NULL = "dev" */
+    ss_pin_cb key_pin_cb;    /* used only for keys with policy.key_pin */
     void *key_pin_arg;
 } ss_sign_req;
 
@@ -308,9 +306,8 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
 int ss_keyref_encode(const unsigned char store_id[SS_STORE_ID_LEN], const ss_keyinfo *k,
                      unsigned char **der, size_t *len, ss_error *e);
 /* *label is malloc'd: free() it. */
-int ss_keyref_decode(const unsigned char *der, size_t len,
-                     unsigned char store_id[SS_STORE_ID_LEN], unsigned char key_id[SS_KEY_ID_LEN],
-                     char **label, ss_error *e);
+int ss_keyref_decode(const unsigned char *der, size_t len, unsigned char store_id[SS_STORE_ID_LEN],
+                     unsigned char key_id[SS_KEY_ID_LEN], char **label, ss_error *e);
 #define SS_KEYREF_PEM_NAME "SEALHSM KEY REF"
 
 /* ---- attestation -------------------------------------------------------------------- */
@@ -384,8 +381,8 @@ int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e);
 int ss_backup(ss_store *s, const char *out_path, ss_error *e);
 /* Checks the backup with the SO PIN it carries and recreates the keystore in new_dir
  * (which must not exist or be empty). Nothing is written unless the file verifies. */
-int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin,
-               OSSL_LIB_CTX *libctx, ss_error *e);
+int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
+               ss_error *e);
 
 /* ---- self-tests ------------------------------------------------------------------------- */
 

@@ -22,12 +22,11 @@
 
 /* Audits a refusal; the refusal's own message is what the caller sees. */
 static void audit_refusal(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int code,
-                          const char *msg)
-{
+                          const char *msg) {
     char dbuf[32];
     st_audit_in in = {.op = SS_OP_SIGN,
-                      .outcome = code == SU_EPOLICY || code == SU_ENOTFOUND ? SS_OUT_DENIED
-                                                                           : SS_OUT_ERROR,
+                      .outcome =
+                          code == SU_EPOLICY || code == SU_ENOTFOUND ? SS_OUT_DENIED : SS_OUT_ERROR,
                       .key_id = k->id,
                       .label = k->label,
                       .reason = msg,
@@ -35,8 +34,7 @@ static void audit_refusal(ss_store *s, const ss_keyinfo *k, const ss_sign_req *r
     st_audit_log(s, &in, NULL);
 }
 
-static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, ss_error *e)
-{
+static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, ss_error *e) {
     if (!r->info.policy.key_pin)
         return SU_OK;
     if (!r->has_kpin)
@@ -48,8 +46,7 @@ static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, s
     int rc = req->key_pin_cb(req->key_pin_arg, r->info.label, &pin, e);
     if (rc != SU_OK || pin == NULL) {
         su_pin_free(pin);
-        return su_err(e, SU_EPOLICY, "policy: key %s: key-pin: no key PIN given",
-                      r->info.label);
+        return su_err(e, SU_EPOLICY, "policy: key %s: key-pin: no key PIN given", r->info.label);
     }
     unsigned char h[ST_KEY_LEN];
     rc = st_argon2id(pin, r->kpin_salt, r->kpin_m, r->kpin_t, r->kpin_p, h, e);
@@ -61,8 +58,7 @@ static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, s
 }
 
 static int raw_sign(ss_store *s, EVP_PKEY *pkey, const ss_keyinfo *k, const ss_sign_req *req,
-                    unsigned char *sig, size_t *siglen, ss_error *e)
-{
+                    unsigned char *sig, size_t *siglen, ss_error *e) {
     int ok;
     if (k->type.alg == SS_ALG_ED25519 || k->type.alg == SS_ALG_ED448) {
         EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -73,8 +69,8 @@ static int raw_sign(ss_store *s, EVP_PKEY *pkey, const ss_keyinfo *k, const ss_s
     } else {
         EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(s->libctx, pkey, s->propq);
         OSSL_PARAM params[4], *p = params;
-        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)req->digest,
-                                                0);
+        *p++ =
+            OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)req->digest, 0);
         ok = c != NULL && EVP_PKEY_sign_init(c) == 1;
         if (ok && k->type.alg == SS_ALG_RSA) {
             ok = EVP_PKEY_CTX_set_rsa_padding(c, req->padding == SS_PAD_PSS
@@ -98,10 +94,10 @@ static int raw_sign(ss_store *s, EVP_PKEY *pkey, const ss_keyinfo *k, const ss_s
     return SU_OK;
 }
 
-static int max_size(ss_store *s, const ss_keyinfo *k, size_t *siglen, ss_error *e)
-{
+static int max_size(ss_store *s, const ss_keyinfo *k, size_t *siglen, ss_error *e) {
     const unsigned char *p = k->spki;
-    EVP_PKEY *pub = k->spki ? d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, s->libctx, s->propq) : NULL;
+    EVP_PKEY *pub =
+        k->spki ? d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, s->libctx, s->propq) : NULL;
     int n = pub ? EVP_PKEY_get_size(pub) : 0;
     EVP_PKEY_free(pub);
     if (n <= 0)
@@ -112,9 +108,8 @@ static int max_size(ss_store *s, const ss_keyinfo *k, size_t *siglen, ss_error *
 
 /* The to-be-signed hash recorded in the audit log: the digest itself, or for
  * EdDSA (which signs the whole message) SHA-256 of the message. */
-static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req,
-                    unsigned char out[64], size_t *len)
-{
+static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, unsigned char out[64],
+                    size_t *len) {
     if (k->type.alg == SS_ALG_ED25519 || k->type.alg == SS_ALG_ED448) {
         *len = 32;
         return st_sha256(s, req->tbs, req->tbslen, NULL, 0, out);
@@ -127,8 +122,7 @@ static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req,
 }
 
 int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_req *req,
-            unsigned char *sig, size_t *siglen, ss_error *e)
-{
+            unsigned char *sig, size_t *siglen, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_USER, "signing", e);
     if (rc != SU_OK)
         return rc;
@@ -170,8 +164,8 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
         rc = st_gate_batched_ok(s, e);
     if (rc == SU_OK && req->digest != NULL &&
         ss_digest_size(ss_digest_flag(req->digest, NULL)) != req->tbslen)
-        rc = su_err(e, SU_EUSAGE, "key %s: %zu bytes is not a %s digest", r.info.label,
-                    req->tbslen, req->digest);
+        rc = su_err(e, SU_EUSAGE, "key %s: %zu bytes is not a %s digest", r.info.label, req->tbslen,
+                    req->digest);
     if (rc != SU_OK) {
         if (rc != SU_EINTEGRITY && rc != SU_EIO)
             audit_refusal(s, &r.info, req, rc, e ? e->msg : "refused");
@@ -210,8 +204,9 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
             rc = src;
             if (e != NULL)
                 *e = serr;
-            audit_refusal(s, &r.info, req, SU_EIO, "the signature failed after its record "
-                                                    "was committed");
+            audit_refusal(s, &r.info, req, SU_EIO,
+                          "the signature failed after its record "
+                          "was committed");
         }
     } else if (rc != SU_OK && rc != SU_EINTEGRITY) {
         audit_refusal(s, &r.info, req, rc, e ? e->msg : "error");

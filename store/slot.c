@@ -13,8 +13,7 @@
 
 #define SLOT_VERSION 1
 
-static const char *role_word(ss_role role)
-{
+static const char *role_word(ss_role role) {
     switch (role) {
     case SS_ROLE_SO:
         return "so";
@@ -27,16 +26,14 @@ static const char *role_word(ss_role role)
     }
 }
 
-void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name)
-{
+void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name) {
     if (role == SS_ROLE_OFFICER)
         snprintf(out, outlen, "%s/officer/%s", kind, name ? name : "");
     else
         snprintf(out, outlen, "%s/%s", kind, role_word(role));
 }
 
-static void slot_aad(const ss_store *s, const st_slot *slot, su_buf *aad)
-{
+static void slot_aad(const ss_store *s, const st_slot *slot, su_buf *aad) {
     su_buf_str(aad, "sealhsm-slot-v1");
     su_buf_put(aad, s->store_id, SS_STORE_ID_LEN);
     su_buf_u8(aad, slot->role);
@@ -48,8 +45,7 @@ static void slot_aad(const ss_store *s, const st_slot *slot, su_buf *aad)
 
 int st_slot_make(ss_store *s, ss_role role, const char *name, const unsigned char *mk,
                  const su_pin *pin, uint32_t m_kib, uint32_t t, uint32_t p, st_slot *out,
-                 ss_error *e)
-{
+                 ss_error *e) {
     memset(out, 0, sizeof(*out));
     out->role = (uint8_t)role;
     if (name != NULL)
@@ -80,8 +76,7 @@ int st_slot_make(ss_store *s, ss_role role, const char *name, const unsigned cha
 }
 
 int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned char *mk,
-                 ss_error *e)
-{
+                 ss_error *e) {
     unsigned char *kek = OPENSSL_secure_malloc(ST_KEY_LEN);
     if (kek == NULL)
         return -su_err(e, SU_EIO, "out of secure memory");
@@ -91,16 +86,15 @@ int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned c
         su_buf aad;
         su_buf_init(&aad, 0);
         slot_aad(s, slot, &aad);
-        ok = !aad.failed && st_gcm_open(s, kek, slot->nonce, aad.data, aad.len,
-                                        slot->wrapped, sizeof(slot->wrapped), mk);
+        ok = !aad.failed && st_gcm_open(s, kek, slot->nonce, aad.data, aad.len, slot->wrapped,
+                                        sizeof(slot->wrapped), mk);
         su_buf_free(&aad);
     }
     OPENSSL_secure_clear_free(kek, ST_KEY_LEN);
     return rc != SU_OK ? -rc : ok;
 }
 
-void st_slot_encode(const st_slot *slot, su_buf *out)
-{
+void st_slot_encode(const st_slot *slot, su_buf *out) {
     su_buf_u8(out, SLOT_VERSION);
     su_buf_u8(out, slot->role);
     su_buf_str(out, slot->name);
@@ -112,8 +106,7 @@ void st_slot_encode(const st_slot *slot, su_buf *out)
     su_buf_put(out, slot->wrapped, sizeof(slot->wrapped));
 }
 
-int st_slot_decode(const unsigned char *p, size_t n, st_slot *out)
-{
+int st_slot_decode(const unsigned char *p, size_t n, st_slot *out) {
     su_rd r;
     uint8_t version;
     const unsigned char *name;
@@ -135,8 +128,7 @@ int st_slot_decode(const unsigned char *p, size_t n, st_slot *out)
     return su_rd_done(&r);
 }
 
-int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error *e)
-{
+int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error *e) {
     static const char *const infos[] = {"sealhsm v1 seal", "sealhsm v1 mac", "sealhsm v1 audit",
                                         "sealhsm v1 backup"};
     const size_t total = ST_SESSION_KEYS * ST_KEY_LEN;
@@ -144,8 +136,7 @@ int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error 
     if (keys == NULL)
         return su_err(e, SU_EIO, "out of secure memory");
     for (size_t i = 0; i < ST_SESSION_KEYS - 1; i++) {
-        if (!st_hkdf(s, mk, s->store_id, SS_STORE_ID_LEN, infos[i],
-                     keys + (i + 1) * ST_KEY_LEN)) {
+        if (!st_hkdf(s, mk, s->store_id, SS_STORE_ID_LEN, infos[i], keys + (i + 1) * ST_KEY_LEN)) {
             OPENSSL_secure_clear_free(keys, total);
             return su_err(e, SU_EIO, "key derivation failed");
         }
@@ -165,8 +156,7 @@ int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error 
     return SU_OK;
 }
 
-int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_t *p, ss_error *e)
-{
+int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_t *p, ss_error *e) {
     MDB_val v;
     st_slot slot;
     int rc = st_get(s, txn, ST_DB_META, "slot/user", 9, &v, e);

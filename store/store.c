@@ -1,22 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Creating, opening and closing keystores; path resolution; role checks. */
-#include "internal.h"
 #include "attest.h"
+#include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
-#include <dirent.h>
 #include <pwd.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-void ss_init_params_default(ss_init_params *p)
-{
+void ss_init_params_default(ss_init_params *p) {
     p->kdf_mem_kib = 64 * 1024;
     p->kdf_iterations = 3;
     p->kdf_lanes = 1;
@@ -24,8 +23,7 @@ void ss_init_params_default(ss_init_params *p)
     p->syslog = 0;
 }
 
-int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e)
-{
+int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e) {
     const char *env = getenv("SEALHSM_KEYSTORE"), *xdg = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
     int n;
@@ -49,8 +47,7 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
 
 /* The OS user named in audit records. Servers drop privileges after opening the
  * keystore (nginx workers), so the name follows the current uid. */
-void st_who(ss_store *s)
-{
+void st_who(ss_store *s) {
     struct passwd pw, *res = NULL;
     char buf[1024];
     s->uid = (uint32_t)getuid();
@@ -60,8 +57,7 @@ void st_who(ss_store *s)
         snprintf(s->user, sizeof(s->user), "%u", (unsigned)getuid());
 }
 
-ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
-{
+ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq) {
     ss_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
@@ -90,8 +86,7 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     return s;
 }
 
-void st_store_free(ss_store *s)
-{
+void st_store_free(ss_store *s) {
     ss_logout(s);
     st_env_close(s);
     st_algs_free(s);
@@ -104,8 +99,7 @@ void st_store_free(ss_store *s)
     free(s);
 }
 
-static int read_meta(ss_store *s, ss_error *e)
-{
+static int read_meta(ss_store *s, ss_error *e) {
     MDB_txn *txn;
     MDB_val v;
     int rc = st_txn(s, 0, &txn, e);
@@ -147,9 +141,7 @@ static int read_meta(ss_store *s, ss_error *e)
     return rc;
 }
 
-int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store **out,
-            ss_error *e)
-{
+int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store **out, ss_error *e) {
     *out = NULL;
     ss_store *s = st_store_new(dir, libctx, propq);
     if (s == NULL)
@@ -165,34 +157,28 @@ int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store *
     return SU_OK;
 }
 
-void ss_close(ss_store *s)
-{
+void ss_close(ss_store *s) {
     if (s != NULL)
         st_store_free(s);
 }
 
-void ss_set_syslog(ss_store *s, int on)
-{
+void ss_set_syslog(ss_store *s, int on) {
     s->syslog = on;
 }
 
-const char *ss_store_path(const ss_store *s)
-{
+const char *ss_store_path(const ss_store *s) {
     return s->path;
 }
 
-void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN])
-{
+void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]) {
     memcpy(out, s->store_id, SS_STORE_ID_LEN);
 }
 
-ss_role ss_logged_in(const ss_store *s)
-{
+ss_role ss_logged_in(const ss_store *s) {
     return s->role;
 }
 
-void ss_logout(ss_store *s)
-{
+void ss_logout(ss_store *s) {
     st_gate_flush_stop(s); /* batched records still need the session's audit key */
     st_keycache_clear(s);
     st_mac_templates_free(s);
@@ -205,13 +191,11 @@ void ss_logout(ss_store *s)
     s->officer = NULL;
 }
 
-static const char *role_name(ss_role r)
-{
+static const char *role_name(ss_role r) {
     return r == SS_ROLE_SO ? "the SO" : r == SS_ROLE_USER ? "the user" : "an officer";
 }
 
-int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e)
-{
+int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e) {
     if (s->role == role)
         return SU_OK;
     if (s->role == SS_ROLE_NONE)
@@ -219,16 +203,14 @@ int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e)
     return su_err(e, SU_EPOLICY, "%s is reserved to %s", what, role_name(role));
 }
 
-int st_require_login(ss_store *s, const char *what, ss_error *e)
-{
+int st_require_login(ss_store *s, const char *what, ss_error *e) {
     if (s->role == SS_ROLE_NONE || s->keys == NULL)
         return su_err(e, SU_EPIN, "%s needs a PIN login first", what);
     return SU_OK;
 }
 
 /* mkdir -p with 0700 for the directories we create. */
-int st_make_dirs(const char *dir, ss_error *e)
-{
+int st_make_dirs(const char *dir, ss_error *e) {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
         return su_err(e, SU_EUSAGE, "keystore path is too long");
@@ -256,15 +238,13 @@ int st_make_dirs(const char *dir, ss_error *e)
     return SU_OK;
 }
 
-static int put_u32(ss_store *s, MDB_txn *txn, const char *key, uint32_t v, ss_error *e)
-{
+static int put_u32(ss_store *s, MDB_txn *txn, const char *key, uint32_t v, ss_error *e) {
     unsigned char b[4];
     su_be32(b, v);
     return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
 }
 
-int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e)
-{
+int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
     st_slot_encode(slot, &b);
@@ -279,8 +259,7 @@ int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e)
 }
 
 static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_pin,
-                         const su_pin *user_pin, unsigned char *mk, ss_error *e)
-{
+                         const su_pin *user_pin, unsigned char *mk, ss_error *e) {
     st_slot so, user;
     EVP_PKEY *ca = NULL;
     unsigned char *cert = NULL;
@@ -298,8 +277,8 @@ static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_
     if (rc == SU_OK)
         rc = st_session_keys(s, mk, 1, e);
     if (rc == SU_OK)
-        rc = st_attest_ca_create(s->libctx, s->propq, s->store_id, su_now(), &ca, &cert,
-                                 &certlen, e);
+        rc = st_attest_ca_create(s->libctx, s->propq, s->store_id, su_now(), &ca, &cert, &certlen,
+                                 e);
     if (rc == SU_OK)
         rc = st_txn(s, 1, &txn, e);
     if (rc == SU_OK)
@@ -338,17 +317,16 @@ static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_
     return rc;
 }
 
-int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin,
-            const su_pin *user_pin, ss_error *e)
-{
+int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin, const su_pin *user_pin,
+            ss_error *e) {
     ss_init_params def;
     if (p == NULL) {
         ss_init_params_default(&def);
         p = &def;
     }
     if (p->kdf_mem_kib < 8 * p->kdf_lanes || p->kdf_mem_kib > 4u * 1024 * 1024 ||
-        p->kdf_iterations < 1 || p->kdf_iterations > 100 || p->kdf_lanes < 1 ||
-        p->kdf_lanes > 16 || p->max_pin_tries < 1 || p->max_pin_tries > 1000)
+        p->kdf_iterations < 1 || p->kdf_iterations > 100 || p->kdf_lanes < 1 || p->kdf_lanes > 16 ||
+        p->max_pin_tries < 1 || p->max_pin_tries > 1000)
         return su_err(e, SU_EUSAGE, "keystore %s: Argon2id or PIN-try parameters out of range",
                       dir);
     if (so_pin == NULL || user_pin == NULL)
@@ -372,8 +350,7 @@ int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin,
     return rc;
 }
 
-void st_remove_store_files(const char *dir)
-{
+void st_remove_store_files(const char *dir) {
     static const char *const files[] = {"data.mdb", "lock.mdb", "sealhsm.lock"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -381,8 +358,7 @@ void st_remove_store_files(const char *dir)
             unlink(path);
 }
 
-int st_check_restore_target(const char *dir, ss_error *e)
-{
+int st_check_restore_target(const char *dir, ss_error *e) {
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/data.mdb", dir);
     if (access(p, F_OK) == 0)

@@ -15,8 +15,7 @@
 
 /* One DER TLV of the given tag at *p (bounded by end); *p moves past it. */
 static int der_take(const unsigned char **p, const unsigned char *end, unsigned char tag,
-                    const unsigned char **val, size_t *len)
-{
+                    const unsigned char **val, size_t *len) {
     if (*p >= end || **p != tag || end - *p < 2)
         return 0;
     (*p)++;
@@ -39,8 +38,7 @@ static int der_take(const unsigned char **p, const unsigned char *end, unsigned 
 /* PrivateKeyInfo { version, algorithm, privateKey OCTET STRING }: the contents of
  * privateKey (the algorithm's own private-key encoding), in place. */
 static int pkcs8_inner(const unsigned char *der, size_t len, const unsigned char **in,
-                       size_t *inlen)
-{
+                       size_t *inlen) {
     const unsigned char *p = der, *end = der + len, *seq, *v;
     size_t seqlen, vl;
     if (!der_take(&p, end, 0x30, &seq, &seqlen))
@@ -52,8 +50,7 @@ static int pkcs8_inner(const unsigned char *der, size_t len, const unsigned char
 }
 
 /* ECPrivateKey { version, privateKey OCTET STRING, ... }: the scalar's bytes. */
-static int ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen)
-{
+static int ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
     const unsigned char *p, *end, *inner, *ec, *v;
     size_t innerlen, eclen, vl;
     if (!pkcs8_inner(der, len, &inner, &innerlen))
@@ -68,8 +65,7 @@ static int ec_scalar(const unsigned char *der, size_t len, const unsigned char *
 }
 
 /* RFC 8410 CurvePrivateKey ::= OCTET STRING inside privateKey: the seed. */
-static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen)
-{
+static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
     const unsigned char *p, *inner;
     size_t innerlen;
     if (!pkcs8_inner(der, len, &inner, &innerlen))
@@ -80,8 +76,7 @@ static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **
 
 /* A key pair of OpenSSL type `name` from the components pushed into bld; the
  * secure part of the intermediate params is cleansed when they are freed. */
-static int keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
-{
+static int keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **out) {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
     EVP_PKEY_CTX *ctx =
         params != NULL ? EVP_PKEY_CTX_new_from_name(s->libctx, name, s->propq) : NULL;
@@ -93,8 +88,7 @@ static int keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, 
 }
 
 static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
-                  EVP_PKEY **out, ss_error *e)
-{
+                  EVP_PKEY **out, ss_error *e) {
     const unsigned char *d, *q = k->spki;
     size_t dlen;
     unsigned char pub[160];
@@ -120,14 +114,13 @@ static int ec_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, si
 }
 
 static int ecx_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
-                   EVP_PKEY **out, ss_error *e)
-{
+                   EVP_PKEY **out, ss_error *e) {
     const unsigned char *d;
     size_t dlen;
     EVP_PKEY *raw = NULL;
     if (ecx_seed(der, len, &d, &dlen))
-        raw = EVP_PKEY_new_raw_private_key_ex(s->libctx, ss_keytype_ossl_name(k->type), s->propq,
-                                              d, dlen);
+        raw = EVP_PKEY_new_raw_private_key_ex(s->libctx, ss_keytype_ossl_name(k->type), s->propq, d,
+                                              dlen);
     /* OpenSSL 3.0 imports a raw private key into ordinary memory (cleansed when freed);
      * a duplicate is allocated in the secure heap, so that is the one kept */
     if (raw != NULL)
@@ -141,11 +134,11 @@ static int ecx_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, s
 /* RSAPrivateKey { version, n, e, d, p, q, dP, dQ, qInv }: n and e as ordinary
  * BIGNUMs, the six private components as secure ones, straight from the DER. */
 static int rsa_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
-                   EVP_PKEY **out, ss_error *e)
-{
+                   EVP_PKEY **out, ss_error *e) {
     static const char *const names[8] = {
-        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
-        OSSL_PKEY_PARAM_RSA_FACTOR1,   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
         OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
     BIGNUM *bn[8] = {0};
     const unsigned char *p, *end, *inner, *seq, *v;
@@ -178,8 +171,7 @@ static int rsa_key(ss_store *s, const ss_keyinfo *k, const unsigned char *der, s
 }
 
 int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
-                     EVP_PKEY **out, ss_error *e)
-{
+                     EVP_PKEY **out, ss_error *e) {
     *out = NULL;
     switch (k->type.alg) {
     case SS_ALG_EC:

@@ -5,14 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void su_buf_init(su_buf *b, int secure)
-{
+void su_buf_init(su_buf *b, int secure) {
     memset(b, 0, sizeof(*b));
     b->secure = secure;
 }
 
-void su_buf_free(su_buf *b)
-{
+void su_buf_free(su_buf *b) {
     if (b->data != NULL) {
         if (b->secure)
             OPENSSL_secure_clear_free(b->data, b->cap);
@@ -23,8 +21,7 @@ void su_buf_free(su_buf *b)
     b->len = b->cap = 0;
 }
 
-int su_buf_reserve(su_buf *b, size_t extra)
-{
+int su_buf_reserve(su_buf *b, size_t extra) {
     if (b->failed)
         return 0;
     if (extra > SIZE_MAX / 2 - b->len) {
@@ -54,60 +51,51 @@ int su_buf_reserve(su_buf *b, size_t extra)
     return 1;
 }
 
-void su_buf_put(su_buf *b, const void *p, size_t n)
-{
+void su_buf_put(su_buf *b, const void *p, size_t n) {
     if (n == 0 || !su_buf_reserve(b, n))
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }
 
-void su_be32(unsigned char out[4], uint32_t v)
-{
+void su_be32(unsigned char out[4], uint32_t v) {
     for (int i = 3; i >= 0; i--, v >>= 8)
         out[i] = (unsigned char)v;
 }
 
-void su_be64(unsigned char out[8], uint64_t v)
-{
+void su_be64(unsigned char out[8], uint64_t v) {
     for (int i = 7; i >= 0; i--, v >>= 8)
         out[i] = (unsigned char)v;
 }
 
-uint64_t su_get_be64(const unsigned char in[8])
-{
+uint64_t su_get_be64(const unsigned char in[8]) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = v << 8 | in[i];
     return v;
 }
 
-uint32_t su_get_be32(const unsigned char in[4])
-{
+uint32_t su_get_be32(const unsigned char in[4]) {
     return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
 }
 
-void su_buf_u8(su_buf *b, uint8_t v)
-{
+void su_buf_u8(su_buf *b, uint8_t v) {
     su_buf_put(b, &v, 1);
 }
 
-void su_buf_u32(su_buf *b, uint32_t v)
-{
+void su_buf_u32(su_buf *b, uint32_t v) {
     unsigned char t[4];
     su_be32(t, v);
     su_buf_put(b, t, 4);
 }
 
-void su_buf_u64(su_buf *b, uint64_t v)
-{
+void su_buf_u64(su_buf *b, uint64_t v) {
     unsigned char t[8];
     su_be64(t, v);
     su_buf_put(b, t, 8);
 }
 
-void su_buf_bytes(su_buf *b, const void *p, size_t n)
-{
+void su_buf_bytes(su_buf *b, const void *p, size_t n) {
     if (n > UINT32_MAX) {
         b->failed = 1;
         return;
@@ -116,20 +104,17 @@ void su_buf_bytes(su_buf *b, const void *p, size_t n)
     su_buf_put(b, p, n);
 }
 
-void su_buf_str(su_buf *b, const char *s)
-{
+void su_buf_str(su_buf *b, const char *s) {
     su_buf_bytes(b, s, s ? strlen(s) : 0);
 }
 
-void su_rd_init(su_rd *r, const void *p, size_t n)
-{
+void su_rd_init(su_rd *r, const void *p, size_t n) {
     r->p = p;
     r->left = n;
     r->failed = 0;
 }
 
-int su_rd_raw(su_rd *r, void *out, size_t n)
-{
+int su_rd_raw(su_rd *r, void *out, size_t n) {
     if (r->failed || n > r->left) {
         r->failed = 1;
         return 0;
@@ -141,13 +126,11 @@ int su_rd_raw(su_rd *r, void *out, size_t n)
     return 1;
 }
 
-int su_rd_u8(su_rd *r, uint8_t *v)
-{
+int su_rd_u8(su_rd *r, uint8_t *v) {
     return su_rd_raw(r, v, 1);
 }
 
-int su_rd_u32(su_rd *r, uint32_t *v)
-{
+int su_rd_u32(su_rd *r, uint32_t *v) {
     unsigned char t[4];
     if (!su_rd_raw(r, t, 4))
         return 0;
@@ -155,8 +138,7 @@ int su_rd_u32(su_rd *r, uint32_t *v)
     return 1;
 }
 
-int su_rd_u64(su_rd *r, uint64_t *v)
-{
+int su_rd_u64(su_rd *r, uint64_t *v) {
     unsigned char t[8];
     if (!su_rd_raw(r, t, 8))
         return 0;
@@ -164,8 +146,7 @@ int su_rd_u64(su_rd *r, uint64_t *v)
     return 1;
 }
 
-int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max)
-{
+int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
     uint32_t len;
     if (!su_rd_u32(r, &len))
         return 0;
@@ -180,8 +161,7 @@ int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max)
     return 1;
 }
 
-int su_rd_str(su_rd *r, char **out, size_t max)
-{
+int su_rd_str(su_rd *r, char **out, size_t max) {
     const unsigned char *p;
     size_t n;
     *out = NULL;
@@ -202,7 +182,6 @@ int su_rd_str(su_rd *r, char **out, size_t max)
     return 1;
 }
 
-int su_rd_done(const su_rd *r)
-{
+int su_rd_done(const su_rd *r) {
     return !r->failed && r->left == 0;
 }

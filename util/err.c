@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int su_err(su_error *e, int code, const char *fmt, ...)
-{
+int su_err(su_error *e, int code, const char *fmt, ...) {
     if (e == NULL)
         return code;
     e->code = code;
@@ -20,16 +19,14 @@ int su_err(su_error *e, int code, const char *fmt, ...)
     return code;
 }
 
-void su_error_clear(su_error *e)
-{
+void su_error_clear(su_error *e) {
     if (e != NULL) {
         e->code = SU_OK;
         e->msg[0] = '\0';
     }
 }
 
-const char *su_strerror(int code)
-{
+const char *su_strerror(int code) {
     switch (code) {
     case SU_OK:
         return "ok";

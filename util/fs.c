@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int su_check_private_dir(const char *path, su_error *e)
-{
+int su_check_private_dir(const char *path, su_error *e) {
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
@@ -21,16 +20,16 @@ int su_check_private_dir(const char *path, su_error *e)
     if (!S_ISDIR(st.st_mode))
         return su_err(e, SU_EIO, "keystore %s is not a directory", path);
     if (st.st_uid != geteuid())
-        return su_err(e, SU_EIO, "keystore %s is owned by uid %u, not by this user (uid %u): refused",
-                      path, (unsigned)st.st_uid, (unsigned)geteuid());
+        return su_err(e, SU_EIO,
+                      "keystore %s is owned by uid %u, not by this user (uid %u): refused", path,
+                      (unsigned)st.st_uid, (unsigned)geteuid());
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         return su_err(e, SU_EIO, "keystore %s is writable by group or others (mode %03o): refused",
                       path, (unsigned)(st.st_mode & 0777));
     return SU_OK;
 }
 
-int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e)
-{
+int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e) {
     *out = NULL;
     *outlen = 0;
     FILE *f = fopen(path, "rb");
@@ -78,8 +77,7 @@ int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outl
     return SU_OK;
 }
 
-int su_write_file_atomic(const char *path, const void *data, size_t n, int mode, su_error *e)
-{
+int su_write_file_atomic(const char *path, const void *data, size_t n, int mode, su_error *e) {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
         return su_err(e, SU_EUSAGE, "path too long: %s", path);

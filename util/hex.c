@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-void su_hex(char *out, const unsigned char *in, size_t n)
-{
+void su_hex(char *out, const unsigned char *in, size_t n) {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         out[2 * i] = digits[in[i] >> 4];
@@ -13,8 +12,7 @@ void su_hex(char *out, const unsigned char *in, size_t n)
     out[2 * n] = '\0';
 }
 
-int su_hexdigit(char c)
-{
+int su_hexdigit(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -24,8 +22,7 @@ int su_hexdigit(char c)
     return -1;
 }
 
-int su_unhex(unsigned char *out, size_t n, const char *hex)
-{
+int su_unhex(unsigned char *out, size_t n, const char *hex) {
     if (hex == NULL || strlen(hex) != 2 * n)
         return 0;
     for (size_t i = 0; i < n; i++) {

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg)
-{
+int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg) {
     if (list == NULL)
         return SU_EUSAGE;
     char *copy = strdup(list);

@@ -10,8 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-su_pin *su_pin_new(const void *data, size_t len)
-{
+su_pin *su_pin_new(const void *data, size_t len) {
     su_pin *p = OPENSSL_secure_zalloc(sizeof(*p));
     if (p == NULL)
         return NULL;
@@ -25,8 +24,7 @@ su_pin *su_pin_new(const void *data, size_t len)
     return p;
 }
 
-void su_pin_free(su_pin *p)
-{
+void su_pin_free(su_pin *p) {
     if (p == NULL)
         return;
     OPENSSL_secure_clear_free(p->data, p->len + 1);
@@ -34,8 +32,7 @@ void su_pin_free(su_pin *p)
 }
 
 /* Reads up to cap bytes from fd into buf (secure memory owned by the caller). */
-static int read_all(int fd, char *buf, size_t cap, size_t *n)
-{
+static int read_all(int fd, char *buf, size_t cap, size_t *n) {
     size_t got = 0;
     for (;;) {
         if (got == cap)
@@ -54,8 +51,7 @@ static int read_all(int fd, char *buf, size_t cap, size_t *n)
 }
 
 /* Validates the length, wraps the bytes; strips one trailing newline first. */
-static int finish(const char *what, char *buf, size_t n, su_pin **out, su_error *e)
-{
+static int finish(const char *what, char *buf, size_t n, su_pin **out, su_error *e) {
     if (n > 0 && buf[n - 1] == '\n')
         n--;
     if (n < SU_PIN_MIN || n > SU_PIN_MAX)
@@ -69,8 +65,7 @@ static int finish(const char *what, char *buf, size_t n, su_pin **out, su_error 
 
 #define PIN_CAP (SU_PIN_MAX + 2)
 
-static int from_fd(int fd, const char *what, su_pin **out, su_error *e)
-{
+static int from_fd(int fd, const char *what, su_pin **out, su_error *e) {
     char *buf = OPENSSL_secure_zalloc(PIN_CAP);
     size_t n = 0;
     int rc;
@@ -87,8 +82,7 @@ static int from_fd(int fd, const char *what, su_pin **out, su_error *e)
     return rc;
 }
 
-int su_have_tty(void)
-{
+int su_have_tty(void) {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -97,8 +91,7 @@ int su_have_tty(void)
 }
 
 /* One no-echo line from the terminal. */
-static int prompt_once(const char *text, su_pin **out, su_error *e)
-{
+static int prompt_once(const char *text, su_pin **out, su_error *e) {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return su_err(e, SU_ENOPIN, "no PIN source given and no terminal to prompt on");
@@ -146,8 +139,7 @@ static int prompt_once(const char *text, su_pin **out, su_error *e)
     return rc;
 }
 
-int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e)
-{
+int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e) {
     *out = NULL;
     if (spec == NULL)
         return su_err(e, SU_ENOPIN, "no PIN source");
@@ -193,12 +185,11 @@ int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, 
     }
     if (strcmp(spec, "prompt") == 0)
         return prompt_once(prompt_text ? prompt_text : "PIN: ", out, e);
-    return su_err(e, SU_EUSAGE, "bad PIN source '%.64s' (expected env:NAME, file:PATH, fd:N or prompt)",
-                  spec);
+    return su_err(e, SU_EUSAGE,
+                  "bad PIN source '%.64s' (expected env:NAME, file:PATH, fd:N or prompt)", spec);
 }
 
-int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e)
-{
+int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e) {
     su_pin *a = NULL, *b = NULL;
     *out = NULL;
     int rc = prompt_once(prompt_text, &a, e);

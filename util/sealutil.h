@@ -125,7 +125,7 @@ enum { SU_URI_ANY = 0, SU_URI_PRIVATE, SU_URI_PUBLIC, SU_URI_CERT };
 #define SU_KEY_ID_LEN 16
 
 typedef struct su_uri {
-    char *label;                    /* NULL when the URI names an id */
+    char *label; /* NULL when the URI names an id */
     unsigned char id[SU_KEY_ID_LEN];
     int has_id;
     int type;       /* SU_URI_* */
@@ -157,7 +157,7 @@ typedef struct su_pin {
     size_t len;
 } su_pin;
 
-void su_pin_free(su_pin *p); /* cleanses and frees; NULL ok */
+void su_pin_free(su_pin *p);                      /* cleanses and frees; NULL ok */
 su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory */
 
 /*

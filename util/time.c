@@ -8,23 +8,20 @@
 #include <string.h>
 #include <time.h>
 
-int64_t su_now(void)
-{
+int64_t su_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec;
 }
 
-int64_t su_now_ms(void)
-{
+int64_t su_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads exactly n decimal digits. */
-static int digits(const char **s, int n, int *out)
-{
+static int digits(const char **s, int n, int *out) {
     int v = 0;
     for (int i = 0; i < n; i++) {
         if (!isdigit((unsigned char)(*s)[i]))
@@ -36,16 +33,14 @@ static int digits(const char **s, int n, int *out)
     return 1;
 }
 
-static int days_in_month(int y, int m)
-{
+static int days_in_month(int y, int m) {
     static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return 29;
     return d[m - 1];
 }
 
-int su_parse_time(const char *s, int64_t *out)
-{
+int su_parse_time(const char *s, int64_t *out) {
     int y, mo, d, h = 0, mi = 0, sec = 0;
     if (s == NULL || !digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
         !digits(&s, 2, &d))
@@ -78,16 +73,14 @@ int su_parse_time(const char *s, int64_t *out)
     return 1;
 }
 
-void su_format_time(int64_t t, char *out)
-{
+void su_format_time(int64_t t, char *out) {
     time_t tt = (time_t)t;
     struct tm tm;
     if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         strcpy(out, "1970-01-01T00:00:00Z");
 }
 
-void su_format_time_ms(int64_t ms, char *out)
-{
+void su_format_time_ms(int64_t ms, char *out) {
     time_t tt = (time_t)(ms / 1000);
     struct tm tm;
     char base[24];
@@ -97,8 +90,7 @@ void su_format_time_ms(int64_t ms, char *out)
 }
 
 /* Positive decimal integer followed by the rest of the string in *end. */
-static int number(const char *s, uint64_t max, uint64_t *v, const char **end)
-{
+static int number(const char *s, uint64_t max, uint64_t *v, const char **end) {
     if (!isdigit((unsigned char)*s))
         return 0;
     errno = 0;
@@ -111,8 +103,7 @@ static int number(const char *s, uint64_t max, uint64_t *v, const char **end)
     return 1;
 }
 
-int su_parse_duration(const char *s, uint64_t *out)
-{
+int su_parse_duration(const char *s, uint64_t *out) {
     uint64_t n, mult;
     const char *unit;
     if (s == NULL || !number(s, UINT32_MAX, &n, &unit))
@@ -131,8 +122,7 @@ int su_parse_duration(const char *s, uint64_t *out)
     return 1;
 }
 
-int su_parse_rate(const char *s, uint32_t *count, uint32_t *period)
-{
+int su_parse_rate(const char *s, uint32_t *count, uint32_t *period) {
     uint64_t n;
     const char *rest;
     if (s == NULL || !number(s, UINT32_MAX, &n, &rest) || *rest++ != '/')
@@ -140,7 +130,7 @@ int su_parse_rate(const char *s, uint32_t *count, uint32_t *period)
     static const struct {
         const char *name;
         uint32_t secs;
-    } units[] = {{"sec", 1},   {"s", 1},     {"min", 60},    {"m", 60},
+    } units[] = {{"sec", 1},     {"s", 1},    {"min", 60},    {"m", 60},
                  {"hour", 3600}, {"h", 3600}, {"day", 86400}, {"d", 86400}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(rest, units[i].name) == 0) {
@@ -152,8 +142,7 @@ int su_parse_rate(const char *s, uint32_t *count, uint32_t *period)
     return 0;
 }
 
-void su_format_duration(uint64_t secs, char *out, size_t outlen)
-{
+void su_format_duration(uint64_t secs, char *out, size_t outlen) {
     if (secs % 86400 == 0)
         snprintf(out, outlen, "%llud", (unsigned long long)(secs / 86400));
     else if (secs % 3600 == 0)
@@ -164,8 +153,10 @@ void su_format_duration(uint64_t secs, char *out, size_t outlen)
         snprintf(out, outlen, "%llus", (unsigned long long)secs);
 }
 
-void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen)
-{
-    const char *unit = period == 86400 ? "day" : period == 3600 ? "hour" : period == 60 ? "min" : "sec";
+void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen) {
+    const char *unit = period == 86400  ? "day"
+                       : period == 3600 ? "hour"
+                       : period == 60   ? "min"
+                                        : "sec";
     snprintf(out, outlen, "%u/%s", count, unit);
 }

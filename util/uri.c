@@ -5,8 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-char *su_pct_decode(const char *s, size_t n)
-{
+char *su_pct_decode(const char *s, size_t n) {
     char *out = malloc(n + 1);
     if (out == NULL)
         return NULL;
@@ -30,8 +29,7 @@ char *su_pct_decode(const char *s, size_t n)
 }
 
 /* A short, printable quote of the URI for error messages (URIs can be huge). */
-static void quote(char *out, size_t outlen, const char *uri)
-{
+static void quote(char *out, size_t outlen, const char *uri) {
     size_t n = 0, max = outlen - 4;
     for (const char *p = uri; *p && n < max; p++)
         out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
@@ -40,15 +38,13 @@ static void quote(char *out, size_t outlen, const char *uri)
     out[n] = '\0';
 }
 
-static int bad(su_error *e, const char *uri, const char *why)
-{
+static int bad(su_error *e, const char *uri, const char *why) {
     char q[80];
     quote(q, sizeof(q), uri);
     return su_err(e, SU_EUSAGE, "URI '%s': %s", q, why);
 }
 
-int su_uri_parse(const char *uri, su_uri *out, su_error *e)
-{
+int su_uri_parse(const char *uri, su_uri *out, su_error *e) {
     memset(out, 0, sizeof(*out));
     if (uri == NULL || strncasecmp(uri, "sealhsm:", 8) != 0)
         return bad(e, uri ? uri : "", "not a sealhsm: URI");
@@ -156,8 +152,7 @@ dup:
     return bad(e, uri, "attribute given twice");
 }
 
-void su_uri_clear(su_uri *u)
-{
+void su_uri_clear(su_uri *u) {
     free(u->label);
     free(u->keystore);
     memset(u, 0, sizeof(*u));

@@ -30,15 +30,13 @@ static FILE *out;
 static long ok_total, failed_total, bad_total;
 static char first_error[512];
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void *worker(void *arg)
-{
+static void *worker(void *arg) {
     long tid = (long)arg, n = 0, ok = 0, failed = 0, bad = 0;
     size_t cap = 1024, used = 0;
     char *hashes = malloc(cap * 65);
@@ -93,8 +91,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 6) {
         fprintf(stderr, "usage: conc_sign URI PUBKEY.pem SECONDS THREADS OUTFILE\n");
         return 2;

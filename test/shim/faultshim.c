@@ -37,8 +37,15 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum { OP_WRITE = 1, OP_PWRITE = 2, OP_WRITEV = 4, OP_FSYNC = 8, OP_FDATASYNC = 16, OP_OPEN = 32,
-       OP_RENAME = 64 };
+enum {
+    OP_WRITE = 1,
+    OP_PWRITE = 2,
+    OP_WRITEV = 4,
+    OP_FSYNC = 8,
+    OP_FDATASYNC = 16,
+    OP_OPEN = 32,
+    OP_RENAME = 64
+};
 enum { ACT_FAIL, ACT_KILL, ACT_SHORT };
 
 static const char *match = "data.mdb";
@@ -50,8 +57,7 @@ static const char *count_file;
 static long calls;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void report(void)
-{
+static void report(void) {
     if (count_file == NULL)
         return;
     FILE *f = fopen(count_file, "a");
@@ -61,8 +67,7 @@ static void report(void)
     }
 }
 
-__attribute__((constructor)) static void shim_init(void)
-{
+__attribute__((constructor)) static void shim_init(void) {
     const char *v;
     if ((v = getenv("SHIM_MATCH")) != NULL && *v)
         match = v;
@@ -71,8 +76,8 @@ __attribute__((constructor)) static void shim_init(void)
         static const struct {
             const char *name;
             unsigned bit;
-        } names[] = {{"write", OP_WRITE},   {"pwrite", OP_PWRITE},       {"writev", OP_WRITEV},
-                     {"fsync", OP_FSYNC},   {"fdatasync", OP_FDATASYNC}, {"open", OP_OPEN},
+        } names[] = {{"write", OP_WRITE},  {"pwrite", OP_PWRITE},       {"writev", OP_WRITEV},
+                     {"fsync", OP_FSYNC},  {"fdatasync", OP_FDATASYNC}, {"open", OP_OPEN},
                      {"rename", OP_RENAME}};
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             const char *p = strstr(v, names[i].name);
@@ -104,8 +109,7 @@ __attribute__((constructor)) static void shim_init(void)
     atexit(report);
 }
 
-static int fd_matches(int fd)
-{
+static int fd_matches(int fd) {
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof(path) - 1);
@@ -116,8 +120,7 @@ static int fd_matches(int fd)
 }
 
 /* 0: let the call through; 1: inject (errno set, or the process is gone). */
-static int inject(unsigned op, int matches)
-{
+static int inject(unsigned op, int matches) {
     if (!(ops & op) || !matches)
         return 0;
     pthread_mutex_lock(&mu);
@@ -138,8 +141,7 @@ static int inject(unsigned op, int matches)
     if (real_##name == NULL)                                                                       \
         real_##name = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, #name);
 
-ssize_t write(int fd, const void *buf, size_t n)
-{
+ssize_t write(int fd, const void *buf, size_t n) {
     REAL(ssize_t, write, int, const void *, size_t);
     if (inject(OP_WRITE, fd_matches(fd))) {
         if (action == ACT_SHORT && n > 1)
@@ -149,8 +151,7 @@ ssize_t write(int fd, const void *buf, size_t n)
     return real_write(fd, buf, n);
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
     REAL(ssize_t, pwrite, int, const void *, size_t, off_t);
     if (inject(OP_PWRITE, fd_matches(fd))) {
         if (action == ACT_SHORT && n > 1)
@@ -160,8 +161,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     return real_pwrite(fd, buf, n, off);
 }
 
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
-{
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
     REAL(ssize_t, pwrite64, int, const void *, size_t, off_t);
     if (inject(OP_PWRITE, fd_matches(fd))) {
         if (action == ACT_SHORT && n > 1)
@@ -171,8 +171,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
     return real_pwrite64(fd, buf, n, off);
 }
 
-ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
+ssize_t writev(int fd, const struct iovec *iov, int cnt) {
     REAL(ssize_t, writev, int, const struct iovec *, int);
     if (inject(OP_WRITEV, fd_matches(fd))) {
         if (action == ACT_SHORT && cnt > 1)
@@ -182,8 +181,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
     return real_writev(fd, iov, cnt);
 }
 
-static void arm(unsigned op)
-{
+static void arm(unsigned op) {
     if (arm_on == op) {
         pthread_mutex_lock(&mu);
         armed = 1;
@@ -191,8 +189,7 @@ static void arm(unsigned op)
     }
 }
 
-int fsync(int fd)
-{
+int fsync(int fd) {
     REAL(int, fsync, int);
     if (inject(OP_FSYNC, fd_matches(fd)))
         return -1;
@@ -202,29 +199,24 @@ int fsync(int fd)
     return rc;
 }
 
-int fdatasync(int fd)
-{
+int fdatasync(int fd) {
     REAL(int, fdatasync, int);
     return inject(OP_FDATASYNC, fd_matches(fd)) ? -1 : real_fdatasync(fd);
 }
 
-static int opens_for_writing(const char *path, int flags)
-{
+static int opens_for_writing(const char *path, int flags) {
     return (flags & O_ACCMODE) != O_RDONLY && path != NULL && strstr(path, match) != NULL;
 }
 
 /* open and open64 alike: fail opens for writing of the matched path, else pass on. */
-static int open_with(int (*real)(const char *, int, ...), const char *path, int flags,
-                     va_list ap)
-{
+static int open_with(int (*real)(const char *, int, ...), const char *path, int flags, va_list ap) {
     mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
     if (inject(OP_OPEN, opens_for_writing(path, flags)))
         return -1;
     return real(path, flags, mode);
 }
 
-int open(const char *path, int flags, ...)
-{
+int open(const char *path, int flags, ...) {
     REAL(int, open, const char *, int, ...);
     va_list ap;
     va_start(ap, flags);
@@ -233,8 +225,7 @@ int open(const char *path, int flags, ...)
     return rc;
 }
 
-int open64(const char *path, int flags, ...)
-{
+int open64(const char *path, int flags, ...) {
     REAL(int, open64, const char *, int, ...);
     va_list ap;
     va_start(ap, flags);
@@ -243,8 +234,7 @@ int open64(const char *path, int flags, ...)
     return rc;
 }
 
-int rename(const char *from, const char *to)
-{
+int rename(const char *from, const char *to) {
     REAL(int, rename, const char *, const char *);
     if (inject(OP_RENAME, to != NULL && strstr(to, match) != NULL))
         return -1;

@@ -17,22 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void hexline(const char *name, const unsigned char *p, size_t n)
-{
+static void hexline(const char *name, const unsigned char *p, size_t n) {
     printf("%s ", name);
     for (size_t i = 0; i < n; i++)
         printf("%02x", p[i]);
     printf("\n");
 }
 
-static int die(const char *what, const ss_error *e)
-{
+static int die(const char *what, const ss_error *e) {
     fprintf(stderr, "keyprobe: %s: %s\n", what, e ? e->msg : "");
     return 1;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 4)
         return die("usage: keyprobe DIR so|user PINFILE [LABEL]", NULL);
     ss_role role = strcmp(argv[2], "so") == 0 ? SS_ROLE_SO : SS_ROLE_USER;
@@ -49,7 +46,8 @@ int main(int argc, char **argv)
     MDB_val v;
     st_slot slot;
     const char *key = role == SS_ROLE_SO ? "slot/so" : "slot/user";
-    if (st_txn(s, 0, &txn, &e) != SU_OK || st_get(s, txn, ST_DB_META, key, strlen(key), &v, &e) != SU_OK ||
+    if (st_txn(s, 0, &txn, &e) != SU_OK ||
+        st_get(s, txn, ST_DB_META, key, strlen(key), &v, &e) != SU_OK ||
         !st_slot_decode(v.mv_data, v.mv_size, &slot))
         return die("slot", &e);
     mdb_txn_abort(txn);

@@ -22,8 +22,7 @@
 
 #define TAG 0x5345414c484d454dULL
 
-static void *tag_malloc(size_t n, const char *file, int line)
-{
+static void *tag_malloc(size_t n, const char *file, int line) {
     unsigned long long *p = malloc(n + 16);
     if (p == NULL)
         return NULL;
@@ -32,8 +31,7 @@ static void *tag_malloc(size_t n, const char *file, int line)
     return p + 2;
 }
 
-static unsigned long long *header(void *q, const char *what, const char *file, int line)
-{
+static unsigned long long *header(void *q, const char *what, const char *file, int line) {
     unsigned long long *p = (unsigned long long *)q - 2;
     if (p[0] != TAG) {
         fprintf(stderr, "memfn: %s of a block libcrypto's allocator did not hand out (%s:%d)\n",
@@ -43,8 +41,7 @@ static unsigned long long *header(void *q, const char *what, const char *file, i
     return p;
 }
 
-static void tag_free(void *q, const char *file, int line)
-{
+static void tag_free(void *q, const char *file, int line) {
     if (q == NULL)
         return;
     unsigned long long *p = header(q, "OPENSSL_free", file, line);
@@ -52,8 +49,7 @@ static void tag_free(void *q, const char *file, int line)
     free(p);
 }
 
-static void *tag_realloc(void *q, size_t n, const char *file, int line)
-{
+static void *tag_realloc(void *q, size_t n, const char *file, int line) {
     if (q == NULL)
         return tag_malloc(n, file, line);
     unsigned long long *p = realloc(header(q, "OPENSSL_realloc", file, line), n + 16);
@@ -63,8 +59,7 @@ static void *tag_realloc(void *q, size_t n, const char *file, int line)
     return p + 2;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 2 || !CRYPTO_set_mem_functions(tag_malloc, tag_realloc, tag_free)) {
         fprintf(stderr, "usage: memfn KEYFILE|URI\n");
         return 2;

@@ -18,8 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: memprobe DIR so|user PINFILE [LABEL]\n");
         return 1;

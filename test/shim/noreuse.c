@@ -24,16 +24,15 @@ static unsigned char *arena;
 static size_t used;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void *take(size_t n, size_t align)
-{
+static void *take(size_t n, size_t align) {
     if (align < HDR)
         align = HDR;
     if (n > ARENA)
         return NULL;
     pthread_mutex_lock(&mu);
     if (arena == NULL) {
-        void *p = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
+        void *p = mmap(NULL, ARENA, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         arena = p == MAP_FAILED ? NULL : p;
     }
     unsigned char *out = NULL;
@@ -51,30 +50,25 @@ static void *take(size_t n, size_t align)
     return out;
 }
 
-static size_t size_of(void *p)
-{
+static size_t size_of(void *p) {
     return *(size_t *)((unsigned char *)p - HDR);
 }
 
-void *malloc(size_t n)
-{
+void *malloc(size_t n) {
     return take(n, HDR);
 }
 
-void free(void *p)
-{
+void free(void *p) {
     (void)p;
 }
 
-void *calloc(size_t a, size_t b)
-{
+void *calloc(size_t a, size_t b) {
     if (b != 0 && a > SIZE_MAX / b)
         return NULL;
     return take(a * b, HDR); /* fresh anonymous memory is zero */
 }
 
-void *realloc(void *p, size_t n)
-{
+void *realloc(void *p, size_t n) {
     void *q = take(n, HDR);
     if (p != NULL && q != NULL) {
         size_t old = size_of(p);
@@ -83,8 +77,7 @@ void *realloc(void *p, size_t n)
     return q;
 }
 
-int posix_memalign(void **out, size_t align, size_t n)
-{
+int posix_memalign(void **out, size_t align, size_t n) {
     void *p = take(n, align);
     if (p == NULL)
         return ENOMEM;
@@ -92,28 +85,23 @@ int posix_memalign(void **out, size_t align, size_t n)
     return 0;
 }
 
-void *aligned_alloc(size_t align, size_t n)
-{
+void *aligned_alloc(size_t align, size_t n) {
     return take(n, align);
 }
 
-void *memalign(size_t align, size_t n)
-{
+void *memalign(size_t align, size_t n) {
     return take(n, align);
 }
 
-void *valloc(size_t n)
-{
+void *valloc(size_t n) {
     return take(n, (size_t)sysconf(_SC_PAGESIZE));
 }
 
-void *pvalloc(size_t n)
-{
+void *pvalloc(size_t n) {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     return take((n + pg - 1) / pg * pg, pg);
 }
 
-size_t malloc_usable_size(void *p)
-{
+size_t malloc_usable_size(void *p) {
     return p ? size_of(p) : 0;
 }

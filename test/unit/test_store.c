@@ -21,12 +21,11 @@ static su_pin *so_pin, *user_pin, *bad_pin;
 static char base[256];
 static int nstore;
 
-static const ss_init_params fast = {.kdf_mem_kib = 64, .kdf_iterations = 1, .kdf_lanes = 1,
-                                    .max_pin_tries = 3};
+static const ss_init_params fast = {
+    .kdf_mem_kib = 64, .kdf_iterations = 1, .kdf_lanes = 1, .max_pin_tries = 3};
 
 /* A fresh initialized keystore, opened and logged in as role. */
-static ss_store *fresh(char *dir, ss_role role)
-{
+static ss_store *fresh(char *dir, ss_role role) {
     snprintf(dir, 300, "%s/ks%d", base, nstore++);
     ss_error e;
     ss_store *s = NULL;
@@ -37,8 +36,7 @@ static ss_store *fresh(char *dir, ss_role role)
     return s;
 }
 
-static ss_keyinfo *keygen(ss_store *s, const char *label, const char *type)
-{
+static ss_keyinfo *keygen(ss_store *s, const char *label, const char *type) {
     ss_keyspec spec = {.label = label};
     ss_error e;
     ss_keyinfo *k = NULL;
@@ -52,8 +50,7 @@ static ss_keyinfo *keygen(ss_store *s, const char *label, const char *type)
 }
 
 /* Signs a SHA-256 digest with the key and verifies it with the stored public key. */
-static int sign_verify(ss_store *s, const ss_keyinfo *k, ss_error *e)
-{
+static int sign_verify(ss_store *s, const ss_keyinfo *k, ss_error *e) {
     unsigned char dg[32], sig[1024];
     size_t siglen = sizeof(sig);
     memset(dg, 0x5a, sizeof(dg));
@@ -90,8 +87,7 @@ typedef struct raw {
     MDB_dbi dbi;
 } raw;
 
-static int raw_open(raw *r, const char *dir, const char *db)
-{
+static int raw_open(raw *r, const char *dir, const char *db) {
     mdb_env_create(&r->env);
     mdb_env_set_maxdbs(r->env, 16);
     mdb_env_set_mapsize(r->env, (size_t)4096 << 20);
@@ -101,8 +97,7 @@ static int raw_open(raw *r, const char *dir, const char *db)
     return 1;
 }
 
-static void raw_close(raw *r, int commit)
-{
+static void raw_close(raw *r, int commit) {
     if (commit)
         mdb_txn_commit(r->txn);
     else
@@ -111,9 +106,8 @@ static void raw_close(raw *r, int commit)
 }
 
 /* Replaces the value stored under key in db with val (a tampering step). */
-static void raw_put(const char *dir, const char *db, const void *key, size_t klen,
-                    const void *val, size_t vlen)
-{
+static void raw_put(const char *dir, const char *db, const void *key, size_t klen, const void *val,
+                    size_t vlen) {
     raw r;
     CHECK(raw_open(&r, dir, db));
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
@@ -122,8 +116,7 @@ static void raw_put(const char *dir, const char *db, const void *key, size_t kle
 }
 
 static unsigned char *raw_get(const char *dir, const char *db, const void *key, size_t klen,
-                              size_t *vlen)
-{
+                              size_t *vlen) {
     raw r;
     unsigned char *out = NULL;
     CHECK(raw_open(&r, dir, db));
@@ -137,8 +130,7 @@ static unsigned char *raw_get(const char *dir, const char *db, const void *key, 
     return out;
 }
 
-static void test_init_open_login(void)
-{
+static void test_init_open_login(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_NONE);
@@ -194,8 +186,7 @@ static void test_init_open_login(void)
     chmod(dir, 0700);
 }
 
-static void test_kdf_params(void)
-{
+static void test_kdf_params(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -234,13 +225,12 @@ static void test_kdf_params(void)
     CHECK_EQ_INT(ss_init(dir, &bad, so_pin, user_pin, &e), SU_EUSAGE);
 }
 
-static void test_keys_and_signing(void)
-{
+static void test_keys_and_signing(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
-    static const char *types[] = {"rsa:2048", "ec:P-256", "ec:P-384", "ec:P-521", "ed25519",
-                                  "ed448"};
+    static const char *types[] = {"rsa:2048", "ec:P-256", "ec:P-384",
+                                  "ec:P-521", "ed25519",  "ed448"};
     ss_keyinfo *ks[6];
     for (int i = 0; i < 6; i++) {
         char label[16];
@@ -306,8 +296,7 @@ static void test_keys_and_signing(void)
 /* Sealing binds the attributes: a record moved to another id, or with its policy
  * edited (and the record MAC forged by someone holding the MAC key but not the
  * sealing key), does not unseal. */
-static void test_aad_binding(void)
-{
+static void test_aad_binding(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -337,8 +326,7 @@ static void test_aad_binding(void)
 
 /* Every single-byte flip of a stored key record, usage record, PIN slot and
  * audit record is detected; truncations too; nothing crashes. */
-static void test_tampering(void)
-{
+static void test_tampering(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -416,8 +404,7 @@ static void test_tampering(void)
 
 /* An older authentic copy of a record put back is refused, not obeyed: usage
  * counters (max-signatures reset) and key records (un-revoking). */
-static void test_replay(void)
-{
+static void test_replay(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -458,8 +445,7 @@ static void test_replay(void)
     ss_keyinfo_free(r);
 }
 
-static void test_policy_codec(void)
-{
+static void test_policy_codec(void) {
     ss_policy p, q;
     ss_policy_default(&p);
     p.env = SS_ENV_PROD;
@@ -508,8 +494,7 @@ static void test_policy_codec(void)
     CHECK_EQ_INT(st_policy_check_counters(&k, &u, 1060, &e), SU_OK);
 }
 
-static void test_audit_chain(void)
-{
+static void test_audit_chain(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -555,8 +540,7 @@ static void test_audit_chain(void)
     ss_close(s);
 }
 
-static void raw_del(const char *dir, const char *db, const void *key, size_t klen)
-{
+static void raw_del(const char *dir, const char *db, const void *key, size_t klen) {
     raw r;
     CHECK(raw_open(&r, dir, db));
     MDB_val k = {klen, (void *)key};
@@ -565,8 +549,7 @@ static void raw_del(const char *dir, const char *db, const void *key, size_t kle
 }
 
 /* The seq of the last audit record, read from the file. */
-static uint64_t raw_last_seq(const char *dir)
-{
+static uint64_t raw_last_seq(const char *dir) {
     raw r;
     uint64_t seq = 0;
     MDB_cursor *c;
@@ -583,8 +566,7 @@ static uint64_t raw_last_seq(const char *dir)
 
 /* Verifies the log split after record `at` and in one stretch: both must report
  * the same. Returns first_bad (0: the log verifies). */
-static uint64_t verify_split_same(ss_store *s, uint64_t at)
-{
+static uint64_t verify_split_same(ss_store *s, uint64_t at) {
     ss_error e1, e2;
     ss_audit_report r1 = {0}, r2 = {0};
     int rc1 = st_audit_verify_at(s, 0, &r1, &e1);
@@ -607,8 +589,7 @@ static uint64_t verify_split_same(ss_store *s, uint64_t at)
 
 /* Verifies the log of the keystore at dir in a new session, in one stretch and
  * split after records mid, seq - 1 and seq; returns first_bad. */
-static uint64_t verify_first_bad(const char *dir, uint64_t mid, uint64_t seq)
-{
+static uint64_t verify_first_bad(const char *dir, uint64_t mid, uint64_t seq) {
     ss_error e;
     ss_store *s = NULL;
     CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
@@ -626,8 +607,7 @@ static uint64_t verify_first_bad(const char *dir, uint64_t mid, uint64_t seq)
 /* A long log is checked in two stretches on two threads: an edit, a deletion or
  * a swap of any one record, on either side of the split or at it, names that
  * record as the one-stretch walk does, and the untouched log verifies. */
-static void test_audit_every_record(void)
-{
+static void test_audit_every_record(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -684,8 +664,7 @@ static void test_audit_every_record(void)
 /* Records written before an unlock (failed PINs) have no MAC until the next
  * unlock: only the chain protects them. One altered before that unlock is sealed
  * as it is, and the break shows at the next record, wherever the walk is split. */
-static void test_audit_split_unauthenticated(void)
-{
+static void test_audit_split_unauthenticated(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_NONE);
@@ -717,8 +696,7 @@ static void test_audit_split_unauthenticated(void)
 
 /* Several processes signing with one key at once: every signature counted and
  * audited exactly once (LMDB serializes the write transactions). */
-static void test_concurrent_writers(void)
-{
+static void test_concurrent_writers(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -763,8 +741,7 @@ typedef struct thread_arg {
     int failures;
 } thread_arg;
 
-static void *signer(void *p)
-{
+static void *signer(void *p) {
     thread_arg *a = p;
     ss_error e;
     for (int i = 0; i < 50; i++)
@@ -773,8 +750,7 @@ static void *signer(void *p)
     return NULL;
 }
 
-static void test_threads(void)
-{
+static void test_threads(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -804,8 +780,7 @@ static void test_threads(void)
 
 /* Batched audit: signatures are released at once, every record still arrives
  * (flushed in the background and at close); refused with exact counters. */
-static void test_batched_audit(void)
-{
+static void test_batched_audit(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -837,8 +812,7 @@ static void test_batched_audit(void)
 
 /* A handle opened and logged in before fork() keeps working in the children (as
  * in nginx workers): each child gets its own LMDB environment; nothing is lost. */
-static void test_fork(void)
-{
+static void test_fork(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -874,8 +848,7 @@ static void test_fork(void)
 }
 
 /* A full map fails the signature closed: error, no signature, no audit gap. */
-static void test_map_full(void)
-{
+static void test_map_full(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -923,8 +896,7 @@ typedef struct target {
     size_t klen;
 } target;
 
-static int read_back(const char *dir, const target *tg, const ss_keyinfo *k, ss_role role)
-{
+static int read_back(const char *dir, const target *tg, const ss_keyinfo *k, ss_role role) {
     ss_error e;
     ss_store *s = NULL;
     int rc = ss_open(dir, NULL, NULL, &s, &e);
@@ -955,8 +927,7 @@ static int read_back(const char *dir, const target *tg, const ss_keyinfo *k, ss_
 /* Every truncation and a sweep of bit flips of each stored record type that the
  * store decodes (counters, approvals, certificates, audit records, audit head, PIN
  * slots) gives an error code, never a crash or a success with damaged data. */
-static void test_decoders_bad_input(void)
-{
+static void test_decoders_bad_input(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -989,8 +960,11 @@ static void test_decoders_bad_input(void)
     CHECK_EQ_INT(ss_approve(s, "dual", &e), SU_OK);
     ss_close(s);
 
-    target targets[5] = {{"usage", {0}, 16}, {"activations", {0}, 16}, {"certs", {0}, 16},
-                         {"audit", {0}, 8}, {"meta", "audit/head", 10}};
+    target targets[5] = {{"usage", {0}, 16},
+                         {"activations", {0}, 16},
+                         {"certs", {0}, 16},
+                         {"audit", {0}, 8},
+                         {"meta", "audit/head", 10}};
     for (int i = 0; i < 3; i++)
         memcpy(targets[i].key, k->id, 16);
     su_be64(targets[3].key, 3);
@@ -1038,8 +1012,7 @@ static void test_decoders_bad_input(void)
 }
 
 /* With syslog on, every committed record is copied to the syslog socket. */
-static void test_syslog_copy(void)
-{
+static void test_syslog_copy(void) {
     char sock[100], dir[300];
     snprintf(sock, sizeof(sock), "%.80s/log.sock", base);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -1074,8 +1047,7 @@ static void test_syslog_copy(void)
 }
 
 /* After destroy no file of the keystore holds the sealed bytes. */
-static void test_destroy_zeroizes(void)
-{
+static void test_destroy_zeroizes(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
@@ -1112,8 +1084,7 @@ static void test_destroy_zeroizes(void)
     ss_keyinfo_free(k);
 }
 
-int main(void)
-{
+int main(void) {
     CRYPTO_secure_malloc_init(1 << 16, 32);
     snprintf(base, sizeof(base), "/tmp/sealhsm-unit-XXXXXX");
     if (mkdtemp(base) == NULL)
