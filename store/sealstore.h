@@ -138,7 +138,11 @@ typedef struct ss_init_params {
     uint32_t kdf_lanes;      /* default 1 */
     uint32_t max_pin_tries;  /* default 10 */
     int syslog;              /* 1: every process copies audit records to syslog */
+    const char *label;       /* keystore label, 1..SS_STORE_LABEL_MAX bytes; NULL = "sealhsm" */
 } ss_init_params;
+
+/* A keystore label fits a PKCS#11 token label (32 bytes, blank-padded). */
+#define SS_STORE_LABEL_MAX 32
 
 void ss_init_params_default(ss_init_params *p);
 
@@ -166,6 +170,19 @@ const char *ss_store_path(const ss_store *s);
  * unless $SEALHSM_SYSLOG_SOCKET names another. */
 void ss_set_syslog(ss_store *s, int on);
 void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]);
+/* The keystore label given at init ("sealhsm" for keystores made before labels). */
+const char *ss_store_label(const ss_store *s);
+
+typedef struct ss_store_params {
+    uint32_t format;                                 /* on-disk format version */
+    uint32_t kdf_mem_kib, kdf_iterations, kdf_lanes; /* Argon2id of the user PIN slot */
+    uint32_t max_pin_tries;
+    uint32_t quorum; /* officer quorum setting; 0 when none is set */
+} ss_store_params;
+
+/* Logged in (any role): the keystore's format version and settings.
+ * SU_EINTEGRITY when a setting is missing or malformed. */
+int ss_store_params_get(ss_store *s, ss_store_params *out, ss_error *e);
 
 /*
  * Unlocks a role. The role's try counter is incremented and committed before the
