@@ -114,13 +114,18 @@ static CK_RV gate_sign(p11_sign_op *op, const char *digest, const unsigned char 
     su_error e = {0};
     int rc;
 
+    /* CKA_ALWAYS_AUTHENTICATE: no signature is even tried before the key's PIN is given */
+    if (op->key_pin && op->context_pin == NULL)
+        return CKR_USER_NOT_LOGGED_IN;
     pthread_rwlock_rdlock(&p11_g->conn_lock);
     rc = p11_g->conn == NULL ? su_err(&e, SU_EIO, "the token is gone")
                              : sc_sign(p11_g->conn, op->key_id, &req, sig, &siglen, &e);
     pthread_rwlock_unlock(&p11_g->conn_lock);
     if (rc != SU_OK) {
         p11_log("%s", e.msg);
-        if (rc == SU_EPIN)
+        /* the store refuses a wrong key PIN as policy ("key-pin: wrong key PIN", audited);
+         * PKCS#11 callers expect the PIN error of their context-specific login */
+        if (rc == SU_EPIN || (op->key_pin && rc == SU_EPOLICY && strstr(e.msg, "key-pin: wrong")))
             return op->key_pin ? CKR_PIN_INCORRECT : CKR_USER_NOT_LOGGED_IN;
         return p11_rv(rc);
     }

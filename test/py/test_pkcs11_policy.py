@@ -1,0 +1,269 @@
+# SPDX-License-Identifier: Apache-2.0
+"""sealhsm-pkcs11.so return codes, driven directly (p11drive.py over ctypes): every
+C_Sign passes the keystore's policy and audit gate (a refusal is
+CKR_FUNCTION_REJECTED plus a denied audit record), PIN failures are counted and
+lock, private key material never leaves as an attribute, the token refuses every
+write, and the module works across fork() and from several threads.
+"""
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST_KDF, SEALHSM, SO_PIN, USER_PIN, Keystore, audit_records, run
+from test_pkcs11 import MODULE, client_env
+
+DRIVER = Path(__file__).with_name("p11drive.py")
+KEY_PIN = "key-pin-2222"
+DIGESTINFO = {"sha1": "3021300906052b0e03021a05000414",
+              "sha256": "3031300d060960864801650304020105000420"}
+
+
+def drive(ks, steps, pin=False):
+    res = run([sys.executable, DRIVER, MODULE, json.dumps(steps)], env=client_env(ks, pin=pin),
+              check=0)
+    return json.loads(res.out), res.err
+
+
+def login(pin=USER_PIN):
+    return {"op": "login", "pin": pin}
+
+
+def sha(name, data=b"artifact"):
+    return hashlib.new(name, data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("p11pol")
+    k = Keystore(tmp / "ks", tmp)
+    run([SEALHSM, "init", *FAST_KDF], env=k.env(so=True), check=0)
+    k.keygen("p256", "ec:P-256")
+    k.keygen("p384only", "ec:P-384", "--digests", "sha384")
+    k.keygen("rsa384only", "rsa:2048", "--digests", "sha384")
+    k.keygen("rsa", "rsa:2048")
+    k.keygen("two", "ec:P-256", "--max-signatures", "2")
+    k.keygen("off", "ec:P-256")
+    k.sealhsm("disable", "off", "--reason", "suspended", so=True)
+    k.sealhsm("keygen", "pinned", "--type", "ec:P-256", "--key-pin", so=True,
+              SEALHSM_KEY_PIN=KEY_PIN)
+    keyfile = tmp / "imported.pem"
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", keyfile], check=0)
+    k.sealhsm("import", "imported", "--in", keyfile, so=True)
+    k.ids = {r["label"]: r["id"] for r in json.loads(k.sealhsm("list", "--json").out)}
+    return k
+
+
+def last_sign_record(ks):
+    return [r for r in audit_records(ks) if r["op"] == "sign"][-1]
+
+
+REFUSALS = [
+    # (key, step, the digest the denied record names)
+    ("p384only", {"mech": "ECDSA", "data": sha("sha256")}, "sha256"),
+    ("rsa384only", {"mech": "SHA256_RSA_PKCS", "data": b"artifact".hex()}, "sha256"),
+    ("rsa", {"mech": "RSA_PKCS", "data": DIGESTINFO["sha1"] + sha("sha1")}, "sha1"),
+    ("off", {"mech": "ECDSA_SHA256", "data": b"artifact".hex()}, "sha256"),
+]
+
+
+@pytest.mark.parametrize("label,step,digest", REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_policy_refusal_is_function_rejected_and_audited(pks, label, step, digest):
+    out, err = drive(pks, [login(), dict(step, op="sign", id=pks.ids[label])])
+    assert out[1]["rv"] == "CKR_FUNCTION_REJECTED" and out[1]["sig"] is None
+    assert f"policy: key {label}" in err or f"policy: key '{label}'" in err, err
+    rec = last_sign_record(pks)
+    assert rec["outcome"] == "denied" and rec["label"] == label and rec["digest"] == digest
+    assert rec["program"].startswith("python")
+
+
+def test_allowed_digest_of_a_restricted_key_signs(pks):
+    out, _ = drive(pks, [login(), {"op": "sign", "mech": "ECDSA", "id": pks.ids["p384only"],
+                                   "data": sha("sha384")}])
+    assert out[1]["rv"] == "CKR_OK" and len(out[1]["sig"]) == 2 * 96
+    assert last_sign_record(pks)["outcome"] == "ok"
+
+
+def test_third_signature_of_max_signatures_2_is_rejected(pks):
+    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["two"], "data": "00"}
+    out, _ = drive(pks, [login(), step, step, step])
+    assert [r["rv"] for r in out[1:]] == ["CKR_OK", "CKR_OK", "CKR_FUNCTION_REJECTED"]
+    recs = [r for r in audit_records(pks) if r["op"] == "sign" and r["label"] == "two"]
+    assert [r["outcome"] for r in recs] == ["ok", "ok", "denied"]
+
+
+def test_raw_mechanisms_check_their_input(pks):
+    out, _ = drive(pks, [
+        login(),
+        {"op": "sign", "mech": "ECDSA", "id": pks.ids["p256"], "data": sha("sha1")},
+        {"op": "sign", "mech": "RSA_PKCS", "id": pks.ids["rsa"], "data": "00" * 35},
+        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": pks.ids["rsa"], "data": sha("sha256"),
+         "pss": ["sha384", "sha384", 48]},
+        {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["rsa"], "data": "00"},
+        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": pks.ids["rsa"], "data": sha("sha256"),
+         "pss": ["sha256", "sha256", 32]},
+    ])
+    assert [r["rv"] for r in out[1:]] == [
+        "CKR_DATA_LEN_RANGE", "CKR_DATA_INVALID", "CKR_DATA_LEN_RANGE",
+        "CKR_KEY_TYPE_INCONSISTENT", "CKR_OK"]
+
+
+def test_multipart_equals_single_part(pks):
+    data = (b"0123456789" * 300).hex()
+    out, _ = drive(pks, [
+        login(),
+        {"op": "sign", "mech": "SHA256_RSA_PKCS", "id": pks.ids["rsa"], "data": data},
+        {"op": "sign", "mech": "SHA256_RSA_PKCS", "id": pks.ids["rsa"], "data": data,
+         "parts": [1, 1000, 0, 1999]},
+    ])
+    assert out[1]["rv"] == out[2]["rv"] == "CKR_OK"
+    assert out[1]["sig"] == out[2]["sig"]  # PKCS#1 v1.5 is deterministic
+
+
+def test_not_logged_in_cannot_sign(pks):
+    out, _ = drive(pks, [{"op": "find", "cls": "private"},
+                         {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["p256"],
+                          "data": "00"}], pin=True)
+    assert out[0]["n"] == 0 and out[1]["rv"] == "no key"
+
+
+def test_key_pin_is_a_context_specific_login(pks):
+    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["pinned"], "data": "00"}
+    out, _ = drive(pks, [login(), {"op": "attrs", "cls": "private", "id": pks.ids["pinned"],
+                                   "attrs": ["ALWAYS_AUTHENTICATE"]},
+                         step, dict(step, pin="wrong"), dict(step, pin=KEY_PIN)])
+    assert out[1]["values"]["ALWAYS_AUTHENTICATE"] == "01"
+    assert [r["rv"] for r in out[2:]] == ["CKR_USER_NOT_LOGGED_IN", "CKR_PIN_INCORRECT",
+                                           "CKR_OK"]
+
+
+SENSITIVE = ["VALUE", "PRIVATE_EXPONENT", "PRIME_1", "PRIME_2", "EXPONENT_1", "COEFFICIENT"]
+
+
+def test_private_key_material_is_sensitive(pks):
+    out, _ = drive(pks, [
+        login(),
+        {"op": "attrs", "cls": "private", "id": pks.ids["rsa"],
+         "attrs": SENSITIVE + ["SENSITIVE", "EXTRACTABLE", "NEVER_EXTRACTABLE", "SIGN",
+                               "MODULUS", "PUBLIC_EXPONENT", "ALWAYS_AUTHENTICATE"]},
+        {"op": "attrs", "cls": "private", "id": pks.ids["p256"], "attrs": ["VALUE"]},
+        {"op": "attrs", "cls": "private", "id": pks.ids["imported"],
+         "attrs": ["NEVER_EXTRACTABLE", "LOCAL"]},
+    ])
+    rsa = out[1]
+    assert rsa["rv"] == "CKR_ATTRIBUTE_SENSITIVE"
+    for a in SENSITIVE:
+        assert rsa["lens"][a] is None and a not in rsa["values"]
+    v = rsa["values"]
+    assert (v["SENSITIVE"], v["EXTRACTABLE"], v["NEVER_EXTRACTABLE"], v["SIGN"],
+            v["ALWAYS_AUTHENTICATE"]) == ("01", "00", "01", "01", "00")
+    pem = run(["openssl", "pkey", "-pubin", "-noout", "-text"],
+              input=pks.sealhsm("pubkey", "rsa").out, check=0).out
+    assert "Exponent: 65537" in pem and v["PUBLIC_EXPONENT"] == "010001"
+    assert out[2]["rv"] == "CKR_ATTRIBUTE_SENSITIVE" and out[2]["lens"]["VALUE"] is None
+    assert out[3]["values"] == {"NEVER_EXTRACTABLE": "00", "LOCAL": "00"}
+
+
+@pytest.mark.parametrize("what,rv", [
+    ("generate", "CKR_TOKEN_WRITE_PROTECTED"), ("create", "CKR_TOKEN_WRITE_PROTECTED"),
+    ("destroy", "CKR_TOKEN_WRITE_PROTECTED"), ("setattr", "CKR_TOKEN_WRITE_PROTECTED"),
+    ("derive", "CKR_TOKEN_WRITE_PROTECTED"), ("initpin", "CKR_TOKEN_WRITE_PROTECTED"),
+    ("encrypt", "CKR_FUNCTION_NOT_SUPPORTED"), ("decrypt", "CKR_FUNCTION_NOT_SUPPORTED"),
+    ("wrap", "CKR_FUNCTION_NOT_SUPPORTED")])
+def test_token_refuses_key_management(pks, what, rv):
+    before = json.loads(pks.sealhsm("list", "--json").out)
+    out, _ = drive(pks, [login(), {"op": "refuse", "what": what}])
+    assert out[1]["rv"] == rv
+    assert json.loads(pks.sealhsm("list", "--json").out) == before
+
+
+def test_wrong_pin_counted_then_locked(tmp_path):
+    k = Keystore(tmp_path / "ks", tmp_path)
+    run([SEALHSM, "init", "--max-pin-tries", "3", *FAST_KDF], env=k.env(so=True), check=0)
+    k.keygen("k", "ec:P-256")
+    out, err = drive(k, [login("wrong-1"), login("wrong-2")])
+    assert [r["rv"] for r in out] == ["CKR_PIN_INCORRECT", "CKR_PIN_INCORRECT"]
+    assert "(2 tries left)" in err and "(1 tries left)" in err, err
+    # the attempt that uses the last try locks the role; then even the right PIN is refused
+    out, err = drive(k, [login("wrong-3"), login(USER_PIN)])
+    assert [r["rv"] for r in out] == ["CKR_PIN_LOCKED", "CKR_PIN_LOCKED"]
+    # counted like every login: the tool is locked out too, until the SO resets the PIN
+    assert k.sealhsm("list", check=4).rc == 4
+    k.sealhsm("pin", "reset-user", so=True, user=False, SEALHSM_NEW_PIN=USER_PIN)
+    recs = [r for r in audit_records(k) if r["op"] == "unlock" and r["outcome"] != "ok"]
+    assert len(recs) >= 4 and all(r["program"].startswith("python") for r in recs[:4]), recs
+    out, _ = drive(k, [login(USER_PIN)])
+    assert out[0]["rv"] == "CKR_OK"
+
+
+def raw_to_der(sig):
+    """r || s -> DER ECDSA-Sig-Value, for stock openssl."""
+    n = len(sig) // 2
+
+    def integer(b):
+        b = b.lstrip(b"\0") or b"\0"
+        if b[0] & 0x80:
+            b = b"\0" + b
+        return b"\x02" + bytes([len(b)]) + b
+
+    body = integer(sig[:n]) + integer(sig[n:])
+    return b"\x30" + bytes([len(body)]) + body
+
+
+def ecdsa_verifies(ks, label, sig_hex, data, tmp_path):
+    pub = tmp_path / f"{label}.pem"
+    pub.write_text(ks.sealhsm("pubkey", label).out)
+    sig = tmp_path / "sig.der"
+    sig.write_bytes(raw_to_der(bytes.fromhex(sig_hex)))
+    msg = tmp_path / "msg"
+    msg.write_bytes(data)
+    return run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, msg],
+               check=None).rc == 0
+
+
+def test_fork_child_initializes_and_signs(pks, tmp_path):
+    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["p256"],
+            "data": b"forked".hex()}
+    out, _ = drive(pks, [login(), step, {"op": "fork", "steps": [step, login(), step]}, step])
+    child = out[2]["child"]
+    assert child["init"] == "CKR_OK"
+    # the child is a new application: not logged in until it logs in itself
+    assert child["steps"][0]["rv"] == "no key"
+    assert child["steps"][1]["rv"] == "CKR_OK" and child["steps"][2]["rv"] == "CKR_OK"
+    assert out[1]["rv"] == out[3]["rv"] == "CKR_OK"  # the parent goes on
+    for sig in (out[1]["sig"], child["steps"][2]["sig"], out[3]["sig"]):
+        assert ecdsa_verifies(pks, "p256", sig, b"forked", tmp_path)
+
+
+def test_threads_sign_concurrently(pks, tmp_path):
+    before = len([r for r in audit_records(pks) if r["op"] == "sign"])
+    out, _ = drive(pks, [login(), {"op": "threads", "n": 4, "count": 5, "mech": "ECDSA_SHA256",
+                                   "id": pks.ids["p256"], "data": b"threads".hex()}])
+    results = out[1]["results"]
+    assert len(results) == 20 and all(r["rv"] == "CKR_OK" for r in results)
+    assert ecdsa_verifies(pks, "p256", results[7]["sig"], b"threads", tmp_path)
+    after = [r for r in audit_records(pks) if r["op"] == "sign"]
+    assert len(after) - before == 20
+
+
+def test_config_file_names_the_keystore(pks, tmp_path):
+    conf = tmp_path / "sealhsm-pkcs11.conf"
+    conf.write_text(f"# where the keys are\nkeystore = {pks.path}\nenvironment = dev\n")
+    env = client_env(pks, pin=False)
+    del env["SEALHSM_KEYSTORE"]
+    env["SEALHSM_PKCS11_CONF"] = str(conf)
+    res = run([sys.executable, DRIVER, MODULE,
+               json.dumps([login(), {"op": "find", "cls": "private"}])], env=env, check=0)
+    assert json.loads(res.out)[1]["n"] == len(pks.ids)
+    conf.write_text("keystore = /nonexistent\nbogus = 1\n")
+    res = run([sys.executable, DRIVER, MODULE, "[]"], env=env, check=1)
+    assert "line 2: unknown setting 'bogus'" in res.err
+
+
+def test_so_login_is_not_offered(pks):
+    out, _ = drive(pks, [{"op": "login", "pin": SO_PIN, "user": "so"}, login(), login()])
+    assert [r["rv"] for r in out] == ["CKR_USER_TYPE_INVALID", "CKR_OK",
+                                      "CKR_USER_ALREADY_LOGGED_IN"]
