@@ -166,6 +166,10 @@ typedef struct p11_module {
     sc_conn *conn; /* NULL: no token (keystore absent, daemon down at load) */
     sc_info info;
     int daemon;
+    /* CKF_LOGIN_REQUIRED (embedded). Without it (daemon: the daemon knows the caller
+     * by its credentials) every session has the user's functions, as PKCS#11 gives
+     * a token that needs no login, and C_Login/C_Logout change nothing. */
+    int login_required;
     pthread_mutex_t mu;
     int logged_in; /* the user role, for every session of the application */
     p11_session *sessions;

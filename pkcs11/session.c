@@ -194,6 +194,8 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     p11_session_put(s);
     if (userType != CKU_USER)
         return CKR_USER_TYPE_INVALID; /* the SO works with the `sealhsm` tool */
+    if (!p11_g->login_required)
+        return CKR_OK; /* a PIN given anyway is ignored */
     pthread_mutex_lock(&p11_g->mu);
     logged_in = p11_g->logged_in;
     pthread_mutex_unlock(&p11_g->mu);
@@ -214,6 +216,8 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession) {
     if (rv != CKR_OK)
         return rv;
     p11_session_put(s);
+    if (!p11_g->login_required)
+        return CKR_OK;
     pthread_mutex_lock(&p11_g->mu);
     logged_in = p11_g->logged_in;
     pthread_mutex_unlock(&p11_g->mu);

@@ -41,8 +41,11 @@ void p11_token_open(p11_module *m) {
         sc_close(m->conn);
         m->conn = NULL;
     }
-    if (rc == SU_OK)
+    if (rc == SU_OK) {
         m->daemon = sc_is_daemon(m->conn);
+        m->login_required = !m->daemon;
+        m->logged_in = !m->login_required;
+    }
     /* an unconfigured module (loaded by p11-kit for every program) stays quiet when
      * the default keystore does not exist: there is simply no token */
     else if (configured(m) || rc != SU_ENOTFOUND)
@@ -112,7 +115,7 @@ CK_RV p11_token_logout(p11_module *m) {
     pthread_mutex_lock(&m->mu);
     logged_in = m->logged_in;
     pthread_mutex_unlock(&m->mu);
-    if (!logged_in)
+    if (!logged_in || !m->login_required)
         return CKR_OK;
     pthread_rwlock_wrlock(&m->conn_lock);
     if (m->conn != NULL && reconnect(m, &e) != SU_OK)

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """sealhsm-pkcs11.so through stock PKCS#11 clients (issue 13): OpenSC's pkcs11-tool,
 GnuTLS's p11tool and OpenSSH (ssh-keygen -D, ssh-agent with ssh-add -s, ssh-keygen -Y
-sign/verify, the path git's gpg.format=ssh takes).
+sign/verify, the path git's gpg.format=ssh takes). Every test runs in both modes:
+the module on the keystore (embedded) and the module on a sealhsmd serving it
+(daemon: no keystore and no PIN in the client's environment).
 
 Every signature is verified by an independent verifier (stock openssl, ssh-keygen)
 against the public key that `sealhsm pubkey` exports, never against what the module
@@ -15,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import (ASAN, BUILD, FAST_KDF, SEALHSM, USER_PIN, Keystore, _asan_preload,
-                      audit_records, run)
+from conftest import (ASAN, BUILD, FAST_KDF, SEALHSM, USER_PIN, Daemon, Keystore,
+                      _asan_preload, audit_records, base_env, run)
 
 MODULE = BUILD / "pkcs11" / "sealhsm-pkcs11.so"
 TOKEN_LABEL = "Release Signing"
@@ -27,9 +29,11 @@ MSG = b"sealhsm pkcs11 test message\n"
 
 
 def client_env(ks, pin=True, **extra):
-    """The environment of a stock client loading the module in embedded mode; the ASan
-    runtime is preloaded when the module is instrumented."""
-    e = ks.env(user=pin, **extra)
+    """The environment of a stock client loading the module: the keystore (and the
+    user PIN unless pin=False) in embedded mode, only the socket in daemon mode; the
+    ASan runtime is preloaded when the module is instrumented."""
+    sock = getattr(ks, "sock", None)
+    e = base_env(SEALHSM_DAEMON=sock, **extra) if sock else ks.env(user=pin, **extra)
     if ASAN:
         e["LD_PRELOAD"] = _asan_preload()
         e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:exitcode=99"
@@ -44,11 +48,11 @@ def tool(ks, *args, pin=True, login=True, check=0, env=None):
     return run(argv, env=env or client_env(ks, pin=pin), check=check, binary=True)
 
 
-@pytest.fixture(scope="module")
-def p11(tmp_path_factory):
+@pytest.fixture(scope="module", params=["embedded", "daemon"])
+def p11(request, tmp_path_factory):
     """A keystore labelled TOKEN_LABEL with one key of each kind, self-signed
     certificates (made through the OpenSSL provider) stored with CERT_KEYS, and each
-    key's public key as LABEL.pub.pem."""
+    key's public key as LABEL.pub.pem; in daemon mode served by a sealhsmd (.sock)."""
     tmp = tmp_path_factory.mktemp("p11")
     k = Keystore(tmp / "ks", tmp)
     run([SEALHSM, "init", "--label", TOKEN_LABEL, *FAST_KDF], env=k.env(so=True), check=0)
@@ -61,7 +65,19 @@ def p11(tmp_path_factory):
                   f"/CN=sealhsm {label}/O=Example", "-days", "30", "-sha256", "-out", cert)
         k.sealhsm("cert", "import", label, cert, so=True)
     k.ids = {label: json.loads(k.sealhsm("show", label, "--json").out)["id"] for label in KEYS}
-    return k
+    k.mode, k.sock = request.param, None
+    if k.mode == "embedded":
+        yield k
+        return
+    d = Daemon(k).start()
+    k.sock = d.sock
+    try:
+        yield k
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
 
 
 def pub(p11, label):
@@ -76,7 +92,13 @@ def test_token_info_label_and_serial(p11):
     out = tool(p11, "--list-token-slots", login=False).text
     assert f"token label        : {TOKEN_LABEL}" in out
     assert f"serial num         : {info['id'][:16]}" in out
-    assert "login required" in out and "readonly" in out and "token initialized" in out
+    assert "readonly" in out and "token initialized" in out and "PIN initialized" in out
+    # embedded: the user PIN opens the keystore; daemon: the daemon decides by the
+    # caller's credentials, nothing to type (CKF_PROTECTED_AUTHENTICATION_PATH)
+    if p11.mode == "embedded":
+        assert "login required" in out and "PIN pad" not in out
+    else:
+        assert "PIN pad present" in out and "login required" not in out
 
 
 def test_sealhsm_info_text_and_label_rules(p11, tmp_path):
@@ -117,9 +139,13 @@ def test_objects_match_sealhsm_show(p11):
 
 
 def test_public_objects_before_login_private_after(p11):
+    listed = objects(tool(p11, "--list-objects", login=False).text)
+    if p11.mode == "daemon":
+        # no login to wait for: the daemon decides by the caller's credentials
+        assert len(listed) == 2 * len(KEYS) + len(CERT_KEYS)
+        return
     # no login: public keys and certificates only (the PIN in the environment lets
     # the embedded keystore authenticate its records)
-    listed = objects(tool(p11, "--list-objects", login=False).text)
     assert {k for k, _, _ in listed} == {"Public Key", "Certificate"}
     assert len(listed) == len(KEYS) + len(CERT_KEYS)
     # no PIN at all: nothing can be authenticated, so nothing is shown
