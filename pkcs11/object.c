@@ -2,7 +2,8 @@
 /*
  * The object model (README: PKCS#11 module): per key a private key object, a
  * public key object, and a certificate object per stored certificate, all with
- * the key's CKA_ID (its 16 id bytes) and CKA_LABEL. Every object is read-only
+ * the key's CKA_ID (its 16 id bytes) and CKA_LABEL (the issuers of a stored
+ * chain: see object_new). Every object is read-only
  * and a token object. The public attributes come from the key's
  * SubjectPublicKeyInfo, parsed in the module's own library context.
  */
@@ -12,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,12 +112,20 @@ static int add_subject(p11_object *o, OSSL_LIB_CTX *libctx, const sc_blob *cert)
     return ok;
 }
 
-/* What every object of a key shares. */
-static p11_object *object_new(const sc_key *k, CK_OBJECT_CLASS cls, int is_private) {
+/* What every object of a key shares. idx > 0: an issuer certificate of the key's
+ * chain, which gets CKA_LABEL "LABEL ca IDX" and CKA_ID = key id || IDX: clients that
+ * pair a key with its certificate by label or id (SunPKCS11) must find exactly one,
+ * the key's own; they find the issuers by subject. */
+static p11_object *object_new(const sc_key *k, CK_OBJECT_CLASS cls, int is_private, unsigned idx) {
     p11_object *o = calloc(1, sizeof(*o));
+    unsigned char id[SC_KEY_ID_LEN + 1];
+    char label[SC_LABEL_MAX + 32];
 
     if (o == NULL)
         return NULL;
+    memcpy(id, k->id, SC_KEY_ID_LEN);
+    id[SC_KEY_ID_LEN] = (unsigned char)idx;
+    snprintf(label, sizeof(label), idx > 0 ? "%s ca %u" : "%s", k->label, idx);
     o->cls = cls;
     o->is_private = is_private;
     memcpy(o->key_id, k->id, SC_KEY_ID_LEN);
@@ -125,8 +135,8 @@ static p11_object *object_new(const sc_key *k, CK_OBJECT_CLASS cls, int is_priva
     if (!p11_attr_ulong(o, CKA_CLASS, cls) || !p11_attr_bool(o, CKA_TOKEN, 1) ||
         !p11_attr_bool(o, CKA_PRIVATE, is_private) || !p11_attr_bool(o, CKA_MODIFIABLE, 0) ||
         !p11_attr_bool(o, CKA_COPYABLE, 0) || !p11_attr_bool(o, CKA_DESTROYABLE, 0) ||
-        !p11_attr_add(o, CKA_LABEL, k->label, strlen(k->label)) ||
-        !p11_attr_add(o, CKA_ID, k->id, SC_KEY_ID_LEN)) {
+        !p11_attr_add(o, CKA_LABEL, label, strlen(label)) ||
+        !p11_attr_add(o, CKA_ID, id, idx > 0 ? sizeof(id) : SC_KEY_ID_LEN)) {
         p11_object_free(o);
         return NULL;
     }
@@ -138,7 +148,7 @@ p11_object *p11_key_object(OSSL_LIB_CTX *libctx, const sc_key *k, CK_OBJECT_CLAS
     int priv = cls == CKO_PRIVATE_KEY, ok;
     CK_MECHANISM_TYPE mechs[16];
     size_t nm = p11_mech_for_alg(k->alg, mechs, 16);
-    p11_object *o = object_new(k, cls, priv);
+    p11_object *o = object_new(k, cls, priv, 0);
 
     if (o == NULL)
         return NULL;
@@ -178,7 +188,7 @@ p11_object *p11_cert_object(OSSL_LIB_CTX *libctx, const sc_key *k, const sc_blob
         (ns = i2d_X509_NAME(X509_get_subject_name(x), &subj)) <= 0 ||
         (ni = i2d_X509_NAME(X509_get_issuer_name(x), &iss)) <= 0 ||
         (nr = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &serial)) <= 0 ||
-        (o = object_new(k, CKO_CERTIFICATE, 0)) == NULL)
+        (o = object_new(k, CKO_CERTIFICATE, 0, idx)) == NULL || idx > 255)
         goto done;
     o->idx = idx;
     /* the key's own certificate is a user certificate, the rest of the chain authorities */
