@@ -23,6 +23,32 @@ p11_module *p11_g;
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static p11_module *abandoned; /* the parent's state in a forked child */
 
+/*
+ * The library context outlives C_Finalize: OpenSSL keeps per-thread state of a
+ * context (its DRBGs) that a thread releases when it exits, which may well be
+ * after the application finalized the module (a thread joined at the language
+ * level still runs its exit handlers). Freeing the context would leave them a
+ * dangling pointer; a later C_Initialize in the same process reuses it.
+ */
+static OSSL_LIB_CTX *kept_libctx;
+static pid_t kept_pid;
+
+/* Under init_mu: the module's library context for this process. */
+static OSSL_LIB_CTX *module_libctx(void) {
+    OSSL_LIB_CTX *ctx;
+
+    if (kept_libctx != NULL && kept_pid == getpid())
+        return kept_libctx;
+    /* a forked child leaves the parent's (see above) and makes its own */
+    if ((ctx = OSSL_LIB_CTX_new()) == NULL || OSSL_PROVIDER_load(ctx, "default") == NULL) {
+        OSSL_LIB_CTX_free(ctx);
+        return NULL;
+    }
+    kept_libctx = ctx;
+    kept_pid = getpid();
+    return ctx;
+}
+
 static CK_FUNCTION_LIST p11_function_list;
 
 void p11_log(const char *fmt, ...) {
@@ -71,7 +97,6 @@ static void module_free(p11_module *m) {
     p11_sessions_free(m);
     p11_token_close(m);
     p11_config_clear(&m->cfg);
-    OSSL_LIB_CTX_free(m->libctx);
     pthread_rwlock_destroy(&m->conn_lock);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -122,8 +147,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
     m->next_object = 1;
     pthread_rwlock_init(&m->conn_lock, NULL);
     pthread_mutex_init(&m->mu, NULL);
-    if ((m->libctx = OSSL_LIB_CTX_new()) == NULL ||
-        OSSL_PROVIDER_load(m->libctx, "default") == NULL) {
+    if ((m->libctx = module_libctx()) == NULL) {
         rv = CKR_HOST_MEMORY;
     } else if (p11_config_load(&m->cfg, &e) != SU_OK) {
         p11_log("%s", e.msg);

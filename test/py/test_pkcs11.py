@@ -12,6 +12,7 @@ itself reports.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -272,7 +273,14 @@ def agent(p11, tmp_path):
     `ssh-add -s` (the PIN answered by an askpass program)."""
     sock = tmp_path / "agent.sock"
     env = client_env(p11, pin=False)
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock, "-P", f"{MODULE.parent}/*"],
+    agent_bin = "ssh-agent"
+    if ASAN:
+        # Debian's ssh-agent is setgid: the loader drops LD_PRELOAD for it and its
+        # PKCS#11 helper, so the instrumented module would load without its runtime
+        agent_bin = tmp_path / "ssh-agent"
+        shutil.copyfile(shutil.which("ssh-agent"), agent_bin)
+        agent_bin.chmod(0o755)
+    proc = subprocess.Popen([agent_bin, "-D", "-a", sock, "-P", f"{MODULE.parent}/*"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(100):
         if sock.exists():
