@@ -11,7 +11,6 @@ itself reports.
 """
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import time
