@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (ASAN, BUILD, FAST_KDF, SEALHSM, USER_PIN, Daemon, Keystore,
-                      _asan_preload, audit_records, base_env, run)
+                      _asan_preload, audit_records, base_env, mdb_records, mdb_rewrite, run)
 
 MODULE = BUILD / "pkcs11" / "sealhsm-pkcs11.so"
 TOKEN_LABEL = "Release Signing"
@@ -110,6 +110,17 @@ def test_sealhsm_info_text_and_label_rules(p11, tmp_path):
     run([SEALHSM, "init", *FAST_KDF], env=k.env(so=True), check=0)
     assert json.loads(k.sealhsm("info", "--json").out)["label"] == "sealhsm"
     assert k.sealhsm("info", env=k.env(user=False), check=3).rc == 3
+
+
+@pytest.mark.parametrize("bad", [b"tab\there", b"x" * 33, b""])
+def test_a_corrupt_keystore_label_is_an_integrity_error(tmp_path, bad):
+    k = Keystore(tmp_path / "ks", tmp_path)
+    run([SEALHSM, "init", "--label", "ok", *FAST_KDF], env=k.env(so=True), check=0)
+    recs = [(key, bad if key == b"label" else v) for key, v in mdb_records(k.path, "meta")]
+    assert any(key == b"label" for key, _ in recs)
+    mdb_rewrite(k.path, "meta", recs)
+    res = k.sealhsm("info", check=6)
+    assert "keystore label is corrupt" in res.err
 
 
 def objects(text):
