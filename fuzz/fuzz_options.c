@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Policy option parsing (SPEC §9): times, durations, rates, comma lists, digest
- * and key-type names, environments, hex. Every parser gets the same string; what
- * parses must print in the canonical spelling and parse back to the same value.
+ * Policy option parsing (docs/reference.md, Formats and conventions): times, durations, rates,
+ * comma lists, digest and key-type names, environments, hex. Every parser gets the same string;
+ * what parses must print in the canonical spelling and parse back to the same value.
  */
 #include "harness.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OSSL_OP_DECODER: key-reference files (SPEC §4) to keystore keys, so that
- * programs which only read PEM key files (PEM_read_bio_PrivateKey: openssl ts,
+ * OSSL_OP_DECODER: key-reference files (docs/reference.md, Key-reference files) to keystore keys,
+ * so that programs which only read PEM key files (PEM_read_bio_PrivateKey: openssl ts,
  * osslsigncode, web servers) sign with the HSM key when the provider is
  * active through openssl.cnf.
  *

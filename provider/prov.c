@@ -164,7 +164,8 @@ static int dup_param(const char *v, char **out) {
     return *out != NULL;
 }
 
-/* keystore, pin-source, key-pin-source, environment from openssl.cnf (SPEC §8). */
+/* keystore, pin-source, key-pin-source, environment, syslog from openssl.cnf
+ * (docs/reference.md, Provider parameters). */
 static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_params) {
     char *keystore = NULL, *pin_source = NULL, *key_pin_source = NULL, *environment = NULL;
     char *syslog = NULL;

@@ -128,7 +128,8 @@ int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, voi
     return ok;
 }
 
-/* The user PIN: pin-source param, else $SEALHSM_PIN, else the application (SPEC §2). */
+/* The user PIN: pin-source param, else $SEALHSM_PIN, else the application
+ * (docs/reference.md, PIN sources (provider)). */
 static int user_pin(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, su_pin **out) {
     SEALHSM_PROV *p = s->prov;
     char info[PATH_MAX + 64];

@@ -247,7 +247,8 @@ static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out) {
     return 1;
 }
 
-/* Asked by ss_sign() for keys whose policy has a usage PIN (SPEC §9). */
+/* Asked by ss_sign() for keys whose policy has a usage PIN
+ * (docs/reference.md, PIN sources (provider)). */
 static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e) {
     const SEALHSM_KEY *k = arg;
     char prompt[SS_LABEL_MAX + 64];

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OSSL_OP_STORE for the scheme "sealhsm" (SPEC §4): a URI names one key by
+ * OSSL_OP_STORE for the scheme "sealhsm" (docs/reference.md, URIs): a URI names one key by
  * label or id; loading it yields the key (as a reference for our keymgmt) and
  * then the certificates stored with it.
  */

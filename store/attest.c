@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Attestation certificates (SPEC §3): the keystore's self-signed P-384 CA, and
- * per-key certificates carrying the sealhsm attestation extension. Everything is
- * built and signed in the caller's libctx, including the key-identifier hashes.
+ * Attestation certificates (docs/reference.md, Attestation certificates): the keystore's
+ * self-signed P-384 CA, and per-key certificates carrying the sealhsm attestation extension.
+ * Everything is built and signed in the caller's libctx, including the key-identifier hashes.
  */
 #include "attest.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The sign-time policy (SPEC §5): its canonical encoding and its rules. */
+/* The sign-time policy (docs/reference.md, Policy): its canonical encoding and its rules. */
 #include "internal.h"
 
 #include <stdio.h>

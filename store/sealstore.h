@@ -104,7 +104,7 @@ const char *ss_digest_canon(const char *name, char *buf, size_t n);
 /* Output size in bytes of one digest flag, 0 if not a single known flag. */
 size_t ss_digest_size(unsigned flag);
 
-/* ---- policy (SPEC §5) ------------------------------------------------------- */
+/* ---- policy (docs/reference.md, Policy) -------------------------------------------------- */
 
 typedef struct ss_policy {
     ss_env env;
@@ -299,7 +299,7 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
 int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
                 ss_error *e);
 
-/* ---- key references (SPEC §4) ------------------------------------------------------- */
+/* ---- key references (docs/reference.md, Key-reference files) ----------------------------- */
 
 /* DER of SEQUENCE { version INTEGER (1), keystoreId OCTET STRING, keyId OCTET STRING,
  * label UTF8String }: no secret. */
@@ -317,7 +317,7 @@ int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e);
 /* Any role: DER certificate of the key's public key, issued by the attestation CA. */
 int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *len, ss_error *e);
 
-/* ---- audit (SPEC §6) ----------------------------------------------------------------- */
+/* ---- audit (docs/reference.md, Audit log) ------------------------------------------------ */
 
 typedef enum {
     SS_OP_INIT = 0,

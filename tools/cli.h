@@ -47,7 +47,7 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
-    /* policy options (SPEC §5) */
+    /* policy options (docs/reference.md, Policy) */
     OPT_ENV,
     OPT_DIGESTS,
     OPT_PADDING,
@@ -122,7 +122,7 @@ const char *cli_cmd_name(const cli *c, char *buf, size_t len);
 
 /* ---- pin.c ------------------------------------------------------------------------- */
 
-/* PIN to log in as role (SPEC §2 sources, in order). */
+/* PIN to log in as role (docs/reference.md, PIN sources (tool), in order). */
 int cli_role_pin(cli *c, ss_role role, const char *officer, su_pin **out);
 /*
  * A PIN being set: from file (the value of option flag, may be NULL), else the
@@ -195,7 +195,7 @@ int cli_make_key(cli *c, ss_store *s, ss_keyspec *spec, const unsigned char *pkc
 
 /* ---- keyjson.c ------------------------------------------------------------------------- */
 
-/* The members of `list --json` (SPEC §9). */
+/* The members of `list --json` (docs/reference.md, JSON output). */
 json_t *cli_json_key(const ss_keyinfo *k);
 json_t *cli_json_policy(const ss_policy *p);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `sealhsm audit verify` and `sealhsm audit export` (SPEC §6, §9). */
+/* `sealhsm audit verify` and `sealhsm audit export` (docs/reference.md, Audit log). */
 #include "cli.h"
 
 #include <stdlib.h>

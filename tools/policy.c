@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The policy options of SPEC §5, shared by keygen, import and policy. Values are
+ * The policy options (docs/reference.md, Policy), shared by keygen, import and policy. Values are
  * checked while parsing, so a bad option is a usage error before any PIN is asked;
  * they are applied later on top of a base policy (the default, the key's current
  * one, or the --like key's).

@@ -17,7 +17,7 @@ extern "C" {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* Error codes double as the exit codes of the `sealhsm` tool (SPEC §3). */
+/* Error codes double as the exit codes of the `sealhsm` tool (docs/reference.md, Exit codes). */
 enum {
     SU_OK = 0,
     SU_EUSAGE = 1,     /* bad argument, malformed input from the caller */
@@ -99,7 +99,7 @@ int su_hexdigit(char c);
 /* Exactly n bytes from 2*n hex digits (either case); 0 on any other input. */
 int su_unhex(unsigned char *out, size_t n, const char *hex);
 
-/* ---- time, durations, rates (SPEC §9) ----------------------------------- */
+/* ---- time, durations, rates (docs/reference.md, Formats and conventions) ---- */
 
 int64_t su_now(void);    /* Unix seconds, UTC */
 int64_t su_now_ms(void); /* Unix milliseconds, UTC */
@@ -117,7 +117,7 @@ int su_parse_rate(const char *s, uint32_t *count, uint32_t *period);
 void su_format_duration(uint64_t secs, char *out, size_t outlen);
 void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen);
 
-/* ---- sealhsm URIs (SPEC §4) --------------------------------------------- */
+/* ---- sealhsm URIs (docs/reference.md, URIs) --------------------------------------------- */
 
 enum { SU_URI_ANY = 0, SU_URI_PRIVATE, SU_URI_PUBLIC, SU_URI_CERT };
 
@@ -178,7 +178,7 @@ int su_have_tty(void);
 
 /*
  * Checks that path is a directory owned by the effective uid and not writable
- * by group or others (SPEC §2). SU_ENOTFOUND if missing, SU_EIO if the
+ * by group or others (docs/reference.md, Keystore). SU_ENOTFOUND if missing, SU_EIO if the
  * permissions or owner are wrong (the message names the path).
  */
 int su_check_private_dir(const char *path, su_error *e);

@@ -232,7 +232,7 @@ def run_no_tty(argv, env, timeout=60):
 
 
 def assert_fails(res, code, *needles):
-    """The tool's error contract (SPEC §3): exit code, exactly one stderr line that
+    """The tool's error contract (docs/reference.md, Exit codes): exit code, exactly one stderr line that
     starts with 'sealhsm: ' and names the object (each needle must occur in it)."""
     assert res.rc == code, f"expected exit {code}: {res}"
     err = res.errtext
@@ -443,7 +443,7 @@ class Signer:
 
 
 def assert_policy_refusal(res, label, rule):
-    """SPEC §5: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
+    """docs/reference.md, Policy: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
     names the key and the rule."""
     import re
     assert res.rc != 0, f"expected a refusal: {res}"

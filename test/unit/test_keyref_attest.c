@@ -465,7 +465,8 @@ static X509 *issue(const fixture *f, const ss_keyinfo *k, int64_t at) {
     return x;
 }
 
-/* The canonical policy digest, computed here from ss_policy_encode as SPEC §3 defines it. */
+/* The canonical policy digest, computed here from ss_policy_encode as defined in
+ * docs/reference.md, Policy. */
 static void expected_policy_digest(const ss_policy *p, unsigned char out[32]) {
     su_buf b;
     su_buf_init(&b, 0);

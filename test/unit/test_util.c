@@ -405,7 +405,7 @@ static void test_rates(void) {
     CHECK(strcmp(buf, "1/sec") == 0);
 }
 
-/* ---- URIs (SPEC §4) -------------------------------------------------------------------------- */
+/* ---- URIs (docs/reference.md, URIs) ---------------------------------------------------------- */
 
 static void uri_ok(const char *uri, const char *label, int type, const char *keystore) {
     su_uri u;
