@@ -148,6 +148,13 @@ static void sealhsm_teardown(void *provctx) {
     sealhsm_prov_free(provctx);
 }
 
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_provider_teardown_fn sealhsm_teardown;
+static OSSL_FUNC_provider_gettable_params_fn sealhsm_gettable_params;
+static OSSL_FUNC_provider_get_params_fn sealhsm_get_params;
+static OSSL_FUNC_provider_query_operation_fn sealhsm_query_operation;
+static OSSL_FUNC_provider_get_reason_strings_fn sealhsm_get_reason_strings;
+
 static const OSSL_DISPATCH sealhsm_dispatch[] = {
     {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))sealhsm_teardown},
     {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))sealhsm_gettable_params},
