@@ -59,7 +59,7 @@ static void one(const char *s) {
         FZ_CHECK(e.code == SU_EUSAGE);
     }
     ss_env env;
-    if (ss_env_parse(s, &env))
+    if (ss_env_parse(s, &env, NULL) == SU_OK)
         FZ_CHECK(strcmp(ss_env_name(env), s) == 0);
     unsigned char id[SU_KEY_ID_LEN];
     if (su_unhex(id, SU_KEY_ID_LEN, s)) {

@@ -196,7 +196,7 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
         environment = getenv("SEALHSM_ENVIRONMENT");
     if (environment == NULL || *environment == '\0')
         environment = "dev";
-    if (!ss_env_parse(environment, &env)) {
+    if (ss_env_parse(environment, &env, NULL) != SU_OK) {
         enter_error_state(p, SEALHSM_R_USAGE,
                           "provider parameter environment '%.64s' is not dev, test or prod",
                           environment);

@@ -126,6 +126,16 @@ struct ss_store {
     pid_t pid;                  /* the process using this handle (fork detection) */
 };
 
+/* ---- names.c: used inside the store only (and by the fuzzers) ---------------------------- */
+
+/* EC curve name ("P-256") or NULL. */
+const char *ss_keytype_curve(ss_keytype t);
+/* One spelling per digest for records and messages: the policy spelling, "sha1" /
+ * "md5" for the forbidden families, "none" for NULL (EdDSA), else lowercased into buf. */
+const char *ss_digest_canon(const char *name, char *buf, size_t n);
+/* Output size in bytes of one digest flag, 0 if not a single known flag. */
+size_t ss_digest_size(unsigned flag);
+
 /* ---- store.c ------------------------------------------------------------------------ */
 
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);

@@ -22,9 +22,9 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-int ss_policy_encode(const ss_policy *p, su_buf *out) {
+int ss_policy_encode(const ss_policy *p, su_buf *out, ss_error *e) {
     if (p->nusers > SS_MAX_USERS)
-        return 0;
+        return su_err(e, SU_EUSAGE, "policy names %u users (at most %d)", p->nusers, SS_MAX_USERS);
     uint32_t users[SS_MAX_USERS];
     memcpy(users, p->users, p->nusers * sizeof(uint32_t));
     qsort(users, p->nusers, sizeof(uint32_t), cmp_u32);
@@ -44,7 +44,7 @@ int ss_policy_encode(const ss_policy *p, su_buf *out) {
         su_buf_u32(out, users[i]);
     su_buf_u8(out, (uint8_t)(p->key_pin != 0));
     su_buf_u8(out, (uint8_t)(p->audit_batched != 0));
-    return !out->failed;
+    return out->failed ? su_err(e, SU_EIO, "out of memory encoding a policy") : SU_OK;
 }
 
 int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
@@ -79,12 +79,14 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     return su_rd_done(&r) && kpin <= 1 && batched <= 1;
 }
 
-int ss_policy_digest(const ss_policy *p, unsigned char out[32]) {
+int ss_policy_digest(const ss_policy *p, unsigned char out[32], ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
-    int ok = ss_policy_encode(p, &b) && st_sha256(NULL, b.data, b.len, NULL, 0, out);
+    int rc = ss_policy_encode(p, &b, e);
+    if (rc == SU_OK && !st_sha256(NULL, b.data, b.len, NULL, 0, out))
+        rc = su_err(e, SU_EIO, "SHA-256 of a policy failed");
     su_buf_free(&b);
-    return ok;
+    return rc;
 }
 
 #define DENY(...) su_err(e, SU_EPOLICY, "policy: key " __VA_ARGS__)
@@ -106,7 +108,7 @@ int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *
 
     ss_env want;
     const char *env_name = req->environment ? req->environment : "dev";
-    if (!ss_env_parse(env_name, &want))
+    if (ss_env_parse(env_name, &want, NULL) != SU_OK)
         return DENY("%s: environment '%.32s' is not dev, test or prod", L, env_name);
     if (want != p->env)
         return DENY("%s: env: key is for %s, this signer is configured for %s", L,

@@ -116,7 +116,7 @@ int cli_policy_opt(cli *c, cli_policy_opts *po, int opt, const char *arg) {
     uint64_t v;
     switch (opt) {
     case OPT_ENV:
-        if (!ss_env_parse(arg, &p->env))
+        if (ss_env_parse(arg, &p->env, NULL) != SU_OK)
             return cli_usage_err(c, "invalid value '%.32s' for --env (expected dev|test|prod)",
                                  arg);
         po->given |= PO_ENV;

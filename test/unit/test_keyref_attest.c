@@ -470,7 +470,7 @@ static X509 *issue(const fixture *f, const ss_keyinfo *k, int64_t at) {
 static void expected_policy_digest(const ss_policy *p, unsigned char out[32]) {
     su_buf b;
     su_buf_init(&b, 0);
-    ss_policy_encode(p, &b);
+    CHECK_EQ_INT(ss_policy_encode(p, &b, NULL), SU_OK);
     unsigned int n = 0;
     CHECK(!b.failed && b.len > 0);
     CHECK(EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL) && n == 32);
