@@ -137,6 +137,10 @@ int cli_new_pin(cli *c, const char *file, const char *flag, const char *env1, co
 int cli_keystore_path(cli *c, char *out, size_t len);
 /* Opens the keystore; then, unless role is SS_ROLE_NONE, logs in with that role's PIN. */
 int cli_session(cli *c, ss_role role, const char *officer, ss_store **out);
+/* A read-only command's start: cli_parse with these arguments, then cli_session as
+ * cli_reader_role. Returns SU_OK with *s open, CLI_HELP, or the first error. */
+int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
+                       void *ctx, int minpos, int maxpos, ss_store **s);
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 
