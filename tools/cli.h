@@ -47,6 +47,7 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
+    OPT_SOCKET,
     /* policy options (SPEC §5) */
     OPT_ENV,
     OPT_DIGESTS,
@@ -221,6 +222,7 @@ int cmd_import(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_pubkey(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
 int cmd_keyref(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_disable(cli *c, int argc, char **argv);

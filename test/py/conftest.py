@@ -535,12 +535,24 @@ class Daemon:
             self.proc = subprocess.Popen([str(a) for a in self.argv(*extra)], env=e,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
-        while not self.sock.exists():
+        while not self.listening():
             if self.proc.poll() is not None:
                 raise AssertionError(f"sealhsmd exited {self.proc.returncode}: {self.logtext()}")
             assert time.monotonic() < deadline, f"sealhsmd did not start: {self.logtext()}"
             time.sleep(0.02)
         return self
+
+    def listening(self):
+        """The socket accepts connections (a file left by a killed daemon does not)."""
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def logtext(self):
         return self.log.read_text(errors="replace") if self.log.exists() else ""
