@@ -52,6 +52,7 @@ typedef struct ss_store ss_store;
 #define SS_LABEL_MAX 255
 #define SS_DESC_MAX 1024
 #define SS_MAX_USERS 32
+#define SS_MAX_GROUPS 32
 #define SS_OFFICER_NAME_MAX 64
 #define SS_REASON_MAX 512
 
@@ -134,6 +135,8 @@ typedef struct ss_policy {
     uint32_t users[SS_MAX_USERS];
     int key_pin;       /* 1: a per-key usage PIN is asked at sign time */
     int audit_batched; /* 1: sign records may be flushed in batches */
+    uint32_t ngroups;  /* 0 = any group; else the signer's gid or a supplementary gid */
+    uint32_t groups[SS_MAX_GROUPS];
 } ss_policy;
 
 /* No login. The defaults of docs/reference.md, Policy: env dev, SS_MD_DEFAULT, both
@@ -141,9 +144,10 @@ typedef struct ss_policy {
 void ss_policy_default(ss_policy *p);
 /* No login. Appends the canonical encoding of p to out (stable: it is bound into the
  * sealing AAD and hashed into the attestation's policyDigest; the layout is in
- * docs/reference.md, Policy). Users are encoded sorted, so equal policies encode
- * equally. Returns SU_OK, SU_EUSAGE when p->nusers > SS_MAX_USERS, SU_EIO when out ran
- * out of memory. */
+ * docs/reference.md, Policy). Users and groups are encoded sorted, so equal policies
+ * encode equally; a policy without groups encodes as it did before groups existed.
+ * Returns SU_OK, SU_EUSAGE when p->nusers > SS_MAX_USERS or p->ngroups > SS_MAX_GROUPS,
+ * SU_EIO when out ran out of memory. */
 int ss_policy_encode(const ss_policy *p, su_buf *out, ss_error *e);
 /* No login. SHA-256 of the canonical encoding into out. Returns SU_OK or the errors of
  * ss_policy_encode, SU_EIO if hashing fails. */
@@ -333,6 +337,22 @@ int ss_key_destroy(ss_store *s, const char *label, ss_error *e);
  * SU_OK with *out set (the store frees it), or an SU_* code (the signature is refused). */
 typedef int (*ss_pin_cb)(void *arg, const char *label, su_pin **out, ss_error *e);
 
+/*
+ * Who asks for a signature when it is not this process: the daemon fills it from
+ * the kernel's peer credentials (SO_PEERCRED, /proc/PID/status and comm). The
+ * policy's users and groups are checked against it and the audit record names
+ * it, marked as coming through the daemon. The strings are only read during
+ * the call.
+ */
+typedef struct ss_signer {
+    uint32_t uid, gid;
+    const uint32_t *groups; /* supplementary gids */
+    size_t ngroups;
+    uint32_t pid;
+    const char *user;    /* uid's name (or the uid in decimal) */
+    const char *program; /* /proc/PID/comm */
+} ss_signer;
+
 typedef struct ss_sign_req {
     const char *digest;       /* digest that produced tbs; NULL for EdDSA */
     unsigned padding;         /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
@@ -343,6 +363,7 @@ typedef struct ss_sign_req {
     const char *environment; /* the caller's environment; NULL = "dev" */
     ss_pin_cb key_pin_cb;    /* used only for keys with policy.key_pin */
     void *key_pin_arg;
+    const ss_signer *signer; /* NULL: this process (getuid, getgid, getgroups, getpid) */
 } ss_sign_req;
 
 /*
@@ -442,6 +463,7 @@ typedef struct ss_audit_rec {
     const unsigned char *tbs_hash;
     size_t tbs_hash_len;
     unsigned char prev_hash[32];
+    int via_daemon;    /* 1: signed for a client of sealhsmd (user, pid, program are the peer's) */
     int authenticated; /* 0: written before an unlock, no MAC yet */
     unsigned char mac[32];
 } ss_audit_rec;

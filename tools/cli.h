@@ -47,6 +47,7 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
+    OPT_SOCKET,
     /* policy options (docs/reference.md, Policy) */
     OPT_ENV,
     OPT_DIGESTS,
@@ -58,6 +59,7 @@ enum {
     OPT_APPROVALS,
     OPT_ACTIVATION_TTL,
     OPT_USERS,
+    OPT_GROUPS,
     OPT_KEY_PIN,
     OPT_NO_KEY_PIN,
     OPT_AUDIT,
@@ -179,6 +181,7 @@ typedef struct cli_policy_opts {
     {"approvals", required_argument, NULL, OPT_APPROVALS},                                         \
     {"activation-ttl", required_argument, NULL, OPT_ACTIVATION_TTL},                               \
     {"users", required_argument, NULL, OPT_USERS},                                                 \
+    {"groups", required_argument, NULL, OPT_GROUPS},                                               \
     {"key-pin", no_argument, NULL, OPT_KEY_PIN},                                                   \
     {"key-pin-file", required_argument, NULL, OPT_KEY_PIN_FILE},                                   \
     {"audit", required_argument, NULL, OPT_AUDIT}
@@ -223,6 +226,7 @@ int cmd_import(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_pubkey(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
 int cmd_keyref(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_disable(cli *c, int argc, char **argv);

@@ -14,6 +14,9 @@ import conftest
 
 from conftest import Signer, assert_fails, audit_records
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 HOW = ("dgst", "pkeyutl")
 OFFICERS = {"alice": "alice-pin-1111", "bob": "bob-pin-2222"}
 
@@ -40,6 +43,7 @@ def approve(ks, label, officer, check=0):
 
 # -- env ------------------------------------------------------------------------------
 
+@pytest.mark.embedded_only("through sealhsmd the daemon's --environment decides (test_daemon.py)")
 @pytest.mark.parametrize("how", HOW)
 def test_env_prod_key_needs_provider_environment_prod(ks, signer, how):
     ks.keygen("rel", "ec:P-256", "--env", "prod")
@@ -54,6 +58,7 @@ def test_env_prod_key_needs_provider_environment_prod(ks, signer, how):
     signer.ok("rel", how, via="conf", conf=prod)
 
 
+@pytest.mark.embedded_only("through sealhsmd the daemon's --environment decides (test_daemon.py)")
 def test_env_dev_key_refused_under_prod(ks, signer):
     ks.keygen("devkey", "ec:P-256")
     signer.refused("devkey", "env", via="conf", conf=ks.conf("prod.cnf", environment="prod"))
@@ -353,6 +358,7 @@ def test_usage_record_deleted_or_swapped_is_integrity_error(ks, signer, spent):
     assert_integrity_refusal(k, Signer(k), "cap")
 
 
+@pytest.mark.embedded_only("replaces the keystore's files under a running daemon")
 def test_usage_record_replayed_from_earlier_is_refused(ks, signer):
     import conftest
     ks.keygen("cap", "ec:P-256", "--max-signatures", "2")
@@ -374,6 +380,7 @@ def test_usage_record_replayed_from_earlier_is_refused(ks, signer):
     assert "rolled back" in ks.sealhsm("show", "cap", check=None).err
 
 
+@pytest.mark.embedded_only("replaces the keystore's files under a running daemon")
 def test_key_record_replayed_from_earlier_cannot_unrevoke(ks, signer):
     import conftest
     ks.keygen("gone", "ec:P-256")

@@ -12,6 +12,9 @@ import pytest
 import conftest
 from conftest import FAST_KDF, OPENSSL, SEALHSM, SO_PIN, USER_PIN, VIAS, Keystore, openssl_errors
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 MSG = b"payload\n"
 
 BAD_URIS = {
@@ -133,6 +136,7 @@ def test_pin_from_passin(pks, tmp_path, msg, via):
     assert "Verified OK" in res.out
 
 
+@pytest.mark.embedded_only("a daemon's client needs no user PIN")
 def test_no_pin_anywhere_is_a_clear_error(pks, tmp_path, msg):
     env = pks.env(user=False)
     if conftest.ASAN:
@@ -143,7 +147,7 @@ def test_no_pin_anywhere_is_a_clear_error(pks, tmp_path, msg):
 
 
 @pytest.mark.parametrize("via", VIAS)
-def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via):
+def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via, sealhsm_mode):
     ks.keygen("release", "ec:P-256", "--env", "prod")
     sig = tmp_path / "sig"
     res = ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg, via=via,
@@ -151,8 +155,14 @@ def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via):
     line = one_error(res, "sealhsm: policy:", "release")
     assert not sig.exists() or sig.stat().st_size == 0
     assert "policy denied" in line
-    # the provider's environment parameter makes it a prod signer
+    # the provider's environment parameter makes it a prod signer; through the daemon
+    # only the daemon's --environment counts
     conf = ks.conf(name="prod.cnf", environment="prod")
+    if sealhsm_mode == "daemon":
+        res = ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg,
+                         via="conf", conf=conf, check=None)
+        one_error(res, "sealhsm: policy:", "release", "configured for dev")
+        return
     ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg, via="conf",
                conf=conf)
     assert sig.stat().st_size > 0

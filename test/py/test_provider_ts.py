@@ -6,6 +6,9 @@ import pytest
 
 from conftest import HASH_KEYS, VIAS
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 TS_CONF = """[ tsa ]
 default_tsa = tsa_config
 [ tsa_config ]
