@@ -257,11 +257,11 @@ static void parent_dir(const char *path, char *out, size_t n) {
 }
 
 /* A directory anyone may write to lets anyone replace our socket or keystore files. */
-static int check_dir_not_open(const char *what, const char *dir) {
+static int check_dir_not_open(const char *what, const char *dir, int missing_code) {
     struct stat st;
     if (stat(dir, &st) != 0)
-        return die(errno == ENOENT ? SU_EIO : SU_EIO, "sealhsmd: %s directory %s: %s", what, dir,
-                   strerror(errno));
+        return die(errno == ENOENT ? missing_code : SU_EIO, "sealhsmd: %s directory %s: %s", what,
+                   dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return die(SU_EIO, "sealhsmd: %s directory %s is not a directory", what, dir);
     if (st.st_mode & S_IWOTH)
@@ -384,11 +384,11 @@ static int run(opts *o, int *report_fd) {
 
     srv.cfg = o->cfg;
     parent_dir(o->cfg.socket, sockdir, sizeof(sockdir));
-    if ((rc = check_dir_not_open("socket", sockdir)) != SU_OK)
+    if ((rc = check_dir_not_open("socket", sockdir, SU_EIO)) != SU_OK)
         return rc;
     if ((rc = ss_resolve_path(o->cfg.keystore, path, sizeof(path), &e)) != SU_OK)
         return die(rc, "%s", e.msg);
-    if ((rc = check_dir_not_open("keystore", path)) != SU_OK)
+    if ((rc = check_dir_not_open("keystore", path, SU_ENOTFOUND)) != SU_OK)
         return rc;
     if ((rc = read_pin(o, &pin, &e)) != SU_OK)
         return die(rc, "%s", e.msg);
