@@ -430,8 +430,9 @@ static int run(opts *o, int *report_fd) {
         return rc;
     }
     srv.started = su_now();
-    d_log("serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
-          srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers, o->cfg.max_clients);
+    d_log("pid %ld serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
+          (long)getpid(), srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers,
+          o->cfg.max_clients);
     report(report_fd, SU_OK);
     notify_ready();
     rc = d_serve(&srv, lfd);

@@ -353,6 +353,11 @@ typedef struct ss_signer {
     const char *program; /* /proc/PID/comm */
 } ss_signer;
 
+/* ss_key_use for a front end serving another process (the daemon): the refusal of a
+ * destroyed key is audited as signer's (NULL: this process, exactly ss_key_use). */
+int ss_key_use_by(ss_store *s, const ss_signer *signer, const char *label, const unsigned char *id,
+                  ss_keyinfo **out, ss_error *e);
+
 typedef struct ss_sign_req {
     const char *digest;       /* digest that produced tbs; NULL for EdDSA */
     unsigned padding;         /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
