@@ -383,6 +383,9 @@ static int run(opts *o, int *report_fd) {
     ss_keyinfo **keys = NULL;
 
     srv.cfg = o->cfg;
+    /* the keystore's algorithms run here: their known-answer tests first (exit 6) */
+    if ((rc = ss_selftest(NULL, NULL, NULL, NULL, &e)) != SU_OK)
+        return die(rc, "sealhsmd: %s", e.msg);
     parent_dir(o->cfg.socket, sockdir, sizeof(sockdir));
     if ((rc = check_dir_not_open("socket", sockdir, SU_EIO)) != SU_OK)
         return rc;

@@ -513,6 +513,12 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, O
  * test. Returns SU_OK when all pass, else SU_EINTEGRITY naming the first failure. */
 int ss_selftest(OSSL_LIB_CTX *libctx, const char *propq,
                 void (*report)(const char *name, int ok, void *arg), void *arg, ss_error *e);
+/* The subset a daemon client computes itself: the digests (the keystore's
+ * algorithms run in sealhsmd, which runs ss_selftest when it starts). Same
+ * contract as ss_selftest. */
+int ss_selftest_digests(OSSL_LIB_CTX *libctx, const char *propq,
+                        void (*report)(const char *name, int ok, void *arg), void *arg,
+                        ss_error *e);
 
 #ifdef __cplusplus
 }

@@ -137,6 +137,10 @@ def test_startup_failures_exit_with_the_tool_codes_and_leave_no_socket(ks, daemo
     one_line(res, 7, str(ks.path))
     os.chmod(ks.path, 0o700)
     assert not d.sock.exists()
+    # a failed known-answer test of an algorithm the daemon runs
+    res = run(d.argv(), env=base_env(SEALHSM_PIN=USER_PIN, SEALHSM_SELFTEST_CORRUPT="ed25519"),
+              check=None)
+    one_line(res, 6, "self-test ed25519 failed")
     # bad options are usage errors
     one_line(run(d.argv("--environment", "staging"), env=base_env(), check=None), 1,
              "--environment")
