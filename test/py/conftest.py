@@ -244,7 +244,7 @@ def run_no_tty(argv, env, timeout=60):
 
 
 def assert_fails(res, code, *needles):
-    """The tool's error contract (SPEC §3): exit code, exactly one stderr line that
+    """The tool's error contract (docs/reference.md, Exit codes): exit code, exactly one stderr line that
     starts with 'sealhsm: ' and names the object (each needle must occur in it)."""
     assert res.rc == code, f"expected exit {code}: {res}"
     err = res.errtext
@@ -455,7 +455,7 @@ class Signer:
 
 
 def assert_policy_refusal(res, label, rule):
-    """SPEC §5: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
+    """docs/reference.md, Policy: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
     names the key and the rule."""
     import re
     assert res.rc != 0, f"expected a refusal: {res}"
@@ -535,12 +535,24 @@ class Daemon:
             self.proc = subprocess.Popen([str(a) for a in self.argv(*extra)], env=e,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
-        while not self.sock.exists():
+        while not self.listening():
             if self.proc.poll() is not None:
                 raise AssertionError(f"sealhsmd exited {self.proc.returncode}: {self.logtext()}")
             assert time.monotonic() < deadline, f"sealhsmd did not start: {self.logtext()}"
             time.sleep(0.02)
         return self
+
+    def listening(self):
+        """The socket accepts connections (a file left by a killed daemon does not)."""
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def logtext(self):
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 4, SPEC §5: every policy option, checked on every signature made through stock
+"""Issue 4, docs/reference.md, Policy: every policy option, checked on every signature made through stock
 `openssl dgst -sign sealhsm:L` and `openssl pkeyutl -sign -inkey sealhsm:L`: allowed
 inside the rule (the signature verifies under `sealhsm pubkey`), refused outside it
 (non-zero exit, an error 'sealhsm: policy:' naming the key and the rule, no signature,
@@ -48,7 +48,7 @@ def approve(ks, label, officer, check=0):
 def test_env_prod_key_needs_provider_environment_prod(ks, signer, how):
     ks.keygen("rel", "ec:P-256", "--env", "prod")
     dev = ks.conf("dev.cnf", environment="dev")
-    unset = ks.conf("unset.cnf")                     # SPEC §9: defaults to dev
+    unset = ks.conf("unset.cnf")                     # docs/reference.md, Provider parameters: defaults to dev
     test = ks.conf("test.cnf", environment="test")
     prod = ks.conf("prod.cnf", environment="prod")
     signer.refused("rel", "env", how, via="conf", conf=dev)
@@ -427,7 +427,7 @@ def test_activation_edits_are_integrity_errors(ks, signer):
 
 
 def test_pin_files_for_officers_and_key_pins(ks, signer, tmp_path):
-    """SPEC §9 PIN sources other than the environment: --officer-pin-file for
+    """docs/reference.md, Roles and PINs: PIN sources other than the environment: --officer-pin-file for
     `officer add` and `approve`, --key-pin-file at keygen."""
     def pinfile(name, pin):
         p = tmp_path / name

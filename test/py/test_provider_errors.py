@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""How the provider fails (issue 3, SPEC §2, §5, §7): bad URIs and a missing
-keystore give one clear error naming the URI or path; a wrong PIN gives no
+"""How the provider fails (issue 3; docs/reference.md: Roles and PINs, Policy, Algorithms
+and self-tests): bad URIs and a missing keystore give one clear error naming the URI or path; a wrong PIN gives no
 signature and counts one try per process; PINs come from the provider's
 pin-source, SEALHSM_PIN or the application's passphrase callback (-passin); policy
 refusals read "sealhsm: policy:"; a failed self-test leaves the provider in an
@@ -228,7 +228,7 @@ def test_keyref_of_another_keystore_names_both(pks, ks, tmp_path):
 
 
 def test_key_pin_sources(ks, tmp_path, msg):
-    """A key with a usage PIN (SPEC §5, §9): the key-pin-source parameter, else the
+    """A key with a usage PIN (docs/reference.md: Policy, PIN sources (provider)): the key-pin-source parameter, else the
     application's passphrase callback, else no signature."""
     key_pin = "key-pin-2222"
     ks.sealhsm("keygen", "guarded", "--type", "ec:P-256", "--key-pin", so=True,
