@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Where the keys are (README: PKCS#11 module): $SEALHSM_DAEMON (daemon
+ * Where the keys are (docs/reference.md, PKCS#11 module): $SEALHSM_DAEMON (daemon
  * backend), else $SEALHSM_KEYSTORE (embedded backend), else the file named by
  * $SEALHSM_PKCS11_CONF, with lines `daemon = PATH`, `keystore = DIR`,
  * `environment = dev|test|prod` and `pin-source = SRC` ('#' starts a comment).

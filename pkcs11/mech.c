@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Mechanisms (README: PKCS#11 module). The digest that policy and audit see
+ * Mechanisms (docs/reference.md, PKCS#11 module). The digest that policy and audit see
  * comes from the mechanism (CKM_SHA256_RSA_PKCS ...), from the DigestInfo the
  * caller built (CKM_RSA_PKCS), from the PSS parameters, or for CKM_ECDSA from
  * the hash length. SHA-1 and MD5 are named, not rejected, here: the store's

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The object model (README: PKCS#11 module): per key a private key object, a
+ * The object model (docs/reference.md, PKCS#11 module): per key a private key object, a
  * public key object, and a certificate object per stored certificate, all with
  * the key's CKA_ID (its 16 id bytes) and CKA_LABEL (the issuers of a stored
  * chain: see object_new). Every object is read-only

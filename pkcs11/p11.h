@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Internal to pkcs11/: the map of sealhsm-pkcs11.so (README: PKCS#11 module).
+ * Internal to pkcs11/: the map of sealhsm-pkcs11.so (docs/reference.md, PKCS#11 module).
  *
  *   module.c   C_GetFunctionList, C_Initialize/C_Finalize, C_GetInfo, the function
  *              list, the one module state and its locks, fork detection

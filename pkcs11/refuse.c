@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the token refuses. Keys are made, imported, changed and destroyed with
- * the `sealhsm` tool under the SO PIN (README: key management), never through
+ * the `sealhsm` tool under the SO PIN (docs/reference.md, Command-line tool), never through
  * PKCS#11: writes answer CKR_TOKEN_WRITE_PROTECTED, operations the token does
  * not offer (encryption, verification, digests) CKR_FUNCTION_NOT_SUPPORTED.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One slot, holding one token per keystore (README: PKCS#11 module): token
+ * One slot, holding one token per keystore (docs/reference.md, PKCS#11 module): token
  * label = the keystore label, serial = the first 16 hex digits of the keystore
  * id. Write-protected: keys are made and managed with the `sealhsm` tool.
  */

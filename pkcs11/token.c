@@ -11,7 +11,7 @@
  * Before C_Login, public objects: in daemon mode the daemon answers without a
  * PIN. In embedded mode the keystore's records are authenticated with keys
  * derived from the user PIN, so they are read only when the configuration or
- * $SEALHSM_PIN gives one (README: PKCS#11 module); private keys stay hidden
+ * $SEALHSM_PIN gives one (docs/reference.md, PKCS#11 module); private keys stay hidden
  * until C_Login either way.
  */
 #include "p11.h"

@@ -26,7 +26,7 @@ void ss_init_params_default(ss_init_params *p) {
 
 #define DEFAULT_LABEL "sealhsm"
 
-/* Printable and short enough for a PKCS#11 token label (README: PKCS#11 module). */
+/* Printable and short enough for a PKCS#11 token label (docs/reference.md, PKCS#11 module). */
 static int store_label_valid(const char *label) {
     size_t n = strlen(label);
     if (n < 1 || n > SS_STORE_LABEL_MAX)
