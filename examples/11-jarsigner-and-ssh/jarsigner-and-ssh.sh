@@ -24,33 +24,27 @@
 #   WORK=dir                           scratch dir for the keystore (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
-SEALHSM=${SEALHSM:-sealhsm}
-SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
-    openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
+# SEALHSM, SEALHSM_PROVIDER_DIR, WORK (we run in it) and kdf (init's Argon2id options)
+# come from the setup all examples share:
+# shellcheck source=examples/common.sh
+. "$here/../common.sh"
 SEALHSM_PKCS11=${SEALHSM_PKCS11:-$(pkg-config --variable=p11_module_path p11-kit-1 2>/dev/null)/sealhsm-pkcs11.so}
 SSH_AGENT=${SSH_AGENT:-ssh-agent}
-[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
 [ -f "$SEALHSM_PKCS11" ] || { echo "no PKCS#11 module '$SEALHSM_PKCS11': set SEALHSM_PKCS11" >&2; exit 1; }
-command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
 for p in jarsigner keytool ssh-add ssh-keygen git; do
     command -v "$p" >/dev/null || { echo "this example needs $p" >&2; exit 1; }
 done
-WORK=${WORK:-$(mktemp -d)}
-mkdir -p "$WORK" && cd "$WORK"
 # The module finds the keystore as the tool does; a config file named by
 # SEALHSM_PKCS11_CONF (keystore = DIR, or daemon = SOCKET) works too.
 export SEALHSM_KEYSTORE=$WORK/keystore
-echo "work dir: $WORK"
 
 # Demo PINs, deliberately not secret. For real: people type the PIN where the
 # program asks (jarsigner without -storepass, ssh-add's prompt); with sealhsmd
 # (daemon = SOCKET) no PIN reaches the signing host's programs at all.
 export SEALHSM_SO_PIN=demo-so-pin-0000
 USER_PIN=demo-user-pin-1111
-
-kdf=()
-[ "${SEALHSM_DEMO_FAST_KDF:-0}" = 1 ] && kdf=(--kdf-memory 8 --kdf-iterations 1)
 
 # 1. The keystore is the token: its label is the token label, the first 16 hex
 #    digits of its id the token serial.
