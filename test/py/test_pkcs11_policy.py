@@ -3,7 +3,8 @@
 C_Sign passes the keystore's policy and audit gate (a refusal is
 CKR_FUNCTION_REJECTED plus a denied audit record), PIN failures are counted and
 lock, private key material never leaves as an attribute, the token refuses every
-write, and the module works across fork() and from several threads.
+write, and the module works across fork() and from several threads. The tests
+taking `srv` also run with the module on a sealhsmd serving the keystore.
 """
 import hashlib
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_KDF, SEALHSM, SO_PIN, USER_PIN, Keystore, audit_records, run
+from conftest import FAST_KDF, SEALHSM, SO_PIN, USER_PIN, Daemon, Keystore, audit_records, run
 from test_pkcs11 import MODULE, client_env
 
 DRIVER = Path(__file__).with_name("p11drive.py")
@@ -44,7 +45,8 @@ def pks(tmp_path_factory):
     k.keygen("p384only", "ec:P-384", "--digests", "sha384")
     k.keygen("rsa384only", "rsa:2048", "--digests", "sha384")
     k.keygen("rsa", "rsa:2048")
-    k.keygen("two", "ec:P-256", "--max-signatures", "2")
+    for mode in ("embedded", "daemon"):
+        k.keygen(f"two-{mode}", "ec:P-256", "--max-signatures", "2")
     k.keygen("off", "ec:P-256")
     k.sealhsm("disable", "off", "--reason", "suspended", so=True)
     k.sealhsm("keygen", "pinned", "--type", "ec:P-256", "--key-pin", so=True,
@@ -54,7 +56,28 @@ def pks(tmp_path_factory):
          "-out", keyfile], check=0)
     k.sealhsm("import", "imported", "--in", keyfile, so=True)
     k.ids = {r["label"]: r["id"] for r in json.loads(k.sealhsm("list", "--json").out)}
+    k.sock = None
     return k
+
+
+@pytest.fixture(scope="module", params=["embedded", "daemon"])
+def srv(request, pks):
+    """The keystore of pks as a test in each mode reaches it: itself (embedded), or
+    through a sealhsmd serving it (.sock); .mode names which."""
+    k = Keystore(pks.path, pks.tmp)
+    k.ids, k.mode, k.sock = pks.ids, request.param, None
+    if k.mode == "embedded":
+        yield k
+        return
+    d = Daemon(pks).start()
+    k.sock = d.sock
+    try:
+        yield k
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
 
 
 def last_sign_record(ks):
@@ -71,39 +94,40 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize("label,step,digest", REFUSALS, ids=[r[0] for r in REFUSALS])
-def test_policy_refusal_is_function_rejected_and_audited(pks, label, step, digest):
-    out, err = drive(pks, [login(), dict(step, op="sign", id=pks.ids[label])])
+def test_policy_refusal_is_function_rejected_and_audited(srv, label, step, digest):
+    out, err = drive(srv, [login(), dict(step, op="sign", id=srv.ids[label])])
     assert out[1]["rv"] == "CKR_FUNCTION_REJECTED" and out[1]["sig"] is None
     assert f"policy: key {label}" in err or f"policy: key '{label}'" in err, err
-    rec = last_sign_record(pks)
+    rec = last_sign_record(srv)
     assert rec["outcome"] == "denied" and rec["label"] == label and rec["digest"] == digest
     assert rec["program"].startswith("python")
 
 
-def test_allowed_digest_of_a_restricted_key_signs(pks):
-    out, _ = drive(pks, [login(), {"op": "sign", "mech": "ECDSA", "id": pks.ids["p384only"],
+def test_allowed_digest_of_a_restricted_key_signs(srv):
+    out, _ = drive(srv, [login(), {"op": "sign", "mech": "ECDSA", "id": srv.ids["p384only"],
                                    "data": sha("sha384")}])
     assert out[1]["rv"] == "CKR_OK" and len(out[1]["sig"]) == 2 * 96
-    assert last_sign_record(pks)["outcome"] == "ok"
+    assert last_sign_record(srv)["outcome"] == "ok"
 
 
-def test_third_signature_of_max_signatures_2_is_rejected(pks):
-    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["two"], "data": "00"}
-    out, _ = drive(pks, [login(), step, step, step])
+def test_third_signature_of_max_signatures_2_is_rejected(srv):
+    label = f"two-{srv.mode}"
+    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": srv.ids[label], "data": "00"}
+    out, _ = drive(srv, [login(), step, step, step])
     assert [r["rv"] for r in out[1:]] == ["CKR_OK", "CKR_OK", "CKR_FUNCTION_REJECTED"]
-    recs = [r for r in audit_records(pks) if r["op"] == "sign" and r["label"] == "two"]
+    recs = [r for r in audit_records(srv) if r["op"] == "sign" and r["label"] == label]
     assert [r["outcome"] for r in recs] == ["ok", "ok", "denied"]
 
 
-def test_raw_mechanisms_check_their_input(pks):
-    out, _ = drive(pks, [
+def test_raw_mechanisms_check_their_input(srv):
+    out, _ = drive(srv, [
         login(),
-        {"op": "sign", "mech": "ECDSA", "id": pks.ids["p256"], "data": sha("sha1")},
-        {"op": "sign", "mech": "RSA_PKCS", "id": pks.ids["rsa"], "data": "00" * 35},
-        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": pks.ids["rsa"], "data": sha("sha256"),
+        {"op": "sign", "mech": "ECDSA", "id": srv.ids["p256"], "data": sha("sha1")},
+        {"op": "sign", "mech": "RSA_PKCS", "id": srv.ids["rsa"], "data": "00" * 35},
+        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": srv.ids["rsa"], "data": sha("sha256"),
          "pss": ["sha384", "sha384", 48]},
-        {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["rsa"], "data": "00"},
-        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": pks.ids["rsa"], "data": sha("sha256"),
+        {"op": "sign", "mech": "ECDSA_SHA256", "id": srv.ids["rsa"], "data": "00"},
+        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": srv.ids["rsa"], "data": sha("sha256"),
          "pss": ["sha256", "sha256", 32]},
     ])
     assert [r["rv"] for r in out[1:]] == [
@@ -143,14 +167,14 @@ def test_key_pin_is_a_context_specific_login(pks):
 SENSITIVE = ["VALUE", "PRIVATE_EXPONENT", "PRIME_1", "PRIME_2", "EXPONENT_1", "COEFFICIENT"]
 
 
-def test_private_key_material_is_sensitive(pks):
-    out, _ = drive(pks, [
+def test_private_key_material_is_sensitive(srv):
+    out, _ = drive(srv, [
         login(),
-        {"op": "attrs", "cls": "private", "id": pks.ids["rsa"],
+        {"op": "attrs", "cls": "private", "id": srv.ids["rsa"],
          "attrs": SENSITIVE + ["SENSITIVE", "EXTRACTABLE", "NEVER_EXTRACTABLE", "SIGN",
                                "MODULUS", "PUBLIC_EXPONENT", "ALWAYS_AUTHENTICATE"]},
-        {"op": "attrs", "cls": "private", "id": pks.ids["p256"], "attrs": ["VALUE"]},
-        {"op": "attrs", "cls": "private", "id": pks.ids["imported"],
+        {"op": "attrs", "cls": "private", "id": srv.ids["p256"], "attrs": ["VALUE"]},
+        {"op": "attrs", "cls": "private", "id": srv.ids["imported"],
          "attrs": ["NEVER_EXTRACTABLE", "LOCAL"]},
     ])
     rsa = out[1]
@@ -161,7 +185,7 @@ def test_private_key_material_is_sensitive(pks):
     assert (v["SENSITIVE"], v["EXTRACTABLE"], v["NEVER_EXTRACTABLE"], v["SIGN"],
             v["ALWAYS_AUTHENTICATE"]) == ("01", "00", "01", "01", "00")
     pem = run(["openssl", "pkey", "-pubin", "-noout", "-text"],
-              input=pks.sealhsm("pubkey", "rsa").out, check=0).out
+              input=srv.sealhsm("pubkey", "rsa").out, check=0).out
     assert "Exponent: 65537" in pem and v["PUBLIC_EXPONENT"] == "010001"
     assert out[2]["rv"] == "CKR_ATTRIBUTE_SENSITIVE" and out[2]["lens"]["VALUE"] is None
     assert out[3]["values"] == {"NEVER_EXTRACTABLE": "00", "LOCAL": "00"}
@@ -173,11 +197,11 @@ def test_private_key_material_is_sensitive(pks):
     ("derive", "CKR_TOKEN_WRITE_PROTECTED"), ("initpin", "CKR_TOKEN_WRITE_PROTECTED"),
     ("encrypt", "CKR_FUNCTION_NOT_SUPPORTED"), ("decrypt", "CKR_FUNCTION_NOT_SUPPORTED"),
     ("wrap", "CKR_FUNCTION_NOT_SUPPORTED")])
-def test_token_refuses_key_management(pks, what, rv):
-    before = json.loads(pks.sealhsm("list", "--json").out)
-    out, _ = drive(pks, [login(), {"op": "refuse", "what": what}])
+def test_token_refuses_key_management(srv, what, rv):
+    before = json.loads(srv.sealhsm("list", "--json").out)
+    out, _ = drive(srv, [login(), {"op": "refuse", "what": what}])
     assert out[1]["rv"] == rv
-    assert json.loads(pks.sealhsm("list", "--json").out) == before
+    assert json.loads(srv.sealhsm("list", "--json").out) == before
 
 
 def test_wrong_pin_counted_then_locked(tmp_path):
@@ -224,28 +248,29 @@ def ecdsa_verifies(ks, label, sig_hex, data, tmp_path):
                check=None).rc == 0
 
 
-def test_fork_child_initializes_and_signs(pks, tmp_path):
-    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["p256"],
+def test_fork_child_initializes_and_signs(srv, tmp_path):
+    step = {"op": "sign", "mech": "ECDSA_SHA256", "id": srv.ids["p256"],
             "data": b"forked".hex()}
-    out, _ = drive(pks, [login(), step, {"op": "fork", "steps": [step, login(), step]}, step])
+    out, _ = drive(srv, [login(), step, {"op": "fork", "steps": [step, login(), step]}, step])
     child = out[2]["child"]
     assert child["init"] == "CKR_OK"
-    # the child is a new application: not logged in until it logs in itself
-    assert child["steps"][0]["rv"] == "no key"
+    # the child is a new application: on a keystore it is not logged in until it logs
+    # in itself; through the daemon (its own connection) it needs no login
+    assert child["steps"][0]["rv"] == ("no key" if srv.mode == "embedded" else "CKR_OK")
     assert child["steps"][1]["rv"] == "CKR_OK" and child["steps"][2]["rv"] == "CKR_OK"
     assert out[1]["rv"] == out[3]["rv"] == "CKR_OK"  # the parent goes on
     for sig in (out[1]["sig"], child["steps"][2]["sig"], out[3]["sig"]):
-        assert ecdsa_verifies(pks, "p256", sig, b"forked", tmp_path)
+        assert ecdsa_verifies(srv, "p256", sig, b"forked", tmp_path)
 
 
-def test_threads_sign_concurrently(pks, tmp_path):
-    before = len([r for r in audit_records(pks) if r["op"] == "sign"])
-    out, _ = drive(pks, [login(), {"op": "threads", "n": 4, "count": 5, "mech": "ECDSA_SHA256",
-                                   "id": pks.ids["p256"], "data": b"threads".hex()}])
+def test_threads_sign_concurrently(srv, tmp_path):
+    before = len([r for r in audit_records(srv) if r["op"] == "sign"])
+    out, _ = drive(srv, [login(), {"op": "threads", "n": 4, "count": 5, "mech": "ECDSA_SHA256",
+                                   "id": srv.ids["p256"], "data": b"threads".hex()}])
     results = out[1]["results"]
     assert len(results) == 20 and all(r["rv"] == "CKR_OK" for r in results)
-    assert ecdsa_verifies(pks, "p256", results[7]["sig"], b"threads", tmp_path)
-    after = [r for r in audit_records(pks) if r["op"] == "sign"]
+    assert ecdsa_verifies(srv, "p256", results[7]["sig"], b"threads", tmp_path)
+    after = [r for r in audit_records(srv) if r["op"] == "sign"]
     assert len(after) - before == 20
 
 
