@@ -19,11 +19,12 @@
  *   refuse.c   what a read-only token refuses (key generation, object creation ...)
  *
  * Every C_* entry point checks that the module is initialized in this process
- * (p11_enter) before it touches the state. Locks, outermost first: the
- * connection lock (conn_lock, a rwlock: sc_* calls hold it for reading, a login
- * or logout that replaces the connection for writing), then the state mutex
- * (mu: sessions, objects, login flag), then a session's own op mutex.
- * No sc_* call is made under mu.
+ * (p11_enter) before it touches the state. Three locks, never taken in another
+ * order than this one: the state mutex (mu: sessions, objects, login flag), a
+ * session's op mutex (op_mu: its find and sign operations), the connection lock
+ * (conn_lock, a rwlock: sc_* calls hold it for reading, a login or logout that
+ * replaces the connection for writing, holding nothing else). No sc_* call is
+ * made under mu; a signature is made under its session's op_mu.
  */
 #ifndef SEALHSM_P11_H
 #define SEALHSM_P11_H

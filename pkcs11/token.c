@@ -120,6 +120,9 @@ CK_RV p11_token_logout(p11_module *m) {
     pthread_rwlock_wrlock(&m->conn_lock);
     if (m->conn != NULL && reconnect(m, &e) != SU_OK)
         p11_log("no token: %s", e.msg);
+    pthread_rwlock_unlock(&m->conn_lock);
+    /* not under conn_lock: a signer holds its session's op_mu while it waits for that
+     * lock; one that gets in now meets a connection that is not logged in */
     pthread_mutex_lock(&m->mu);
     m->logged_in = 0;
     for (p11_session *s = m->sessions; s != NULL; s = s->next) {
@@ -128,16 +131,17 @@ CK_RV p11_token_logout(p11_module *m) {
         pthread_mutex_unlock(&s->op_mu);
     }
     pthread_mutex_unlock(&m->mu);
-    pthread_rwlock_unlock(&m->conn_lock);
     return CKR_OK;
 }
 
-/* The objects of one key: private key, public key, one per stored certificate. */
+/* The objects of one key: private key, public key, one per stored certificate.
+ * A part that cannot be made (malformed public key or certificate) is left out and
+ * logged; 0 only when out of memory. */
 static int key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *n, size_t *cap) {
     sc_blob *chain = NULL;
     size_t nc = 0;
     su_error e = {0};
-    int ok = 1;
+    p11_object *o;
 
     if (sc_cert_get(m->conn, k->id, &chain, &nc, &e) != SU_OK) {
         p11_log("key '%s': certificates not readable: %s", k->label, e.msg);
@@ -154,24 +158,22 @@ static int key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *
         *v = nv;
         *cap = nk;
     }
-    for (int priv = 1; ok && priv >= 0; priv--) {
-        p11_object *o = p11_key_object(m->libctx, k, priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY,
-                                       nc > 0 ? &chain[0] : NULL);
+    for (int priv = 1; priv >= 0; priv--) {
+        o = p11_key_object(m->libctx, k, priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY,
+                           nc > 0 ? &chain[0] : NULL);
         if (o == NULL)
             p11_log("key '%s': public key not usable", k->label);
         else
             (*v)[(*n)++] = o;
     }
     for (size_t i = 0; i < nc; i++) {
-        p11_object *o = p11_cert_object(m->libctx, k, &chain[i], (unsigned)i);
-
-        if (o == NULL)
+        if ((o = p11_cert_object(m->libctx, k, &chain[i], (unsigned)i)) == NULL)
             p11_log("key '%s': certificate %zu not usable", k->label, i + 1);
         else
             (*v)[(*n)++] = o;
     }
     sc_blobs_free(chain, nc);
-    return ok;
+    return 1;
 }
 
 static int same_object(const p11_object *a, const p11_object *b) {
@@ -192,14 +194,14 @@ CK_RV p11_token_refresh(p11_module *m) {
     su_error e = {0};
     int rc, logged_in;
 
+    pthread_mutex_lock(&m->mu);
+    logged_in = m->logged_in;
+    pthread_mutex_unlock(&m->mu);
     pthread_rwlock_rdlock(&m->conn_lock);
     if (m->conn == NULL) {
         pthread_rwlock_unlock(&m->conn_lock);
         return CKR_OK;
     }
-    pthread_mutex_lock(&m->mu);
-    logged_in = m->logged_in;
-    pthread_mutex_unlock(&m->mu);
     /* before C_Login: the configured PIN source, if any, opens the public view */
     if (!logged_in)
         sc_login(m->conn, NULL, NULL, NULL, NULL, NULL);
