@@ -330,3 +330,21 @@ def test_ssh_agent_sign_and_verify(p11, agent, tmp_path, label):
     recs = [r for r in audit_records(p11)[before:] if r["op"] == "sign"]
     assert len(recs) == 1 and recs[0]["outcome"] == "ok" and recs[0]["label"] == label
     assert recs[0]["program"].startswith("ssh-pkcs11-help")
+
+
+def test_installed_where_p11kit_looks(tmp_path):
+    """cmake --install puts the module in p11-kit's module directory and its module
+    file in p11-kit's configuration directory; the module exports one symbol."""
+    def var(name):
+        return subprocess.run(["pkg-config", f"--variable={name}", "p11-kit-1"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    dest = tmp_path / "root"
+    run(["cmake", "--install", BUILD, "--component", "Unspecified"],
+        env=base_env(DESTDIR=dest), check=0)
+    so = dest / var("p11_module_path").lstrip("/") / "sealhsm-pkcs11.so"
+    conf = dest / var("p11_module_configs").lstrip("/") / "sealhsm.module"
+    assert so.is_file() and conf.is_file()
+    lines = [l for l in conf.read_text().splitlines() if l and not l.startswith("#")]
+    assert "module: sealhsm-pkcs11.so" in lines
+    syms = run(["nm", "-D", "--defined-only", so], check=0).out.split()
+    assert [s for s in syms if s.startswith("C_")] == ["C_GetFunctionList"]
