@@ -476,3 +476,16 @@ def test_protocol_hello_comes_first_and_versions_are_negotiated(ks, daemon_facto
     assert read_frame(s) is None
     s.close()
     assert "idle" in d.logtext()
+
+
+def test_large_eddsa_message_goes_whole(ks, daemon_factory, tmp_path):
+    ks.keygen("ed", "ed25519")
+    d = daemon_factory(ks).start()
+    data = tmp_path / "big.bin"
+    data.write_bytes(os.urandom(12 << 20))
+    sig = tmp_path / "big.sig"
+    run([OPENSSL, "pkeyutl", "-sign", *ks.provider_args(), "-rawin", "-inkey", "sealhsm:ed",
+         "-in", data, "-out", sig], env=base_env(SEALHSM_DAEMON=d.sock), check=0, preload=True)
+    ks.sealhsm("pubkey", "ed", "--out", tmp_path / "ed.pub")
+    run([OPENSSL, "pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "ed.pub", "-rawin",
+         "-in", data, "-sigfile", sig], check=0)
