@@ -472,10 +472,44 @@ def test_protocol_hello_comes_first_and_versions_are_negotiated(ks, daemon_facto
     s.sendall(frame(STATUS))
     resp = read_frame(s)
     assert resp is not None and resp[1:3] == bytes([0x00, 0x00]) and b"0.1" in resp
+    # an op of a newer client: status 1, and the connection stays usable
+    s.sendall(frame(bytes([0xa1, 0x00, 0x18, 77])))
+    resp = read_frame(s)
+    assert resp is not None and resp[:3] == bytes([0xa2, 0x00, 0x01]), resp
+    assert b"unknown operation" in resp
     # --idle-timeout: a connection without a request is closed
     assert read_frame(s) is None
     s.close()
     assert "idle" in d.logtext()
+
+
+def test_max_clients(ks, daemon_factory, tmp_path):
+    import socket
+    ks.keygen("k", "ec:P-256")
+    d = daemon_factory(ks, "--max-clients", "2").start()
+    held = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(str(d.sock))
+        s.sendall(frame(HELLO_V1))
+        assert read_frame(s) is not None
+        held.append(s)
+    # a third is closed at once, and its signer gets the daemon error, no signature
+    res, sig, _ = sign_via_daemon(ks, d, "k", tmp_path)
+    assert res.rc != 0 and "sealhsm: daemon: " in res.errtext, res
+    assert not sig.exists() or sig.stat().st_size == 0
+    assert "--max-clients" in d.logtext()
+    held.pop().close()
+    import time
+    for _ in range(100):        # the daemon notices the close at its next poll
+        res, sig, data = sign_via_daemon(ks, d, "k", tmp_path, name="sig2")
+        if res.rc == 0:
+            break
+        time.sleep(0.05)
+    assert res.rc == 0 and verifies(ks, "k", sig, data), res
+    for s in held:
+        s.close()
 
 
 def test_large_eddsa_message_goes_whole(ks, daemon_factory, tmp_path):
