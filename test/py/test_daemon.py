@@ -20,8 +20,11 @@ from conftest import (BUILD, OPENSSL, SEALHSMD, USER_PIN, Signer, assert_fails, 
 PROBE = BUILD / "test" / "client" / "client_probe"
 
 
-def probe(d, label, *args, input=None, timeout=120):
-    """client_probe (a signer on sealclient.h alone) through daemon d."""
+def probe(d, label, *args, input=None, timeout=120, ks=None):
+    """client_probe (a signer on sealclient.h alone) through daemon d, or with d None
+    embedded in keystore ks."""
+    if d is None:
+        return run([PROBE, "-", label, *args], env=ks.env(), input=input, timeout=timeout)
     return run([PROBE, d.sock, label, *args], env=base_env(), input=input, timeout=timeout)
 
 
@@ -226,18 +229,20 @@ def test_client_reconnects_after_the_daemon_restarts(ks, daemon_factory):
     assert out.strip().endswith("ok"), out
 
 
-def test_fork_child_signs_over_its_own_connection(ks, daemon_factory):
+@pytest.mark.parametrize("mode", ["daemon", "embedded"])
+def test_fork_child_signs_over_its_own_connection(ks, daemon_factory, mode):
     ks.keygen("k", "ed25519")
-    d = daemon_factory(ks).start()
+    d = daemon_factory(ks).start() if mode == "daemon" else None
     before = audit_records(ks)[-1]["seq"]
-    res = probe(d, "k", "fork")
+    res = probe(d, "k", "fork", ks=ks)
     assert res.rc == 0, res
     pids = [int(m) for m in re.findall(r"pid=(\d+) ok", res.out)]
     assert len(pids) == 3 and pids[0] == pids[2] != pids[1], res.out
-    # the daemon took each signer's pid from its own connection (SO_PEERCRED)
+    # through the daemon, each signer's pid comes from its own connection (SO_PEERCRED);
+    # embedded, the child signs through the environment the store reopened for it
     signs = [r for r in audit_records(ks, since=before + 1) if r["op"] == "sign"]
     assert [r["pid"] for r in signs] == pids
-    assert all(r["via"] == "daemon" and r["outcome"] == "ok" for r in signs)
+    assert all(r["via"] == ("daemon" if d else "local") and r["outcome"] == "ok" for r in signs)
 
 
 def test_threads_of_one_process_sign_concurrently(ks, daemon_factory):
