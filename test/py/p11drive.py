@@ -12,7 +12,8 @@ pss: [hash, mgf, slen], parts: [n, ...] (multi-part split), pin: context PIN},
 attrs {cls, id, attrs: [names]}, find {cls}, token, refuse {what},
 fork {steps} (the steps run in a forked child after C_Initialize there),
 threads {n, count, mech, id, data} (n threads, each its own session, signing
-count times).
+count times), race {n, count, mech, id, data, cycles, pin} (threads signing
+while this thread logs out and in cycles times, then count times more).
 """
 import ctypes as C
 import json
@@ -242,6 +243,38 @@ class Driver:
             t.join()
         return {"rv": "CKR_OK", "results": results}
 
+    def race(self, s, st):
+        """st["n"] threads sign while this thread logs out and in again st["cycles"]
+        times with st["pin"] ("during"), then st["count"] times each ("after")."""
+        during, after = [], []
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def work():
+            t = self.open()
+            while not done.is_set():
+                r = self.sign(t, st)
+                with lock:
+                    during.append(r["rv"])
+            for _ in range(st["count"]):
+                r = self.sign(t, st)
+                with lock:
+                    after.append(r["rv"])
+            self.m.CloseSession(ul(t))
+
+        ts = [threading.Thread(target=work) for _ in range(st["n"])]
+        for t in ts:
+            t.start()
+        pin = st["pin"].encode()
+        logins = []
+        for _ in range(st["cycles"]):
+            logins.append(rvname(self.m.Logout(ul(s))))
+            logins.append(rvname(self.m.Login(ul(s), ul(1), C.c_char_p(pin), ul(len(pin)))))
+        done.set()
+        for t in ts:
+            t.join()
+        return {"rv": "CKR_OK", "during": during, "after": after, "logins": logins}
+
     def steps(self, steps, s):
         out = []
         for st in steps:
@@ -266,6 +299,8 @@ class Driver:
                 out.append(self.threads(st))
             elif op == "fork":
                 out.append(self.fork(st))
+            elif op == "race":
+                out.append(self.race(s, st))
             else:
                 raise SystemExit(f"unknown op {op}")
         return out

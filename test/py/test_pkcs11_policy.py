@@ -274,6 +274,24 @@ def test_threads_sign_concurrently(srv, tmp_path):
     assert len(after) - before == 20
 
 
+def test_logout_and_login_while_threads_sign(pks):
+    """Sessions of other threads lose the user's functions at C_Logout and get them back
+    at C_Login; nothing deadlocks, and every signature handed out has its audit record."""
+    before = len([r for r in audit_records(pks) if r["op"] == "sign"])
+    out, _ = drive(pks, [login(), {"op": "race", "n": 3, "count": 5, "mech": "ECDSA_SHA256",
+                                   "id": pks.ids["p256"], "data": b"race".hex(),
+                                   "cycles": 4, "pin": USER_PIN}])
+    race = out[1]
+    assert set(race["logins"]) == {"CKR_OK"}
+    allowed = {"CKR_OK", "no key", "CKR_USER_NOT_LOGGED_IN", "CKR_OPERATION_NOT_INITIALIZED",
+               "CKR_KEY_HANDLE_INVALID"}
+    assert set(race["during"]) <= allowed, race["during"]
+    assert race["after"] == ["CKR_OK"] * 15  # logged in again: every session signs
+    ok = race["during"].count("CKR_OK") + 15
+    signs = [r for r in audit_records(pks) if r["op"] == "sign"][before:]
+    assert len([r for r in signs if r["outcome"] == "ok"]) == ok
+
+
 def test_config_file_names_the_keystore(pks, tmp_path):
     conf = tmp_path / "sealhsm-pkcs11.conf"
     conf.write_text(f"# where the keys are\nkeystore = {pks.path}\nenvironment = dev\n")
