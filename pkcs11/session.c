@@ -170,7 +170,7 @@ static CK_RV context_login(p11_session *s, CK_UTF8CHAR_PTR pin, CK_ULONG len) {
         rv = CKR_ARGUMENTS_BAD;
     else {
         su_pin_free(s->sign.context_pin);
-        if ((s->sign.context_pin = su_pin_new(pin, len)) == NULL)
+        if ((s->sign.context_pin = su_pin_new(pin != NULL ? (const void *)pin : "", len)) == NULL)
             rv = CKR_HOST_MEMORY;
     }
     pthread_mutex_unlock(&s->op_mu);

@@ -24,7 +24,8 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     const p11_object *o;
     p11_sign_op op = {0};
     EVP_MD *md = NULL;
-    int logged_in;
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    int logged_in, found;
 
     if (rv != CKR_OK)
         return rv;
@@ -34,8 +35,10 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     }
     pthread_mutex_lock(&p11_g->mu);
     logged_in = p11_g->logged_in;
+    /* what the operation needs is copied: a refresh may replace the object */
     o = p11_object_get(p11_g, hKey);
-    if (o != NULL) {
+    if ((found = o != NULL)) {
+        cls = o->cls;
         memcpy(op.key_id, o->key_id, SC_KEY_ID_LEN);
         op.alg = o->alg;
         op.bits = o->bits;
@@ -45,9 +48,9 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     mech = p11_mech_find(pMechanism->mechanism);
     if (!logged_in)
         rv = CKR_USER_NOT_LOGGED_IN;
-    else if (o == NULL || o->cls == CKO_CERTIFICATE)
+    else if (!found || cls == CKO_CERTIFICATE)
         rv = CKR_KEY_HANDLE_INVALID;
-    else if (o->cls != CKO_PRIVATE_KEY)
+    else if (cls != CKO_PRIVATE_KEY)
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
     else if (mech == NULL)
         rv = CKR_MECHANISM_INVALID;
@@ -63,8 +66,10 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
             (mech->digest != NULL && strcmp(op.pss_digest, mech->digest) != 0) ||
             (op.pss_mgf = p11_mgf_hash(pp->mgf)) == NULL || pp->sLen > op.bits / 8)
             rv = CKR_MECHANISM_PARAM_INVALID;
-        op.pss_saltlen = (int)pp->sLen;
-        op.pss_hlen = hlen;
+        else {
+            op.pss_saltlen = (int)pp->sLen;
+            op.pss_hlen = hlen;
+        }
     } else if (rv == CKR_OK && mech->type == CKM_EDDSA && pMechanism->pParameter != NULL) {
         rv = CKR_MECHANISM_PARAM_INVALID; /* pure EdDSA only: no prehash, no context */
     }

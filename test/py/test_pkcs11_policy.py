@@ -129,10 +129,15 @@ def test_raw_mechanisms_check_their_input(srv):
         {"op": "sign", "mech": "ECDSA_SHA256", "id": srv.ids["rsa"], "data": "00"},
         {"op": "sign", "mech": "RSA_PKCS_PSS", "id": srv.ids["rsa"], "data": sha("sha256"),
          "pss": ["sha256", "sha256", 32]},
+        {"op": "sign", "mech": "RSA_PKCS_PSS", "id": srv.ids["rsa"], "data": sha("sha256")},
+        {"op": "sign", "mech": "SHA256_RSA_PKCS_PSS", "id": srv.ids["rsa"], "data": "00",
+         "pss": ["sha384", "sha384", 48]},
+        {"op": "sign", "mech": "EDDSA", "id": srv.ids["p256"], "data": "00"},
     ])
     assert [r["rv"] for r in out[1:]] == [
         "CKR_DATA_LEN_RANGE", "CKR_DATA_INVALID", "CKR_DATA_LEN_RANGE",
-        "CKR_KEY_TYPE_INCONSISTENT", "CKR_OK"]
+        "CKR_KEY_TYPE_INCONSISTENT", "CKR_OK", "CKR_MECHANISM_PARAM_INVALID",
+        "CKR_MECHANISM_PARAM_INVALID", "CKR_KEY_TYPE_INCONSISTENT"]
 
 
 def test_multipart_equals_single_part(pks):
