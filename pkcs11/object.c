@@ -24,10 +24,10 @@ static const unsigned char oid_ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
 /* DER OCTET STRING around v: CKA_EC_POINT. */
 static int add_octet_string(p11_object *o, CK_ATTRIBUTE_TYPE type, const unsigned char *v,
                             size_t len) {
-    unsigned char buf[4 + 256];
+    unsigned char buf[3 + 255];
     size_t h = 0;
 
-    if (len > 256)
+    if (len > 255) /* P-521's point is 133 bytes: one length byte always does */
         return 0;
     buf[h++] = 0x04;
     if (len < 128) {

@@ -23,7 +23,8 @@ from conftest import (ASAN, BUILD, FAST_KDF, SEALHSM, USER_PIN, Daemon, Keystore
 MODULE = BUILD / "pkcs11" / "sealhsm-pkcs11.so"
 TOKEN_LABEL = "Release Signing"
 # label -> `sealhsm keygen --type`
-KEYS = {"p256": "ec:P-256", "p384": "ec:P-384", "rsa2048": "rsa:2048", "ed25519": "ed25519"}
+KEYS = {"p256": "ec:P-256", "p384": "ec:P-384", "p521": "ec:P-521", "rsa2048": "rsa:2048",
+        "ed25519": "ed25519", "ed448": "ed448"}
 CERT_KEYS = ("p256", "rsa2048")
 MSG = b"sealhsm pkcs11 test message\n"
 
@@ -172,7 +173,9 @@ SIGN_CASES = [
     ("rsa2048", "RSA-PKCS", "digestinfo", "pkcs1"),
     ("rsa2048", "SHA256-RSA-PKCS", "msg", "pkcs1"),
     ("rsa2048", "SHA256-RSA-PKCS-PSS", "msg", "pss"),
+    ("p521", "ECDSA-SHA512", "msg", "ecdsa512"),
     ("ed25519", "EDDSA", "msg", "eddsa"),
+    ("ed448", "EDDSA", "msg", "eddsa"),
 ]
 DIGESTINFO_SHA256 = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -181,7 +184,7 @@ def verify(p11, label, kind, sig, data):
     """Stock openssl, no module, no provider."""
     key = pub(p11, label)
     if kind.startswith("ecdsa"):
-        md = "-sha384" if kind == "ecdsa384" else "-sha256"
+        md = {"ecdsa384": "-sha384", "ecdsa512": "-sha512"}.get(kind, "-sha256")
         res = run(["openssl", "dgst", md, "-verify", key, "-signature", sig, data], check=None)
     elif kind == "pkcs1":
         res = run(["openssl", "dgst", "-sha256", "-verify", key, "-signature", sig, data],
@@ -207,7 +210,7 @@ def test_sign_verifies_with_openssl(p11, tmp_path, label, mech, inp, kind, size)
     data = tmp_path / "data"
     data.write_bytes((MSG * (size // len(MSG) + 1))[:size])
     body = data.read_bytes()
-    md = hashlib.sha384 if kind == "ecdsa384" else hashlib.sha256
+    md = {"ecdsa384": hashlib.sha384, "ecdsa512": hashlib.sha512}.get(kind, hashlib.sha256)
     tbs = tmp_path / "tbs"
     tbs.write_bytes({"msg": body, "sha256": md(body).digest(),
                      "digestinfo": DIGESTINFO_SHA256 + md(body).digest()}[inp])
@@ -273,7 +276,7 @@ def test_ssh_keygen_D_prints_the_keys(p11):
     res = run(["ssh-keygen", "-D", MODULE], env=client_env(p11), check=0)
     lines = [l.split() for l in res.out.splitlines() if l.strip()]
     by_label = {l[2]: l[:2] for l in lines}
-    for label in ("p256", "p384", "rsa2048"):  # OpenSSH 9.2 skips Ed25519 PKCS#11 keys
+    for label in ("p256", "p384", "p521", "rsa2048"):  # OpenSSH 9.2 skips EdDSA PKCS#11 keys
         assert by_label[label] == ssh_pub_of(p11, label)[:2]
 
 
