@@ -48,6 +48,7 @@ def pks(tmp_path_factory):
     for mode in ("embedded", "daemon"):
         k.keygen(f"two-{mode}", "ec:P-256", "--max-signatures", "2")
     k.keygen("off", "ec:P-256")
+    k.keygen("prodkey", "ec:P-256", "--env", "prod")
     k.sealhsm("disable", "off", "--reason", "suspended", so=True)
     k.sealhsm("keygen", "pinned", "--type", "ec:P-256", "--key-pin", so=True,
               SEALHSM_KEY_PIN=KEY_PIN)
@@ -297,18 +298,30 @@ def test_logout_and_login_while_threads_sign(pks):
     assert len([r for r in signs if r["outcome"] == "ok"]) == ok
 
 
-def test_config_file_names_the_keystore(pks, tmp_path):
+def test_config_file_names_the_keystore_and_environment(pks, tmp_path):
     conf = tmp_path / "sealhsm-pkcs11.conf"
-    conf.write_text(f"# where the keys are\nkeystore = {pks.path}\nenvironment = dev\n")
     env = client_env(pks, pin=False)
     del env["SEALHSM_KEYSTORE"]
     env["SEALHSM_PKCS11_CONF"] = str(conf)
-    res = run([sys.executable, DRIVER, MODULE,
-               json.dumps([login(), {"op": "find", "cls": "private"}])], env=env, check=0)
-    assert json.loads(res.out)[1]["n"] == len(pks.ids)
+    sign = {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["prodkey"], "data": "00"}
+
+    def steps(text, *steps):
+        conf.write_text(text)
+        res = run([sys.executable, DRIVER, MODULE, json.dumps(list(steps))], env=env, check=0)
+        return json.loads(res.out)
+
+    out = steps(f"# where the keys are\nkeystore = {pks.path}\n", login(),
+                {"op": "find", "cls": "private"}, sign)
+    assert out[1]["n"] == len(pks.ids)
+    assert out[2]["rv"] == "CKR_FUNCTION_REJECTED"  # a prod key, and the default is dev
+    out = steps(f"keystore = {pks.path}\nenvironment = prod   # the prod signer\n", login(), sign)
+    assert out[1]["rv"] == "CKR_OK"
     conf.write_text("keystore = /nonexistent\nbogus = 1\n")
     res = run([sys.executable, DRIVER, MODULE, "[]"], env=env, check=1)
     assert "line 2: unknown setting 'bogus'" in res.err
+    conf.write_text(f"keystore = {pks.path}\nenvironment = staging\n")
+    res = run([sys.executable, DRIVER, MODULE, "[]"], env=env, check=1)
+    assert "environment 'staging' is not dev, test or prod" in res.err
 
 
 def test_so_login_is_not_offered(pks):
