@@ -4,7 +4,7 @@
  * (pkcs11/attr.c: C_FindObjectsInit matching, C_GetAttributeValue) over real
  * objects (pkcs11/object.c: an RSA and an EC private key, an Ed25519 public key,
  * a certificate), plus the parsers of caller-supplied signing input
- * (pkcs11/mech.c: DigestInfo, DER ECDSA signatures).
+ * (pkcs11/mech.c: DigestInfo, DER ECDSA signatures and back).
  *
  * Input: byte 0 picks the object; then entries of 5 bytes + value:
  *   type (2 bytes: < 0x8000 an index into the interesting types, else raw),
@@ -130,9 +130,17 @@ static void check_signing_input(const uint8_t *data, size_t size) {
         FZ_CHECK(v >= data && v + vlen == data + size && vlen >= 16 && vlen <= 64);
         FZ_CHECK(digest != NULL);
     }
-    for (size_t f = 32; f <= 66; f += 16) /* 32, 48, 64: r||s sizes of P-256/384/521-ish */
-        if (p11_ecdsa_raw(data, size, f, raw))
-            FZ_CHECK(size >= 8);
+    for (size_t f = 32; f <= 66; f += 16) { /* 32, 48, 64: r||s sizes of P-256/384/521-ish */
+        unsigned char *der = NULL, back[2 * 66];
+        size_t n;
+
+        if (!p11_ecdsa_raw(data, size, f, raw))
+            continue;
+        /* the way back (C_Verify) gives a signature that reads as the same r||s */
+        FZ_CHECK((n = p11_ecdsa_der(raw, 2 * f, &der)) > 0);
+        FZ_CHECK(p11_ecdsa_raw(der, n, f, back) && memcmp(raw, back, 2 * f) == 0);
+        OPENSSL_free(der);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -169,6 +169,23 @@ int p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigne
     return ok;
 }
 
+size_t p11_ecdsa_der(const unsigned char *raw, size_t len, unsigned char **out) {
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)(len / 2), NULL),
+           *s = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+    int n = 0;
+
+    *out = NULL;
+    if (sig != NULL && r != NULL && s != NULL && len % 2 == 0 && ECDSA_SIG_set0(sig, r, s) == 1) {
+        r = s = NULL;
+        n = i2d_ECDSA_SIG(sig, out);
+    }
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(sig);
+    return n > 0 ? (size_t)n : 0;
+}
+
 size_t p11_sig_len(sc_alg alg, unsigned bits) {
     switch (alg) {
     case SC_ALG_RSA:

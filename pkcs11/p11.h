@@ -16,6 +16,7 @@
  *   mech.c     mechanisms: which key types they take, their digests, DigestInfo
  *              parsing, ECDSA DER -> r||s
  *   sign.c     C_SignInit/C_Sign/C_SignUpdate/C_SignFinal over sc_sign
+ *   verify.c   C_VerifyInit/C_Verify/...: with the public key, in the module
  *   refuse.c   what a read-only token refuses (key generation, object creation ...)
  *
  * Every C_* entry point checks that the module is initialized in this process
@@ -31,6 +32,7 @@
 
 #include "sealclient.h"
 
+#include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -113,6 +115,9 @@ int p11_digestinfo_parse(const unsigned char *in, size_t len, const char **diges
 const char *p11_ecdsa_digest(size_t hashlen);
 /* DER ECDSA-Sig-Value -> r||s, each fieldlen bytes. 0 on malformed input. */
 int p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigned char *out);
+/* r||s (len bytes, even) -> DER ECDSA-Sig-Value in out (OPENSSL_malloc'd); its length, or
+ * 0 on failure. */
+size_t p11_ecdsa_der(const unsigned char *raw, size_t len, unsigned char **out);
 /* Signature size of a key. */
 size_t p11_sig_len(sc_alg alg, unsigned bits);
 
@@ -142,6 +147,7 @@ typedef struct p11_sign_op {
     int pss_saltlen;
     size_t pss_hlen;     /* length of the PSS parameters' hash */
     su_pin *context_pin; /* C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit */
+    EVP_PKEY *pub;       /* verification: the public key, in the module's context */
 } p11_sign_op;
 
 typedef struct p11_session {
@@ -154,7 +160,7 @@ typedef struct p11_session {
     CK_OBJECT_HANDLE *found;
     size_t nfound, pos;
     int finding;
-    p11_sign_op sign;
+    p11_sign_op sign, verify; /* the same shape: a key, a mechanism, its parameters */
 } p11_session;
 
 /* ---- module.c: the one state --------------------------------------------------------------- */
@@ -212,6 +218,20 @@ p11_object *p11_object_get(p11_module *m, CK_OBJECT_HANDLE h);
 CK_RV p11_session_get(CK_SESSION_HANDLE h, p11_session **out);
 void p11_session_put(p11_session *s);
 void p11_sign_op_clear(p11_sign_op *op);
+
+/* ---- sign.c, shared with verify.c ------------------------------------------------------------ */
+
+/* C_SignInit (verify 0: a private key, after the login) or C_VerifyInit (verify 1: the
+ * public key of a private or public key object). */
+CK_RV p11_op_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey,
+                  int verify);
+/* Under op_mu: what the signature covers for the caller's data (data NULL: the end of
+ * a multi-part hash): the digest's name (NULL for EdDSA) and the bytes a signature is
+ * made over (the hash, in hash or in data; EdDSA: the message). CKR_DATA_INVALID /
+ * CKR_DATA_LEN_RANGE for input the mechanism does not take. */
+CK_RV p11_op_input(p11_sign_op *op, const unsigned char *data, size_t len,
+                   unsigned char hash[EVP_MAX_MD_SIZE], const char **digest,
+                   const unsigned char **tbs, size_t *tbslen);
 void p11_sessions_free(p11_module *m);
 
 #endif

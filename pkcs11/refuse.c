@@ -3,7 +3,7 @@
  * What the token refuses. Keys are made, imported, changed and destroyed with
  * the `sealhsm` tool under the SO PIN (docs/reference.md, Command-line tool), never through
  * PKCS#11: writes answer CKR_TOKEN_WRITE_PROTECTED, operations the token does
- * not offer (encryption, verification, digests) CKR_FUNCTION_NOT_SUPPORTED.
+ * not offer (encryption, decryption, digests, recovery) CKR_FUNCTION_NOT_SUPPORTED.
  */
 #include "p11.h"
 
@@ -160,23 +160,6 @@ CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 
 CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
                     CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
-    return NOT_SUPPORTED(hSession);
-}
-
-CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-    return NOT_SUPPORTED(hSession);
-}
-
-CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-               CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-    return NOT_SUPPORTED(hSession);
-}
-
-CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-    return NOT_SUPPORTED(hSession);
-}
-
-CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
     return NOT_SUPPORTED(hSession);
 }
 

@@ -13,12 +13,14 @@
 
 void p11_sign_op_clear(p11_sign_op *op) {
     EVP_MD_CTX_free(op->md);
+    EVP_PKEY_free(op->pub);
     su_pin_free(op->context_pin);
     memset(op, 0, sizeof(*op));
 }
 
 static void session_free(p11_session *s) {
     p11_sign_op_clear(&s->sign);
+    p11_sign_op_clear(&s->verify);
     free(s->found);
     pthread_mutex_destroy(&s->op_mu);
     free(s);

@@ -15,13 +15,16 @@
 #include "p11.h"
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <string.h>
 
-CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+CK_RV p11_op_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey,
+                  int verify) {
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
     const p11_mech *mech;
     const p11_object *o;
+    const p11_attr *spki;
     p11_sign_op op = {0};
     EVP_MD *md = NULL;
     CK_OBJECT_CLASS cls = CKO_DATA;
@@ -43,15 +46,22 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         op.alg = o->alg;
         op.bits = o->bits;
         op.key_pin = o->key_pin;
+        if (verify && (spki = p11_attr_find(o, CKA_PUBLIC_KEY_INFO)) != NULL) {
+            const unsigned char *p = spki->value;
+
+            op.pub = d2i_PUBKEY_ex(NULL, &p, (long)spki->len, p11_g->libctx, NULL);
+        }
     }
     pthread_mutex_unlock(&p11_g->mu);
     mech = p11_mech_find(pMechanism->mechanism);
-    if (!logged_in)
+    if (!verify && !logged_in)
         rv = CKR_USER_NOT_LOGGED_IN;
     else if (!found || cls == CKO_CERTIFICATE)
         rv = CKR_KEY_HANDLE_INVALID;
-    else if (cls != CKO_PRIVATE_KEY)
+    else if (!verify && cls != CKO_PRIVATE_KEY)
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    else if (verify && op.pub == NULL)
+        rv = CKR_GENERAL_ERROR;
     else if (mech == NULL)
         rv = CKR_MECHANISM_INVALID;
     else if (mech->alg != op.alg && !(mech->alg == SC_ALG_ED25519 && op.alg == SC_ALG_ED448))
@@ -80,17 +90,24 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         EVP_MD_free(md);
     }
     pthread_mutex_lock(&s->op_mu);
-    if (rv == CKR_OK && s->sign.active)
+    if (rv == CKR_OK && (verify ? s->verify : s->sign).active)
         rv = CKR_OPERATION_ACTIVE;
     if (rv == CKR_OK) {
         op.active = 1;
-        s->sign = op;
+        if (verify)
+            s->verify = op;
+        else
+            s->sign = op;
     }
     pthread_mutex_unlock(&s->op_mu);
     if (rv != CKR_OK)
         p11_sign_op_clear(&op);
     p11_session_put(s);
     return rv;
+}
+
+CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+    return p11_op_init(hSession, pMechanism, hKey, 0);
 }
 
 /* The key's usage PIN, as given by C_Login(CKU_CONTEXT_SPECIFIC). */
@@ -147,35 +164,33 @@ static CK_RV gate_sign(p11_sign_op *op, const char *digest, const unsigned char 
     return CKR_OK;
 }
 
-/* Under op_mu: the signature of a single-part call for the caller's data. */
-static CK_RV sign_data(p11_sign_op *op, const unsigned char *data, size_t len, CK_BYTE_PTR out,
-                       CK_ULONG_PTR outlen) {
-    unsigned char hash[EVP_MAX_MD_SIZE];
+CK_RV p11_op_input(p11_sign_op *op, const unsigned char *data, size_t len,
+                   unsigned char hash[EVP_MAX_MD_SIZE], const char **digest,
+                   const unsigned char **tbs, size_t *tbslen) {
     unsigned int hlen = 0;
-    const unsigned char *v;
-    const char *digest;
-    size_t vlen;
 
     if (op->md != NULL) {
-        if (!EVP_DigestUpdate(op->md, data, len) || !EVP_DigestFinal_ex(op->md, hash, &hlen))
+        if ((data != NULL && !EVP_DigestUpdate(op->md, data, len)) ||
+            !EVP_DigestFinal_ex(op->md, hash, &hlen))
             return CKR_GENERAL_ERROR;
-        return gate_sign(op, op->mech->digest, hash, hlen, out, outlen);
+        *digest = op->mech->digest;
+        *tbs = hash;
+        *tbslen = hlen;
+        return CKR_OK;
     }
+    *tbs = data;
+    *tbslen = len;
     switch (op->mech->type) {
     case CKM_RSA_PKCS:
-        if (!p11_digestinfo_parse(data, len, &digest, &v, &vlen))
-            return CKR_DATA_INVALID;
-        return gate_sign(op, digest, v, vlen, out, outlen);
+        return p11_digestinfo_parse(data, len, digest, tbs, tbslen) ? CKR_OK : CKR_DATA_INVALID;
     case CKM_RSA_PKCS_PSS:
-        if (len != op->pss_hlen)
-            return CKR_DATA_LEN_RANGE;
-        return gate_sign(op, op->pss_digest, data, len, out, outlen);
+        *digest = op->pss_digest;
+        return len == op->pss_hlen ? CKR_OK : CKR_DATA_LEN_RANGE;
     case CKM_ECDSA:
-        if ((digest = p11_ecdsa_digest(len)) == NULL)
-            return CKR_DATA_LEN_RANGE;
-        return gate_sign(op, digest, data, len, out, outlen);
+        return (*digest = p11_ecdsa_digest(len)) != NULL ? CKR_OK : CKR_DATA_LEN_RANGE;
     default: /* CKM_EDDSA */
-        return gate_sign(op, NULL, data, len, out, outlen);
+        *digest = NULL;
+        return CKR_OK;
     }
 }
 
@@ -196,6 +211,10 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
              CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
+    unsigned char hash[EVP_MAX_MD_SIZE];
+    const unsigned char *tbs;
+    const char *digest;
+    size_t tbslen;
     int query = 0;
 
     if (rv != CKR_OK)
@@ -207,8 +226,10 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
         rv = CKR_ARGUMENTS_BAD;
     else if (s->sign.updated)
         rv = CKR_OPERATION_ACTIVE; /* a multi-part operation ends with C_SignFinal */
-    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query)
-        rv = sign_data(&s->sign, pData, ulDataLen, pSignature, pulSignatureLen);
+    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query &&
+             (rv = p11_op_input(&s->sign, pData, ulDataLen, hash, &digest, &tbs, &tbslen)) ==
+                 CKR_OK)
+        rv = gate_sign(&s->sign, digest, tbs, tbslen, pSignature, pulSignatureLen);
     if (s->sign.active && !query && rv != CKR_OPERATION_ACTIVE)
         p11_sign_op_clear(&s->sign);
     pthread_mutex_unlock(&s->op_mu);
@@ -245,7 +266,9 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
     unsigned char hash[EVP_MAX_MD_SIZE];
-    unsigned int hlen = 0;
+    const unsigned char *tbs;
+    const char *digest;
+    size_t tbslen;
     int query = 0;
 
     if (rv != CKR_OK)
@@ -257,11 +280,9 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
         rv = CKR_ARGUMENTS_BAD;
     else if (s->sign.md == NULL)
         rv = CKR_FUNCTION_NOT_SUPPORTED;
-    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query)
-        rv = !EVP_DigestFinal_ex(s->sign.md, hash, &hlen)
-                 ? CKR_GENERAL_ERROR
-                 : gate_sign(&s->sign, s->sign.mech->digest, hash, hlen, pSignature,
-                             pulSignatureLen);
+    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query &&
+             (rv = p11_op_input(&s->sign, NULL, 0, hash, &digest, &tbs, &tbslen)) == CKR_OK)
+        rv = gate_sign(&s->sign, digest, tbs, tbslen, pSignature, pulSignatureLen);
     if (s->sign.active && !query)
         p11_sign_op_clear(&s->sign);
     pthread_mutex_unlock(&s->op_mu);

@@ -153,7 +153,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
         pInfo->ulMaxKeySize = 448;
     }
     /* the keystore signs, not this library: OpenSC's --test looks for CKF_HW */
-    pInfo->flags |= CKF_SIGN | CKF_HW;
+    pInfo->flags |= CKF_SIGN | CKF_VERIFY | CKF_HW;
     return CKR_OK;
 }
 

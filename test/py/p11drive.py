@@ -9,7 +9,8 @@ Each step is an object {"op": ...}; the output is one JSON list with a result
 object per step, always carrying "rv" (the CKR_ name, or hex when unnamed).
 Steps: login {pin, user: "user"|"context"}, logout, sign {mech, id, data (hex),
 pss: [hash, mgf, slen], parts: [n, ...] (multi-part split), pin: context PIN},
-attrs {cls, id, attrs: [names]}, find {cls}, token, refuse {what},
+attrs {cls, id, attrs: [names]}, verify {mech, id, data, sig (hex), cls}, find {cls},
+refuse {what},
 fork {steps} (the steps run in a forked child after C_Initialize there),
 threads {n, count, mech, id, data} (n threads, each its own session, signing
 count times), race {n, count, mech, id, data, cycles, pin} (threads signing
@@ -21,7 +22,7 @@ import os
 import sys
 import threading
 
-CKR = {0x0: "CKR_OK", 0x5: "CKR_GENERAL_ERROR", 0x7: "CKR_ARGUMENTS_BAD",
+CKR = {0x0: "CKR_OK", 0xc0: "CKR_SIGNATURE_INVALID", 0xc1: "CKR_SIGNATURE_LEN_RANGE", 0x5: "CKR_GENERAL_ERROR", 0x7: "CKR_ARGUMENTS_BAD",
        0x12: "CKR_ATTRIBUTE_TYPE_INVALID", 0x11: "CKR_ATTRIBUTE_SENSITIVE",
        0x21: "CKR_DATA_LEN_RANGE", 0x20: "CKR_DATA_INVALID", 0x30: "CKR_DEVICE_ERROR",
        0x54: "CKR_FUNCTION_NOT_SUPPORTED", 0x60: "CKR_KEY_HANDLE_INVALID",
@@ -167,6 +168,18 @@ class Driver:
                              P(C.addressof(n)))
         return {"rv": rvname(rv), "sig": sig.raw[:n.value].hex() if rv == 0 else None}
 
+    def verify(self, s, st):
+        objs = self.find(s, st.get("cls", "public"), st["id"])
+        if not objs:
+            return {"rv": "no key"}
+        mech = Mech(MECH[st["mech"]], None, 0)
+        rv = self.m.VerifyInit(ul(s), P(C.addressof(mech)), ul(objs[0]))
+        if rv != 0:
+            return {"rv": rvname(rv), "at": "VerifyInit"}
+        data, sig = bytes.fromhex(st["data"]), bytes.fromhex(st["sig"])
+        rv = self.m.Verify(ul(s), C.c_char_p(data), ul(len(data)), C.c_char_p(sig), ul(len(sig)))
+        return {"rv": rvname(rv)}
+
     def attrs(self, s, st):
         objs = self.find(s, st["cls"], st.get("id"))
         if not objs:
@@ -291,6 +304,8 @@ class Driver:
                 out.append(self.sign(s, st))
             elif op == "attrs":
                 out.append(self.attrs(s, st))
+            elif op == "verify":
+                out.append(self.verify(s, st))
             elif op == "find":
                 out.append({"rv": "CKR_OK", "n": len(self.find(s, st["cls"], st.get("id")))})
             elif op == "refuse":

@@ -219,6 +219,10 @@ def test_sign_verifies_with_openssl(p11, tmp_path, label, mech, inp, kind, size)
     extra = ["--signature-format", "openssl"] if kind.startswith("ecdsa") else []
     tool(p11, "--sign", "-m", mech, "--id", p11.ids[label], "-i", tbs, "-o", sig, *extra)
     assert verify(p11, label, kind, sig, data)
+    # the module's own C_Verify agrees (pkcs11-tool --verify, the public key object)
+    res = tool(p11, "--verify", "-m", mech, "--id", p11.ids[label], "-i", tbs,
+               "--signature-file", sig, *extra, login=False, check=None)
+    assert "Signature is valid" in res.text, res
     data.write_bytes(body + b"!")
     assert not verify(p11, label, kind, sig, data)
     # one audit record per signature, naming the calling program and the digest

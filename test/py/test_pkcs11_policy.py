@@ -141,6 +141,33 @@ def test_raw_mechanisms_check_their_input(srv):
         "CKR_MECHANISM_PARAM_INVALID", "CKR_KEY_TYPE_INCONSISTENT"]
 
 
+def test_verify_with_the_public_key(pks):
+    """C_Verify checks with the key's public half, without a login; SHA-1 signatures do
+    not verify, whatever their bytes."""
+    data = b"verify me".hex()
+    out, _ = drive(pks, [login(), {"op": "sign", "mech": "ECDSA_SHA256", "id": pks.ids["p256"],
+                                   "data": data},
+                         {"op": "sign", "mech": "SHA256_RSA_PKCS", "id": pks.ids["rsa"],
+                          "data": data}])
+    ec, rsa = out[1]["sig"], out[2]["sig"]
+    bad = ("00" if ec[:2] != "00" else "01") + ec[2:]
+    di = DIGESTINFO["sha1"] + sha("sha1")
+    out, _ = drive(pks, [
+        {"op": "verify", "mech": "ECDSA_SHA256", "id": pks.ids["p256"], "data": data, "sig": ec},
+        {"op": "verify", "mech": "ECDSA_SHA256", "id": pks.ids["p256"], "data": data, "sig": bad},
+        {"op": "verify", "mech": "ECDSA_SHA256", "id": pks.ids["p256"], "data": data + "00",
+         "sig": ec},
+        {"op": "verify", "mech": "ECDSA_SHA256", "id": pks.ids["p256"], "data": data,
+         "sig": ec[:-2]},
+        {"op": "verify", "mech": "SHA256_RSA_PKCS", "id": pks.ids["rsa"], "data": data,
+         "sig": rsa},
+        {"op": "verify", "mech": "RSA_PKCS", "id": pks.ids["rsa"], "data": di, "sig": rsa},
+    ], pin=True)  # no login: the public key objects, readable with the PIN in the environment
+    assert [r["rv"] for r in out] == [
+        "CKR_OK", "CKR_SIGNATURE_INVALID", "CKR_SIGNATURE_INVALID", "CKR_SIGNATURE_LEN_RANGE",
+        "CKR_OK", "CKR_SIGNATURE_INVALID"]
+
+
 def test_multipart_equals_single_part(pks):
     data = (b"0123456789" * 300).hex()
     out, _ = drive(pks, [
