@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -105,9 +106,16 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
     if (rc != SU_OK)
         return rc;
     writer w = {0};
-    w.f = fopen(tmp, "w+bx");
-    if (w.f == NULL)
-        return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    /* 0600 whatever the umask: the file holds every PIN slot, open to offline
+     * guessing by whoever can read it (docs/security.md, "Backups") */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w.f = fd < 0 ? NULL : fdopen(fd, "w+b");
+    if (w.f == NULL) {
+        rc = su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
     w.mac = st_hmac_new(s, s->k_backup);
     if (w.mac == NULL)
         w.failed = 1;

@@ -177,11 +177,29 @@ int su_have_tty(void);
 /* ---- filesystem ---------------------------------------------------------- */
 
 /*
- * Checks that path is a directory owned by the effective uid and not writable
- * by group or others (SPEC §2). SU_ENOTFOUND if missing, SU_EIO if the
- * permissions or owner are wrong (the message names the path).
+ * Checks that path is a directory owned by the effective uid that group and others
+ * can neither read, write nor search (mode 0700 or stricter). SU_ENOTFOUND if
+ * missing, SU_EIO if the permissions or owner are wrong (the message names the path
+ * and its mode).
  */
 int su_check_private_dir(const char *path, su_error *e);
+struct stat;
+/*
+ * Checks a file inside a keystore without following a symbolic link (lstat): a
+ * regular file owned by the effective uid, no group or other permission bits.
+ * SU_ENOTFOUND if missing; SU_EIO for a symlink, another file type, a wrong owner
+ * or mode (the message names the path and the mode).
+ */
+int su_check_private_file(const char *path, su_error *e);
+/* The same checks on a stat result already at hand (lstat or fstat of path). */
+int su_check_private_stat(const char *path, const struct stat *st, su_error *e);
+/*
+ * Opens (flags may add O_CREAT: mode 0600) a keystore file with O_NOFOLLOW and checks
+ * the opened file as su_check_private_stat does. Returns the fd, or minus an SU_*
+ * code: SU_EIO for a symlink (dangling or not: nothing is created) or a bad mode,
+ * SU_ENOTFOUND when missing without O_CREAT.
+ */
+int su_open_private(const char *path, int flags, su_error *e);
 /* Reads a whole (small) file into a malloc'd buffer, at most max bytes. */
 int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e);
 /* Writes data to path atomically (temp file + fsync + rename), with the given mode. */
