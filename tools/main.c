@@ -271,6 +271,8 @@ int main(int argc, char **argv) {
     /* PINs and derived keys live in the secure heap; without it they would fall back
      * to ordinary memory, which is still cleansed, so a failure here is not fatal. */
     CRYPTO_secure_malloc_init(1 << 16, 32);
+    /* PINs in the environment move to the secure heap before anything else runs */
+    su_pin_env_scrub();
 
     cli c = {0};
     int rc = run(&c, argc, argv);

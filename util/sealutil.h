@@ -169,6 +169,16 @@ su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory *
  * (an empty file is a PIN of length 0), SU_EIO for read failures.
  */
 int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e);
+/*
+ * Takes every SEALHSM_*PIN* variable out of the environment: its value is copied
+ * into the secure heap, overwritten in place (so /proc/PID/environ and a core dump
+ * no longer show it) and the variable removed. "env:NAME" sources are then served
+ * from that copy; a variable first read through "env:NAME" (any name) is taken out
+ * the same way. Called by the tool and the provider at start; thread-safe.
+ */
+void su_pin_env_scrub(void);
+/* 1 if "env:NAME" would give a value (taken out already, or set and non-empty). */
+int su_pin_env_has(const char *name);
 /* Prompts twice on the terminal and requires both entries to match. */
 int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e);
 /* 1 if a controlling terminal can be opened for prompting. */
