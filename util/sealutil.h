@@ -140,6 +140,18 @@ void su_uri_clear(su_uri *u);
  * an encoded NUL. */
 char *su_pct_decode(const char *s, size_t n);
 
+/* ---- free text in key=value lines ---------------------------------------- */
+
+/*
+ * Writes v (NULL: "") double-quoted into out, escaping '"', '\\', \n, \r, \t and every
+ * other byte outside printable ASCII (\xHH), so that the value stays one token of one
+ * line. Returns 1; 0 when it had to be cut to fit outlen (it then ends in ..." and
+ * is still a well-formed quoted value; outlen < 6 writes nothing).
+ */
+int su_quote(char *out, size_t outlen, const char *v);
+/* The outlen with which su_quote never cuts v. */
+size_t su_quote_size(const char *v);
+
 /* ---- comma-separated lists ---------------------------------------------- */
 
 /* Calls fn for each non-empty trimmed item of "a, b,c"; stops on nonzero return,
