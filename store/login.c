@@ -182,28 +182,43 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
     }
 }
 
-/* Removes the attempt's marker and resets (success) or counts (failure) the role. */
-static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, ss_error *e) {
+/* Removes the attempt's marker and resets (success) or counts (failure) the role;
+ * *failures is the committed count this outcome makes, concurrent attempts' included. */
+static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, uint32_t *failures,
+                          ss_error *e) {
     int rc = st_del(s, txn, ST_DB_META, at->marker, strlen(at->marker), e);
+    *failures = 0;
     if (rc == SU_OK) {
-        uint32_t now_failures = 0;
-        if (!ok && (rc = get_tries(s, txn, at->tries_key, &now_failures, e)) == SU_OK)
-            now_failures++;
+        if (!ok && (rc = get_tries(s, txn, at->tries_key, failures, e)) == SU_OK)
+            (*failures)++;
         if (rc == SU_OK)
-            rc = set_tries(s, txn, at->tries_key, now_failures, e);
+            rc = set_tries(s, txn, at->tries_key, *failures, e);
     }
     return rc;
 }
 
-/* Records the outcome: removes the marker, resets or counts, audits. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e) {
+static uint32_t tries_left(const ss_store *s, uint32_t failures) {
+    return s->max_tries > failures ? s->max_tries - failures : 0;
+}
+
+/* Records the outcome: removes the marker, resets or counts, audits. The record of a
+ * failure says how many tries are left as counted in this transaction, so that
+ * concurrent wrong PINs each report the true number. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, const char *who, uint32_t *failures,
+                       ss_error *e) {
     MDB_txn *txn;
+    char reason[160];
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
+    rc = record_outcome(s, txn, at, ok, failures, e);
+    if (ok)
+        snprintf(reason, sizeof(reason), "%s", who);
+    else
+        snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who,
+                 tries_left(s, *failures));
     st_audit_in in = {
         .op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED, .reason = reason};
-    rc = record_outcome(s, txn, at, ok, e);
     if (rc == SU_OK)
         rc = st_audit_append(s, txn, &in, e);
     if (rc == SU_OK)
@@ -217,7 +232,8 @@ static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reaso
     ss_error ignore;
     if (st_txn(s, 1, &txn, &ignore) != SU_OK)
         return rc;
-    if (record_outcome(s, txn, at, ok, &ignore) != SU_OK || st_commit(s, txn, &ignore) != SU_OK) {
+    if (record_outcome(s, txn, at, ok, failures, &ignore) != SU_OK ||
+        st_commit(s, txn, &ignore) != SU_OK) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -225,7 +241,7 @@ static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reaso
 }
 
 int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e) {
-    char who[96], reason[160];
+    char who[96];
     if (role != SS_ROLE_SO && role != SS_ROLE_USER && role != SS_ROLE_OFFICER)
         return su_err(e, SU_EUSAGE, "unknown role");
     if (role == SS_ROLE_OFFICER && (officer == NULL || *officer == '\0' || strchr(officer, '/')))
@@ -255,9 +271,10 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         return ok < 0 ? -ok : rc;
     }
     if (ok == 0) {
-        uint32_t left = s->max_tries > failures + 1 ? s->max_tries - failures - 1 : 0;
-        snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
-        end_attempt(s, &at, 0, reason, NULL);
+        uint32_t now;
+        if (end_attempt(s, &at, 0, who, &now, NULL) != SU_OK)
+            now = failures + 1; /* not recorded: the marker counts at the next attempt */
+        uint32_t left = tries_left(s, now);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
                       left, left == 0 ? ": now locked" : "");
     }
@@ -267,7 +284,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         return su_err(e, SU_EIO, "out of memory");
     }
     /* the audit key is live now: this record and any pending ones get MACs */
-    rc = end_attempt(s, &at, 1, who, e);
+    rc = end_attempt(s, &at, 1, who, &failures, e);
     if (rc != SU_OK)
         ss_logout(s); /* an unlock that cannot be audited does not happen */
     return rc;
