@@ -27,6 +27,26 @@ int st_label_valid(const char *label, ss_error *e) {
     return SU_OK;
 }
 
+/*
+ * A new key's label must not look like another name for a key (docs/security.md,
+ * "Labels"): " k2" and "k2 " pass for "k2" on a screen, and "id=HEX", "object=k2"
+ * or "k2;type=private" read as URI syntax (sealhsm:id=... names a key by id), as
+ * does a %XX escape. Existing keys keep their labels: only new ones are checked.
+ */
+static int label_new_valid(const char *label, ss_error *e) {
+    int rc = st_label_valid(label, e);
+    if (rc != SU_OK)
+        return rc;
+    size_t n = strlen(label);
+    if (label[0] == ' ' || label[n - 1] == ' ')
+        return su_err(e, SU_EUSAGE, "key label '%s' has leading or trailing white space", label);
+    if (strpbrk(label, "=;%") != NULL)
+        return su_err(e, SU_EUSAGE,
+                      "key label '%s' may not contain '=', ';' or '%%' (they read as URI syntax)",
+                      label);
+    return SU_OK;
+}
+
 int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
@@ -270,6 +290,8 @@ int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key generation", e);
+    if (rc == SU_OK)
+        rc = label_new_valid(spec->label, e);
     if (rc != SU_OK)
         return rc;
     char tn[16];
@@ -292,6 +314,8 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key import", e);
+    if (rc == SU_OK)
+        rc = label_new_valid(spec->label, e);
     if (rc != SU_OK)
         return rc;
     EVP_PKEY *pkey = NULL;

@@ -64,7 +64,7 @@ def expect(rec, fields):
             for k in fields}
 
 
-WEIRD_LABEL = 'we ird "x" outcome=ok\\'
+WEIRD_LABEL = 'we ird "x" outcome\\'
 REASON = 'suspected leak: he said "rotate"\nop=sign outcome=ok user=root\r\tend'
 PROGRAM = "x outcome=ok"
 

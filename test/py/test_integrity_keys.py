@@ -2,9 +2,12 @@
 """Keys, labels and what is said about them (issue 14): attestation only for active
 keys (item 17), look-alike labels and key-reference files (item 18), validity
 windows and certificate chains (item 20)."""
+import base64
+import json
+
 import pytest
 
-from conftest import assert_fails
+from conftest import FAST_KDF, SEALHSM, Keystore, assert_fails, run
 
 
 # -- item 17: attestation ----------------------------------------------------------------------
@@ -24,3 +27,113 @@ def test_attestation_only_for_active_keys(ks):
     res = ks.sealhsm("attest", "k1", check=None)
     assert_fails(res, 2, "k1", "destroyed")
     assert "CERTIFICATE" not in res.out
+
+
+# -- item 18: look-alike labels and key-reference files ----------------------------------------
+
+def key_ids(ks):
+    return {k["label"]: k["id"] for k in json.loads(ks.sealhsm("list", "--json").out)}
+
+
+@pytest.mark.parametrize("how", ["keygen", "import", "like"])
+def test_look_alike_labels_refused(ks, tmp_path, how):
+    ks.keygen("k1", "ec:P-256")
+    ks.keygen("k2", "ec:P-256")
+    k1 = key_ids(ks)["k1"]
+    soft = tmp_path / "soft.key"
+    ks.openssl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+               soft, via=None)
+    for bad in (" k2", "k2 ", f"id={k1}", "object=k2", "k2;type=private", "k%32"):
+        if how == "keygen":
+            argv = ["keygen", bad, "--type", "ec:P-256"]
+        elif how == "import":
+            argv = ["import", bad, "--in", soft]
+        else:
+            argv = ["keygen", bad, "--like", "k1"]
+        line = assert_fails(ks.sealhsm(*argv, so=True, check=None), 1, "key label")
+        assert bad.strip() in line
+    assert set(key_ids(ks)) == {"k1", "k2"}, "a look-alike key was created"
+    # white space inside a label is fine
+    ks.sealhsm(*(["keygen", "my key", "--type", "ec:P-256"] if how != "import"
+                 else ["import", "my key", "--in", soft]), so=True)
+    assert "my key" in key_ids(ks)
+
+
+def _keyref_der(path):
+    lines = path.read_text().splitlines()
+    assert lines[0] == "-----BEGIN SEALHSM KEY REF-----", lines[0]
+    return base64.b64decode("".join(lines[1:-1]))
+
+
+def _forge_keyref(src, label, out):
+    """src's reference (its keystore id and key id) with another label."""
+    der = _keyref_der(src)
+    head = der[2:2 + 3 + 18 + 18]  # version, keystore id, key id
+    lab = label.encode()
+    body = head + bytes([0x0c, len(lab)]) + lab
+    der = bytes([0x30, len(body)]) + body
+    b64 = base64.b64encode(der).decode()
+    out.write_text("-----BEGIN SEALHSM KEY REF-----\n" + b64 +
+                   "\n-----END SEALHSM KEY REF-----\n")
+    return out
+
+
+def _ts_sign(ks, tmp_path, keyref):
+    """openssl ts reads its key with PEM_read_bio_PrivateKey: the provider's decoder
+    sees the key reference and its refusal reaches the user."""
+    cert = tmp_path / "tsa.pem"
+    if not cert.exists():
+        ks.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-keyout", tmp_path / "soft-tsa.key", "-subj", "/CN=tsa", "-addext",
+                   "extendedKeyUsage=critical,timeStamping", "-out", cert, via=None)
+        data = tmp_path / "tsdata"
+        data.write_bytes(b"stamp me\n")
+        ks.openssl("ts", "-query", "-data", data, "-sha256", "-out", tmp_path / "q.tsq", via=None)
+        (tmp_path / "ts.cnf").write_text(
+            f"[ tsa ]\ndefault_tsa = t\n[ t ]\nserial = {tmp_path / 'serial'}\n"
+            "default_policy = 1.2.3.4\ndigests = sha256\nsigner_digest = sha256\n")
+    return ks.openssl("ts", "-reply", "-config", tmp_path / "ts.cnf", "-queryfile",
+                      tmp_path / "q.tsq", "-inkey", keyref, "-signer", cert, via="conf",
+                      check=None)
+
+
+def test_keyref_whose_label_does_not_match_its_key_is_refused(ks, tmp_path):
+    ks.keygen("k1", "ec:P-256")
+    ks.keygen("k2", "ec:P-256")
+    real = tmp_path / "k1.keyref.pem"
+    ks.sealhsm("keyref", "k1", "--out", real)
+    forged = _forge_keyref(real, "k2", tmp_path / "forged.keyref.pem")
+    # the honest reference works, and re-encoding it unchanged gives the same file
+    assert _keyref_der(_forge_keyref(real, "k1", tmp_path / "same.pem")) == _keyref_der(real)
+    assert _ts_sign(ks, tmp_path, real).rc == 0
+    res = _ts_sign(ks, tmp_path, forged)
+    assert res.rc != 0
+    assert "key reference 'k2' names the key labelled 'k1'" in res.err, res.err
+    # and through openssl's own key loading (OSSL_STORE): refused, no signature
+    data = tmp_path / "m.txt"
+    data.write_text("x\n")
+    sig = tmp_path / "forged.sig"
+    res = ks.openssl("dgst", "-sha256", "-sign", forged, "-out", sig, data, check=None)
+    assert res.rc != 0 and (not sig.exists() or sig.stat().st_size == 0)
+    ks.openssl("dgst", "-sha256", "-sign", real, "-out", tmp_path / "real.sig", data)
+
+
+def test_keyref_of_another_keystore_names_both_ids(ks, tmp_path):
+    other = Keystore(tmp_path / "other", tmp_path)
+    run([SEALHSM, "init", *FAST_KDF], env=other.env(so=True), check=0)
+    other.keygen("k2", "ec:P-256")
+    ks.keygen("k2", "ec:P-256")
+    theirs = tmp_path / "theirs.keyref.pem"
+    other.sealhsm("keyref", "k2", "--out", theirs)
+    mine = tmp_path / "mine.keyref.pem"
+    ks.sealhsm("keyref", "k2", "--out", mine)
+    their_id = _keyref_der(theirs)[7:23].hex()
+    my_id = _keyref_der(mine)[7:23].hex()
+    res = _ts_sign(ks, tmp_path, theirs)
+    assert res.rc != 0
+    assert their_id in res.err and my_id in res.err and str(ks.path) in res.err, res.err
+    data = tmp_path / "m.txt"
+    data.write_text("x\n")
+    sig = tmp_path / "other.sig"
+    res = ks.openssl("dgst", "-sha256", "-sign", theirs, "-out", sig, data, check=None)
+    assert res.rc != 0 and (not sig.exists() or sig.stat().st_size == 0)
