@@ -281,6 +281,20 @@ static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_
                     "key %s: --audit batched cannot be combined with --max-signatures or --rate "
                     "(their counts must be exact)",
                     spec->label);
+    /* a window that can never be open is a typo, not a policy (README, "Policy") */
+    char t1[32], t2[32];
+    if (rc == SU_OK && spec->policy.not_before != 0 && spec->policy.not_after != 0 &&
+        spec->policy.not_before > spec->policy.not_after) {
+        su_format_time(spec->policy.not_before, t1);
+        su_format_time(spec->policy.not_after, t2);
+        rc = su_err(e, SU_EUSAGE, "key %s: --not-before %s is after --not-after %s", spec->label,
+                    t1, t2);
+    }
+    if (rc == SU_OK && spec->policy.not_after != 0 && spec->policy.not_after < su_now()) {
+        su_format_time(spec->policy.not_after, t2);
+        rc = su_err(e, SU_EUSAGE, "key %s: --not-after %s is already past (%s would never sign)",
+                    spec->label, t2, what);
+    }
     if (rc == SU_OK && spec->policy.approvals > 0 && spec->policy.activation_ttl == 0)
         rc = su_err(e, SU_EUSAGE, "key %s: --approvals needs an activation TTL", spec->label);
     return rc;

@@ -293,7 +293,9 @@ typedef struct ss_blob {
 void ss_blobs_free(ss_blob *v, size_t n);
 
 /* SO: stores a certificate chain (DER, leaf first) with the key; the leaf's public
- * key must match the key. Replaces any earlier chain. */
+ * key must match the key. Of the others only those that chain the leaf are kept, in
+ * issuing order (unrelated ones and duplicates are dropped: ss_cert_get shows what
+ * was kept). Replaces any earlier chain. SU_EUSAGE for a certificate that is not DER. */
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e);
 /* Any role: the stored chain (leaf first); n = 0 when none. */
 int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,

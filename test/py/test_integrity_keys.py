@@ -137,3 +137,80 @@ def test_keyref_of_another_keystore_names_both_ids(ks, tmp_path):
     sig = tmp_path / "other.sig"
     res = ks.openssl("dgst", "-sha256", "-sign", theirs, "-out", sig, data, check=None)
     assert res.rc != 0 and (not sig.exists() or sig.stat().st_size == 0)
+
+
+# -- item 20: validity windows and certificate chains -------------------------------------------
+
+def test_validity_window_that_never_opens_is_a_usage_error(ks):
+    line = assert_fails(ks.sealhsm("keygen", "k", "--type", "ec:P-256", "--not-before",
+                                   "2031-01-01", "--not-after", "2030-01-01", so=True, check=None),
+                        1, "--not-before 2031-01-01T00:00:00Z", "--not-after 2030-01-01T00:00:00Z")
+    assert "after" in line
+    assert_fails(ks.sealhsm("keygen", "k", "--type", "ec:P-256", "--not-after", "2020-01-01",
+                            so=True, check=None), 1, "--not-after 2020-01-01T00:00:00Z",
+                 "already past")
+    assert json.loads(ks.sealhsm("list", "--json").out) == []
+    # the same rules for a policy change, which leaves the key as it was
+    ks.keygen("k", "ec:P-256", "--not-after", "2099-01-01")
+    assert_fails(ks.sealhsm("policy", "k", "--not-after", "2020-01-01", so=True, check=None), 1,
+                 "already past")
+    assert_fails(ks.sealhsm("policy", "k", "--not-before", "2099-06-01", so=True, check=None), 1,
+                 "--not-before 2099-06-01")
+    show = json.loads(ks.sealhsm("show", "k", "--json").out)
+    assert show["policy"]["not_after"] == "2099-01-01T00:00:00Z"
+    assert show["policy"]["not_before"] is None
+
+
+def _x509(ks, *args):
+    return ks.openssl("x509", *args, via=None).out
+
+
+def _ca(ks, tmp, name, issuer=None):
+    """A CA certificate named name, self-signed or issued by issuer (a name)."""
+    key, crt = tmp / f"{name}.key", tmp / f"{name}.pem"
+    if issuer is None:
+        ks.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-keyout", key, "-subj", f"/CN={name}", "-days", "5", "-addext",
+                   "basicConstraints=critical,CA:TRUE", "-out", crt, via=None)
+    else:
+        csr = tmp / f"{name}.csr"
+        ks.openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-keyout", key, "-subj", f"/CN={name}", "-addext",
+                   "basicConstraints=critical,CA:TRUE", "-out", csr, via=None)
+        ks.openssl("x509", "-req", "-in", csr, "-CA", tmp / f"{issuer}.pem", "-CAkey",
+                   tmp / f"{issuer}.key", "-copy_extensions", "copy", "-set_serial", "5",
+                   "-days", "5", "-out", crt, via=None)
+    return crt
+
+
+def test_cert_import_keeps_only_the_chain_of_the_leaf_in_order(ks, tmp_path):
+    ks.keygen("signer", "ec:P-256")
+    root = _ca(ks, tmp_path, "root")
+    inter = _ca(ks, tmp_path, "inter", issuer="root")
+    stranger = _ca(ks, tmp_path, "stranger")  # unrelated
+    csr = tmp_path / "leaf.csr"
+    ks.openssl("req", "-new", "-key", "sealhsm:signer", "-subj", "/CN=signer", "-out", csr)
+    leaf = tmp_path / "leaf.pem"
+    ks.openssl("x509", "-req", "-in", csr, "-CA", inter, "-CAkey", tmp_path / "inter.key",
+               "-set_serial", "9", "-days", "5", "-out", leaf, via=None)
+    # out of order, with an unrelated certificate and a duplicate
+    given = tmp_path / "given.pem"
+    given.write_text(stranger.read_text() + root.read_text() + inter.read_text()
+                     + inter.read_text())
+    res = ks.sealhsm("cert", "import", "signer", leaf, given, so=True)
+    assert "3 certificates stored" in res.out
+    assert "2 of 5 certificates left out" in res.err and "signer" in res.err
+    # the stored chain, as the provider hands it to OpenSSL: leaf, inter, root
+    out = ks.openssl("storeutl", "-certs", "sealhsm:signer").out
+    pems = ["-----BEGIN CERTIFICATE-----" + p.split("-----END CERTIFICATE-----")[0]
+            + "-----END CERTIFICATE-----\n"
+            for p in out.split("-----BEGIN CERTIFICATE-----")[1:]]
+    subjects = []
+    for i, pem in enumerate(pems):
+        f = tmp_path / f"stored{i}.pem"
+        f.write_text(pem)
+        subjects.append(_x509(ks, "-in", f, "-noout", "-subject").strip())
+    assert subjects == ["subject=CN = signer", "subject=CN = inter", "subject=CN = root"], subjects
+    # a leaf with nothing that chains it is stored alone
+    res = ks.sealhsm("cert", "import", "signer", leaf, stranger, so=True)
+    assert "1 certificate stored" in res.out and "1 of 2 certificates left out" in res.err
