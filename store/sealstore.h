@@ -385,6 +385,12 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e);
  * (which must not exist or be empty). Nothing is written unless the file verifies. */
 int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
                ss_error *e);
+/* The header of a backup file: when it was made (Unix ms) and the id of the keystore
+ * it came from. Unauthenticated until ss_restore has checked the file with the SO
+ * PIN; SU_EINTEGRITY for a file that is not a sealhsm backup, SU_ENOTFOUND if
+ * missing. */
+int ss_backup_info(const char *in_path, int64_t *created_ms,
+                   unsigned char store_id[SS_STORE_ID_LEN], ss_error *e);
 
 /* ---- self-tests ------------------------------------------------------------------------- */
 

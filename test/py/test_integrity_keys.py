@@ -214,3 +214,32 @@ def test_cert_import_keeps_only_the_chain_of_the_leaf_in_order(ks, tmp_path):
     # a leaf with nothing that chains it is stored alone
     res = ks.sealhsm("cert", "import", "signer", leaf, stranger, so=True)
     assert "1 certificate stored" in res.out and "1 of 2 certificates left out" in res.err
+
+
+# -- item 16: an old backup brings back a destroyed key ----------------------------------------
+
+def test_destroy_and_restore_say_what_old_backups_hold(ks, tmp_path):
+    import re
+    import time
+    ks.keygen("old", "ec:P-256")
+    ref = tmp_path / "old.keyref.pem"
+    ks.sealhsm("keyref", "old", "--out", ref)
+    store_id = _keyref_der(ref)[7:23].hex()
+    before = time.time()
+    bak = tmp_path / "before-destroy.bak"
+    ks.sealhsm("backup", "--out", bak, so=True)
+    after = time.time()
+    ks.sealhsm("revoke", "old", "--reason", "retired", so=True)
+    out = ks.sealhsm("destroy", "old", so=True).out
+    assert "key old destroyed" in out
+    assert "backups made before now still hold it" in out
+    # the backup still holds the key: restoring it is a visible, dated act
+    spare = tmp_path / "spare"
+    out = ks.sealhsm("restore", "--in", bak, "--keystore", spare, so=True).out
+    m = re.search(r"backup made (\S+) of keystore ([0-9a-f]{32})", out)
+    assert m, out
+    assert m.group(2) == store_id
+    made = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert int(before) - 1 <= made <= after + 1, (m.group(1), before, after)
+    restored = json.loads(Keystore(spare, tmp_path).sealhsm("list", "--json").out)
+    assert [k["state"] for k in restored if k["label"] == "old"] == ["active"]
