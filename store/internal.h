@@ -292,6 +292,13 @@ int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activa
                        ss_error *e);
 int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
                         const st_activation *a, ss_error *e);
+/* Takes officer name's pending approvals off every key and ends every live
+ * activation (an activation does not record who granted it, so any could be theirs);
+ * counts both for the audit record. */
+int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *withdrawn,
+                        uint32_t *ended, ss_error *e);
+/* Ends key k's live activation, keeping its pending approvals; *ended says if one was. */
+int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e);
 
 /* ---- policy.c ----------------------------------------------------------------------------- */
 

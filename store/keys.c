@@ -532,6 +532,8 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     }
     if (rc == SU_OK)
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+    /* an activation granted under a smaller quorum does not outlive a larger one */
+    int raised = rc == SU_OK && p->approvals > r.info.policy.approvals, ended = 0;
     if (rc == SU_OK) {
         r.info.policy = *p;
         if (!p->key_pin)
@@ -545,13 +547,17 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         OPENSSL_secure_clear_free(der, derlen);
     if (rc == SU_OK)
         rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK && raised)
+        rc = st_activation_end(s, txn, &r.info, &ended, e);
     if (rc == SU_OK) {
         su_buf pol;
-        char reason[80] = "policy changed, digest ";
+        char reason[120] = "policy changed, digest ";
         unsigned char dg[32];
         su_buf_init(&pol, 0);
         if (ss_policy_digest(p, dg))
             su_hex(reason + strlen(reason), dg, 16);
+        if (ended)
+            strcat(reason, "; activation ended (more approvals needed)");
         su_buf_free(&pol);
         rc = audit_key(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);
     }

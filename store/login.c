@@ -427,7 +427,7 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
 }
 
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
-    char reason[128], key[128];
+    char reason[192], key[128];
     int rc = st_require_role(s, SS_ROLE_SO, "removing an officer", e);
     if (rc == SU_OK)
         rc = officer_name_valid(name, e);
@@ -445,7 +445,13 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_META, key, strlen(key), e);
-    snprintf(reason, sizeof(reason), "officer %s removed", name);
+    /* their approvals go with them (docs/security.md, "Approvals") */
+    uint32_t withdrawn = 0, ended = 0;
+    if (rc == SU_OK)
+        rc = st_officer_withdraw(s, txn, name, &withdrawn, &ended, e);
+    snprintf(reason, sizeof(reason),
+             "officer %s removed; %u pending approval%s withdrawn, %u live activation%s ended",
+             name, withdrawn, withdrawn == 1 ? "" : "s", ended, ended == 1 ? "" : "s");
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
     return finish(s, txn, rc, e);
