@@ -564,6 +564,39 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     return end_key_change(s, txn, &r, rc, e);
 }
 
+int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_error *e) {
+    MDB_txn *txn;
+    st_keyrec r;
+    int rc = begin_key_change(s, label, "resetting a key PIN", &txn, &r, e);
+    if (rc != SU_OK)
+        return rc;
+    unsigned char *der = NULL;
+    size_t derlen = 0;
+    if (r.info.state == SS_STATE_REVOKED)
+        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
+    else if (!r.info.policy.key_pin)
+        rc = su_err(e, SU_EUSAGE, "key %s has no key PIN (its policy has no --key-pin)", label);
+    else if (new_pin == NULL)
+        rc = su_err(e, SU_ENOPIN, "key %s: no new key PIN", label);
+    /* the verifier is bound to the sealed record (AAD): reseal with the new one */
+    if (rc == SU_OK)
+        rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+    if (rc == SU_OK)
+        rc = make_kpin(s, txn, &r, new_pin, e);
+    if (rc == SU_OK)
+        rc = st_keyrec_seal(s, &r, der, derlen, e);
+    if (der != NULL)
+        OPENSSL_secure_clear_free(der, derlen);
+    if (rc == SU_OK)
+        rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK)
+        rc = st_kpin_tries_clear(s, txn, &r.info, e);
+    if (rc == SU_OK)
+        rc = audit_key(s, txn, SS_OP_PIN, SS_OUT_OK, &r.info,
+                       "key PIN reset by the SO; key PIN lockout cleared", e);
+    return end_key_change(s, txn, &r, rc, e);
+}
+
 int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason, ss_error *e) {
     MDB_txn *txn;
     st_keyrec r;

@@ -184,6 +184,10 @@ void ss_logout(ss_store *s);
 int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e);
 /* SO only: sets a new user PIN and clears the user lockout. */
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e);
+/* SO only: sets a new usage PIN on key label (which must have policy.key_pin) and
+ * clears its lockout; audited. SU_ENOTFOUND for no such key, SU_EUSAGE for a key
+ * without a key PIN or a PIN of the wrong length, SU_EPOLICY for a revoked key. */
+int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_error *e);
 
 int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e); /* SO */
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e);                 /* SO */
