@@ -98,11 +98,42 @@ static void read_comm(d_peer *p) {
         snprintf(p->program, sizeof(p->program), "?");
 }
 
+/*
+ * uid -> user name, remembered for a minute: the lookup may go to a directory
+ * service (NSS), and it runs in the event loop, where a slow answer per
+ * connection would hold up every client. Only the loop thread calls it.
+ */
+#define NAME_CACHE 64
+#define NAME_TTL_S 60
+
+static struct {
+    uint32_t uid;
+    int64_t until;
+    char name[64];
+} names[NAME_CACHE];
+
+static void user_name(uint32_t uid, char *out, size_t n) {
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    int64_t now = su_now();
+    size_t slot = uid % NAME_CACHE;
+
+    if (names[slot].until > now && names[slot].uid == uid) {
+        snprintf(out, n, "%s", names[slot].name);
+        return;
+    }
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+        snprintf(out, n, "%s", pw.pw_name);
+    else
+        snprintf(out, n, "%u", uid);
+    names[slot].uid = uid;
+    names[slot].until = now + NAME_TTL_S;
+    snprintf(names[slot].name, sizeof(names[slot].name), "%s", out);
+}
+
 int d_peer_read(int fd, d_peer *p, su_error *e) {
     struct ucred cred;
     socklen_t len = sizeof(cred);
-    struct passwd pw, *res = NULL;
-    char buf[1024];
 
     memset(p, 0, sizeof(*p));
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
@@ -114,10 +145,7 @@ int d_peer_read(int fd, d_peer *p, su_error *e) {
      * connecting process is there; SO_PEERCRED itself is fixed at connect. */
     read_groups(p);
     read_comm(p);
-    if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        snprintf(p->user, sizeof(p->user), "%s", pw.pw_name);
-    else
-        snprintf(p->user, sizeof(p->user), "%u", p->uid);
+    user_name(p->uid, p->user, sizeof(p->user));
     return SU_OK;
 }
 

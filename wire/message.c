@@ -248,7 +248,8 @@ static int get_u32(const cbor_item_t *v, uint32_t *out) {
 }
 
 static int get_bool(const cbor_item_t *v, int *out) {
-    if (!cbor_is_bool(v))
+    /* libcbor 0.8's cbor_is_bool asserts on a float: simple values (width 0) only */
+    if (!cbor_isa_float_ctrl(v) || cbor_float_get_width(v) != CBOR_FLOAT_0 || !cbor_is_bool(v))
         return 0;
     *out = cbor_get_bool(v);
     return 1;
@@ -256,6 +257,10 @@ static int get_bool(const cbor_item_t *v, int *out) {
 
 /* A signed 32-bit integer (PSS salt lengths are negative for OpenSSL's specials). */
 static int get_i32(const cbor_item_t *v, int32_t *out) {
+    /* libcbor asserts on cbor_get_int of a non-integer: the type is checked first,
+     * or one frame from any client would abort the daemon */
+    if (!cbor_isa_uint(v) && !cbor_isa_negint(v))
+        return 0;
     uint64_t x = cbor_get_int(v);
     if (cbor_isa_uint(v) && x <= INT32_MAX) {
         *out = (int32_t)x;

@@ -167,9 +167,15 @@ def test_stale_socket_of_a_killed_daemon_does_not_block_restart(ks, daemon_facto
 
 
 def test_socket_mode_and_default_path(ks, daemon_factory, tmp_path):
-    d = daemon_factory(ks, "--socket-mode", "0600").start()
-    assert (d.sock.stat().st_mode & 0o777) == 0o600
+    import grp
+    group = grp.getgrgid(1).gr_name if os.getuid() == 0 else grp.getgrgid(os.getgid()).gr_name
+    d = daemon_factory(ks, "--socket-mode", "0600", "--socket-group", group).start()
+    st = d.sock.stat()
+    assert (st.st_mode & 0o777) == 0o600 and st.st_gid == grp.getgrnam(group).gr_gid
     d.stop()
+    out = run([SEALHSMD, "--help"], check=0).out
+    assert "--socket-group" in out and "--pin-file" in out
+    assert run([SEALHSMD, "--version"], check=0).out.startswith("sealhsmd ")
     # $RUNTIME_DIRECTORY/sealhsm.sock when no --socket is given; status finds it
     # through $SEALHSM_SOCKET
     rt = daemon_factory(ks, env=base_env(SEALHSM_PIN=USER_PIN))
@@ -273,7 +279,7 @@ def test_audit_names_the_peer_and_via_daemon(ks, daemon_factory, tmp_path):
     assert unlock[0]["via"] == "local"
     text = ks.sealhsm("audit", "export").out.splitlines()
     line = [l for l in text if "op=sign" in l][-1]
-    assert "via=daemon" in line and "program=openssl" in line
+    assert "via=daemon" in line and 'program="openssl"' in line
     # refusals too
     ks.keygen("prod", "ec:P-256", "--env", "prod")
     res, sig, _ = sign_via_daemon(ks, d, "prod", tmp_path, name="sig2")

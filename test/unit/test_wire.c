@@ -169,6 +169,10 @@ static void hostile(void) {
     /* {0: 3, 11: h'0102'}: key id of the wrong size */
     static const unsigned char shortid[] = {0xa2, 0x00, 0x03, 0x0b, 0x42, 0x01, 0x02};
     CHECK(sw_decode_request(shortid, sizeof(shortid), &d, NULL) == SU_EUSAGE);
+    /* {23: ""}: a salt length that is not an integer (libcbor's cbor_get_int would
+     * abort the decoding process: found by fuzz_wire_request) */
+    static const unsigned char salttext[] = {0xa1, 0x17, 0x60};
+    CHECK(sw_decode_request(salttext, sizeof(salttext), &d, NULL) == SU_EUSAGE);
     /* {0: 3, 10: "a\0b"}: embedded NUL in a label */
     static const unsigned char nul[] = {0xa2, 0x00, 0x03, 0x0a, 0x63, 'a', 0x00, 'b'};
     CHECK(sw_decode_request(nul, sizeof(nul), &d, NULL) == SU_EUSAGE);
@@ -181,6 +185,11 @@ static void hostile(void) {
     /* {0: 0, 0: 0} in a response, and in a key map */
     static const unsigned char dupst[] = {0xa2, 0x00, 0x00, 0x00, 0x00};
     CHECK(sw_decode_response(dupst, sizeof(dupst), &r, NULL) == SU_EUSAGE);
+    /* {0: 0, 50: [{6: 1.5}]}: a float where a bool goes (libcbor asserts if asked
+     * whether a float is a bool) */
+    static const unsigned char floatbool[] = {0xa2, 0x00, 0x00, 0x18, 0x32, 0x81, 0xa1,
+                                              0x06, 0xfa, 0x3f, 0xc0, 0x00, 0x00};
+    CHECK(sw_decode_response(floatbool, sizeof(floatbool), &r, NULL) == SU_EUSAGE);
     /* a map announcing 2^32 pairs in 10 bytes */
     static const unsigned char huge[] = {0xba, 0xff, 0xff, 0xff, 0xff,
                                          0x00, 0x04, 0x00, 0x04, 0x00};
