@@ -51,19 +51,25 @@ def tool(ks, *args, pin=True, login=True, check=0, env=None):
 
 @pytest.fixture(scope="module", params=["embedded", "daemon"])
 def p11(request, tmp_path_factory):
-    """A keystore labelled TOKEN_LABEL with one key of each kind, self-signed
-    certificates (made through the OpenSSL provider) stored with CERT_KEYS, and each
-    key's public key as LABEL.pub.pem; in daemon mode served by a sealhsmd (.sock)."""
+    """A keystore labelled TOKEN_LABEL with one key of each kind, certificates from a test
+    CA stored with CERT_KEYS, and each key's public key as LABEL.pub.pem; in daemon mode
+    served by a sealhsmd (.sock)."""
     tmp = tmp_path_factory.mktemp("p11")
     k = Keystore(tmp / "ks", tmp)
     run([SEALHSM, "init", "--label", TOKEN_LABEL, *FAST_KDF], env=k.env(so=True), check=0)
     for label, type_ in KEYS.items():
         k.keygen(label, type_)
         (tmp / f"{label}.pub.pem").write_text(k.sealhsm("pubkey", label).out)
+    ca_key, ca = tmp / "ca.key", tmp / "ca.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", ca_key, "-subj", "/CN=sealhsm test CA", "-days", "30", "-out", ca],
+        check=0)
     for label in CERT_KEYS:
+        # issued by a plain test CA over the key's exported public key
         cert = tmp / f"{label}.crt"
-        k.openssl("req", "-new", "-x509", "-key", f"sealhsm:{label}", "-subj",
-                  f"/CN=sealhsm {label}/O=Example", "-days", "30", "-sha256", "-out", cert)
+        run(["openssl", "x509", "-new", "-subj", f"/CN=sealhsm {label}/O=Example",
+             "-force_pubkey", tmp / f"{label}.pub.pem", "-CA", ca, "-CAkey", ca_key, "-days",
+             "30", "-sha256", "-out", cert], check=0)
         k.sealhsm("cert", "import", label, cert, so=True)
     k.ids = {label: json.loads(k.sealhsm("show", label, "--json").out)["id"] for label in KEYS}
     k.mode, k.sock = request.param, None

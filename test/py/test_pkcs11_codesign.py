@@ -34,15 +34,15 @@ def cs(tmp_path_factory):
          "-nodes", "-keyout", ca_key, "-subj", "/CN=sealhsm test CA", "-days", "3650",
          "-addext", "basicConstraints=critical,CA:TRUE",
          "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", ca], check=0)
-    csr = tmp / "release.csr"
-    k.openssl("req", "-new", "-key", "sealhsm:release", "-subj", "/CN=Example Release Signing",
-              "-out", csr)
+    pub = tmp / "release.pub.pem"
+    k.sealhsm("pubkey", "release", "--out", pub)
     ext = tmp / "ext.cnf"
     ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                    "extendedKeyUsage=codeSigning\n")
     leaf = tmp / "release.pem"
-    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-days", "1000", "-sha256", "-extfile", ext, "-out", leaf], check=0)
+    run(["openssl", "x509", "-new", "-subj", "/CN=Example Release Signing", "-force_pubkey",
+         pub, "-CA", ca, "-CAkey", ca_key, "-days", "1000", "-sha256", "-extfile", ext,
+         "-out", leaf], check=0)
     k.sealhsm("cert", "import", "release", leaf, ca, so=True)
     k.ca, k.leaf = ca, leaf
     return k
