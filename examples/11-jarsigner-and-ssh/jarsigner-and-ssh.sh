@@ -57,7 +57,9 @@ SEALHSM_PIN=$USER_PIN "$SEALHSM" info
     --description "git commits and tags"
 
 # 2. The jar-signing certificate, from the demo CA (in real life: your CA, example 3),
-#    made through the OpenSSL provider and stored with the key.
+#    made through the OpenSSL provider (its PIN from a 0600 file, as on a signing host)
+#    and stored with the key.
+(umask 077 && printf '%s' "$USER_PIN" >user.pin)
 cat >openssl.cnf <<CNF
 openssl_conf = openssl_init
 [openssl_init]
@@ -70,21 +72,25 @@ activate = 1
 [sealhsm_sect]
 module = $SEALHSM_PROVIDER_DIR/sealhsm.so
 keystore = $SEALHSM_KEYSTORE
-pin-source = env:SEALHSM_PIN
+pin-source = file:$WORK/user.pin
 activate = 1
 CNF
-export SEALHSM_PIN=$USER_PIN
-OPENSSL_CONF=$WORK/openssl.cnf openssl req -new -x509 -key sealhsm:demo-ca -sha384 -days 3650 \
-    -subj "/O=Example Corp/CN=Demo CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign" -out ca.pem
-OPENSSL_CONF=$WORK/openssl.cnf openssl req -new -key sealhsm:jar-signing \
-    -subj "/O=Example Corp/CN=Example Corp Java" -out jar-signing.csr
-OPENSSL_CONF=$WORK/openssl.cnf openssl x509 -req -in jar-signing.csr -CA ca.pem \
-    -CAkey sealhsm:demo-ca -CAcreateserial -CAserial ca.srl -sha384 -days 730 \
-    -out jar-signing.pem -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature" "extendedKeyUsage=codeSigning")
+(
+    # the provider needs only its pin-source: no PIN in its environment
+    unset SEALHSM_SO_PIN
+    export OPENSSL_CONF=$WORK/openssl.cnf
+    openssl req -new -x509 -key sealhsm:demo-ca -sha384 -days 3650 \
+        -subj "/O=Example Corp/CN=Demo CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign" -out ca.pem
+    openssl req -new -key sealhsm:jar-signing -subj "/O=Example Corp/CN=Example Corp Java" \
+        -out jar-signing.csr
+    openssl x509 -req -in jar-signing.csr -CA ca.pem -CAkey sealhsm:demo-ca -CAcreateserial \
+        -CAserial ca.srl -sha384 -days 730 -out jar-signing.pem -extfile <(printf '%s\n' \
+        "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=codeSigning")
+)
 "$SEALHSM" cert import jar-signing jar-signing.pem ca.pem
-unset SEALHSM_PIN # from here on, only the programs below ask for it
+rm -f user.pin # from here on, only the programs below ask for the PIN
 
 # 3. Java: SunPKCS11 with the module; the key's alias is its label.
 cat >sealhsm-pkcs11.cfg <<CFG
