@@ -111,6 +111,8 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_
     st_keyrec r = lk->r; /* borrowed: lk owns it */
     int rc = st_fresh_check(s, txn, &r.info, e);
     if (rc == SU_OK)
+        rc = st_clock_check(s, txn, &r.info, now, e);
+    if (rc == SU_OK)
         rc = st_usage_load(s, txn, &r.info, &u, e);
     if (rc == SU_OK)
         rc = st_activation_load(s, txn, &r.info, &a, e);

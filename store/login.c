@@ -266,8 +266,13 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         ss_logout(s);
         return su_err(e, SU_EIO, "out of memory");
     }
-    /* the audit key is live now: this record and any pending ones get MACs */
-    rc = end_attempt(s, &at, 1, who, e);
+    /* the audit key is live now: upgrade an older format, and refuse a keystore
+     * whose settings, slots or officers were put back, or whose log holds records
+     * forged without the key (upgrade.c); the PIN itself was right */
+    int crc = st_login_check(s, e);
+    rc = end_attempt(s, &at, 1, who, crc == SU_OK ? e : NULL);
+    if (crc != SU_OK)
+        rc = crc;
     if (rc != SU_OK)
         ss_logout(s); /* an unlock that cannot be audited does not happen */
     return rc;
@@ -333,8 +338,9 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
-    rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory")
-                    : load_slot(s, txn, s->role, s->officer, &slot, e);
+    rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory") : st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = load_slot(s, txn, s->role, s->officer, &slot, e);
     if (rc == SU_OK) {
         int ok = old_pin == NULL ? 0 : st_slot_open(s, &slot, old_pin, mk, e);
         if (ok < 0)
@@ -344,6 +350,8 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     }
     if (rc == SU_OK)
         rc = rewrap(s, txn, s->role, s->officer, new_pin, mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
     OPENSSL_cleanse(&slot, sizeof(slot));
     snprintf(reason, sizeof(reason), "PIN of %s changed", who);
@@ -361,7 +369,11 @@ int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e) {
     MDB_txn *txn;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = rewrap(s, txn, SS_ROLE_USER, NULL, new_pin, s->mk, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = rewrap(s, txn, SS_ROLE_USER, NULL, new_pin, s->mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     if (rc == SU_OK)
         rc = set_tries(s, txn, "tries/user", 0, e);
     if (rc == SU_OK)
@@ -394,11 +406,17 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     MDB_val v;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
     if (rc == SU_OK)
         rc = su_err(e, SU_EUSAGE, "officer %s already exists", name);
     else if (rc == SU_ENOTFOUND)
+        rc = st_quorum_require(s, txn, "adding an officer", e);
+    if (rc == SU_OK)
         rc = rewrap(s, txn, SS_ROLE_OFFICER, name, pin, s->mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     char key[128];
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
@@ -406,7 +424,10 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     snprintf(reason, sizeof(reason), "officer %s added", name);
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    return finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, e);
+    if (rc == SU_EPOLICY)
+        st_quorum_denied(s, SS_OP_OFFICER, e);
+    return rc;
 }
 
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
@@ -420,18 +441,27 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     MDB_val v;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
     if (rc == SU_ENOTFOUND)
         rc = su_err(e, SU_ENOTFOUND, "officer %s does not exist", name);
     if (rc == SU_OK)
+        rc = st_quorum_require(s, txn, "removing an officer", e);
+    if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_OFFICERS, name, strlen(name), e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_META, key, strlen(key), e);
     snprintf(reason, sizeof(reason), "officer %s removed", name);
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    return finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, e);
+    if (rc == SU_EPOLICY)
+        st_quorum_denied(s, SS_OP_OFFICER, e);
+    return rc;
 }
 
 void ss_strings_free(char **v, size_t n) {
