@@ -517,6 +517,8 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     ss_keyspec spec = {.label = label, .policy = *p};
     int rc = check_spec(s, &spec, "changing a policy", e);
     if (rc == SU_OK)
+        rc = st_quorum_check_approvals(s, p->approvals, label, e);
+    if (rc == SU_OK)
         rc = begin_key_change(s, label, "changing a policy", &txn, &r, e);
     if (rc != SU_OK)
         return rc;
@@ -546,8 +548,6 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
             return SU_EPOLICY;
         }
     }
-    if (rc == SU_OK && p->approvals > r.info.policy.approvals)
-        rc = st_quorum_check_approvals(s, p->approvals, label, e);
     if (rc == SU_OK && p->approvals < r.info.policy.approvals &&
         (rc = st_quorum_require(s, txn, "lowering --approvals", e)) == SU_EPOLICY) {
         mdb_txn_abort(txn);
