@@ -38,8 +38,6 @@
 
 #define HEAD_V1_LEN (8 + 32 + 8 + 32 + 32 + ST_MAC_LEN)
 #define HEAD_V2_LEN (HEAD_V1_LEN + 32 + 8)
-/* a clock more than this far behind the floor is refused (clock.c) */
-#define CLOCK_SLACK_MS (5 * 60 * 1000)
 
 typedef struct head {
     int v2; /* the format 2 layout */
@@ -358,7 +356,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     /* the clock floor: an authenticated success is not recorded with a clock that
      * runs well behind what the keystore has already recorded (clock.c) */
     if (s->k_audit != NULL && in->outcome == SS_OUT_OK && in->op != SS_OP_UNLOCK &&
-        !s->clock_rebase && now_ms + CLOCK_SLACK_MS < h.floor_ms)
+        !s->clock_rebase && st_clock_is_behind(now_ms, h.floor_ms))
         return st_clock_refusal(s, now_ms, h.floor_ms, e);
 
     if ((uint32_t)getuid() != s->uid)

@@ -11,7 +11,11 @@
 
 #include <stdio.h>
 
-#define SLACK_S (5 * 60)
+#define SLACK_MS (5 * 60 * 1000)
+
+int st_clock_is_behind(int64_t now_ms, int64_t floor_ms) {
+    return now_ms < floor_ms - SLACK_MS;
+}
 
 int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e) {
     char now[32], floor[32];
@@ -27,7 +31,7 @@ int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e)
 int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, ss_error *e) {
     int64_t floor_ms;
     int rc = st_audit_head_state(s, txn, NULL, &floor_ms, e);
-    if (rc != SU_OK || now + SLACK_S >= floor_ms / 1000)
+    if (rc != SU_OK || !st_clock_is_behind(now * 1000, floor_ms))
         return rc;
     char t[32], f[32];
     su_format_time(now, t);

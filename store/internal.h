@@ -385,6 +385,8 @@ int st_login_check(ss_store *s, ss_error *e);
 
 /* ---- clock.c: the clock floor ---------------------------------------------------------- */
 
+/* The clock (now_ms) reads more than 5 minutes before floor_ms. */
+int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
 /* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
 int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
 /* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is

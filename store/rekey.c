@@ -190,11 +190,13 @@ static int officers(ss_store *s, MDB_txn *txn, const ss_officer_pin *off, size_t
         } else if (pin != NULL) {
             rc = rewrap(s, txn, &slot, pin, e);
         } else if (rewrite) {
-            void *g = realloc(gone, (ngone + 1) * sizeof(*gone));
-            if (g == NULL)
+            char(*grown)[SS_OFFICER_NAME_MAX + 1] = realloc(gone, (ngone + 1) * sizeof(*gone));
+            if (grown == NULL) {
                 rc = su_err(e, SU_EIO, "out of memory");
-            else
-                memcpy((gone = g)[ngone++], slot.name, sizeof(slot.name));
+            } else {
+                gone = grown; /* removed after the walk, not under the cursor */
+                memcpy(gone[ngone++], slot.name, sizeof(slot.name));
+            }
         } else {
             rep->officers_removed++;
         }
