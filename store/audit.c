@@ -82,17 +82,20 @@ static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN]) 
         memset(out, 0, ST_MAC_LEN);
 }
 
-/* v2: the layout of format 2; a head of the other layout is refused (an older one
- * put back would otherwise skip what format 2 covers). */
+/* v2: the layout of format 2, or -1: whichever the stored head has. A session with
+ * keys refuses a head of the other layout (an older one put back would otherwise
+ * skip what format 2 covers); a failed unlock writes back what it found. */
 static int head_load_as(ss_store *s, MDB_txn *txn, head *h, int v2, ss_error *e) {
     MDB_val v;
     memset(h, 0, sizeof(*h));
-    h->v2 = v2;
+    h->v2 = v2 == 1 || (v2 < 0 && s->format >= 2);
     int rc = st_get(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), &v, e);
     if (rc == SU_ENOTFOUND)
         return SU_OK; /* empty log: only during init */
     if (rc != SU_OK)
         return rc;
+    if (v2 < 0)
+        h->v2 = v.mv_size == HEAD_V2_LEN;
     su_rd r;
     uint64_t floor = 0;
     su_rd_init(&r, v.mv_data, v.mv_size);
@@ -113,7 +116,8 @@ static int head_load_as(ss_store *s, MDB_txn *txn, head *h, int v2, ss_error *e)
 }
 
 static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
-    return head_load_as(s, txn, h, s->format >= 2, e);
+    /* before a login the format read at open may be older than the file's */
+    return head_load_as(s, txn, h, s->k_audit != NULL ? s->format >= 2 : -1, e);
 }
 
 static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e) {
