@@ -390,7 +390,9 @@ int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
 /* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
 int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
 /* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is
- * more than 5 minutes behind the latest time the keystore recorded. */
+ * more than 5 minutes behind floor_ms, the latest time the keystore recorded. */
+int st_clock_rule(const ss_keyinfo *k, int64_t now, int64_t floor_ms, ss_error *e);
+/* The same with the floor read from the authenticated head of txn. */
 int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, ss_error *e);
 
 /* ---- cert.c ------------------------------------------------------------------------------ */
