@@ -141,6 +141,52 @@ static int check_slots(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error 
     return rc;
 }
 
+static int has_prefix(const MDB_val *k, const char *p) {
+    size_t n = strlen(p);
+    return k->mv_size > n && memcmp(k->mv_data, p, n) == 0;
+}
+
+static int is_key(const MDB_val *k, const char *name) {
+    return k->mv_size == strlen(name) && memcmp(k->mv_data, name, k->mv_size) == 0;
+}
+
+/* Every meta entry is one sealhsm writes: the settings and slots (checked by the
+ * settings list), the freshness tree (a per-key digest needs its key), the head, and
+ * the unauthenticated PIN-try counters and attempt markers (docs/security.md). */
+static int check_meta(ss_store *s, MDB_txn *txn, ss_error *e) {
+    static const char *const names[] = {
+        "format",           "store_id",  "max_tries",  "syslog",      "quorum",
+        "slot/so",          "slot/user", "attest/key", "attest/cert", "audit/head",
+        "admin/activation", "f/g",       "f/root"};
+    MDB_cursor *cur;
+    int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "verifying", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int known =
+            has_prefix(&k, "f/n/") || has_prefix(&k, "tries/") || has_prefix(&k, "pending/");
+        for (size_t i = 0; !known && i < sizeof(names) / sizeof(names[0]); i++)
+            known = is_key(&k, names[i]);
+        MDB_val rec;
+        if (!known && k.mv_size == 4 + SS_KEY_ID_LEN && has_prefix(&k, "f/k/")) {
+            known = 1;
+            if (st_get(s, txn, ST_DB_KEYS, (const char *)k.mv_data + 4, SS_KEY_ID_LEN, &rec,
+                       NULL) != SU_OK)
+                rc = su_err(e, SU_EINTEGRITY,
+                            "keystore %s: a freshness digest names no key (inserted)", s->path);
+        }
+        if (!known)
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: unknown entry '%.*s' in meta (inserted)",
+                        s->path, (int)(k.mv_size < 64 ? k.mv_size : 64), (const char *)k.mv_data);
+    }
+    mdb_cursor_close(cur);
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "verifying", e);
+    return rc;
+}
+
 int ss_verify(ss_store *s, ss_verify_report *r, ss_error *e) {
     ss_verify_report local;
     if (r == NULL)
@@ -154,6 +200,8 @@ int ss_verify(ss_store *s, ss_verify_report *r, ss_error *e) {
         return rc;
     uint32_t q;
     rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = check_meta(s, txn, e);
     if (rc == SU_OK)
         rc = check_slots(s, txn, r, e);
     if (rc == SU_OK)

@@ -218,3 +218,10 @@ def test_orphan_usage_record_is_exit_6(ks):
     usage = dict(mdb_records(ks.path, "usage"))[kid]
     put(ks, "usage", bytes(16), usage)
     assert_fails(ks.sealhsm("verify", check=None), 6, "belongs to no key")
+
+
+@pytest.mark.parametrize("key", [b"f/k/" + bytes(16), b"settings/extra"])
+def test_stray_meta_entry_is_exit_6(ks, key):
+    ks.keygen("k1", "ec:P-256")
+    put(ks, "meta", key, bytes(32))
+    assert_fails(ks.sealhsm("verify", check=None), 6, "inserted")
