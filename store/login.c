@@ -196,13 +196,14 @@ static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, 
 }
 
 /* Records the outcome: removes the marker, resets or counts, audits. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e) {
+/* ok: the PIN was right (the counter resets); outcome: what the record says. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, ss_audit_outcome outcome,
+                       const char *reason, ss_error *e) {
     MDB_txn *txn;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
-    st_audit_in in = {
-        .op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED, .reason = reason};
+    st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = outcome, .reason = reason};
     rc = record_outcome(s, txn, at, ok, e);
     if (rc == SU_OK)
         rc = st_audit_append(s, txn, &in, e);
@@ -257,7 +258,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
     if (ok == 0) {
         uint32_t left = s->max_tries > failures + 1 ? s->max_tries - failures - 1 : 0;
         snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
-        end_attempt(s, &at, 0, reason, NULL);
+        end_attempt(s, &at, 0, SS_OUT_DENIED, reason, NULL);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
                       left, left == 0 ? ": now locked" : "");
     }
@@ -270,7 +271,10 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
      * whose settings, slots or officers were put back, or whose log holds records
      * forged without the key (upgrade.c); the PIN itself was right */
     int crc = st_login_check(s, e);
-    rc = end_attempt(s, &at, 1, who, crc == SU_OK ? e : NULL);
+    char why[sizeof(e->msg) + 128];
+    snprintf(why, sizeof(why), "%s: refused: %s", who, crc == SU_OK || e == NULL ? "" : e->msg);
+    rc = crc == SU_OK ? end_attempt(s, &at, 1, SS_OUT_OK, who, e)
+                      : end_attempt(s, &at, 1, SS_OUT_ERROR, why, NULL);
     if (crc != SU_OK)
         rc = crc;
     if (rc != SU_OK)
