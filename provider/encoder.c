@@ -71,7 +71,7 @@ static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *
                                    OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     SEALHSM_PROV *p = vctx;
     const SEALHSM_KEY *k = obj_raw;
-    char id[2 * SS_KEY_ID_LEN + 1];
+    char id[2 * SC_KEY_ID_LEN + 1];
     BIO *out;
     int ok = 1;
 
@@ -90,6 +90,15 @@ static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *
     BIO_free(out);
     return ok;
 }
+
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_encoder_newctx_fn sealhsm_enc_newctx;
+static OSSL_FUNC_encoder_freectx_fn sealhsm_enc_freectx;
+static OSSL_FUNC_encoder_does_selection_fn sealhsm_enc_spki_does_selection;
+static OSSL_FUNC_encoder_does_selection_fn sealhsm_enc_text_does_selection;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_spki_der_encode;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_spki_pem_encode;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_text_encode;
 
 static const OSSL_DISPATCH sealhsm_enc_spki_der_functions[] = {
     {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))sealhsm_enc_newctx},

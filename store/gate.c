@@ -49,10 +49,6 @@ void st_gate_destroy(st_gate *g) {
 }
 
 /*
- * Applies one signature inside txn. The item's own outcome goes to it->rc;
- * the return value is nonzero only when txn itself failed and must be aborted.
- */
-/*
  * The key record of the last item, kept across the items of one transaction: a
  * group commit is usually many signatures with one key, whose record (unlike its
  * counters) does not change, so it is decoded and MAC-checked once while its
@@ -100,8 +96,12 @@ static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key
     return SU_OK;
 }
 
-/* floor_ms: the clock floor of the head txn started from (read once per commit; the
- * records of this commit only raise it to now) */
+/*
+ * Applies one signature inside txn. The item's own outcome goes to it->rc;
+ * the return value is nonzero only when txn itself failed and must be aborted.
+ * floor_ms: the clock floor of the head txn started from (read once per commit;
+ * the records of this commit only raise it to now).
+ */
 static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, int64_t floor_ms,
                  last_key *lk) {
     ss_error *e = &it->err;
@@ -139,7 +139,8 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, int64
                           .reason = denied ? e->msg : NULL,
                           .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf)),
                           .tbs_hash = it->thlen ? it->th : NULL,
-                          .tbs_hash_len = it->thlen};
+                          .tbs_hash_len = it->thlen,
+                          .signer = req->signer};
         ss_error ae;
         fatal = st_audit_append(s, txn, &in, &ae);
         if (fatal != SU_OK)
@@ -171,7 +172,8 @@ static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, 
                               .reason = "batched",
                               .digest = b->digest,
                               .tbs_hash = b->thlen ? b->th : NULL,
-                              .tbs_hash_len = b->thlen};
+                              .tbs_hash_len = b->thlen,
+                              .signer = b->has_signer ? &b->signer : NULL};
             rc = st_audit_append(s, txn, &in, e);
         }
         st_keyrec_clear(&r);
@@ -374,6 +376,16 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e) {
              ss_digest_canon(it->req->digest, dbuf, sizeof(dbuf)));
     memcpy(b->th, it->th, it->thlen);
     b->thlen = it->thlen;
+    /* the record is written after ss_sign returned: keep the signer's identity (its
+     * supplementary groups only mattered for the policy check, done already) */
+    if (it->req->signer != NULL) {
+        const ss_signer *w = it->req->signer;
+        b->has_signer = 1;
+        snprintf(b->user, sizeof(b->user), "%s", w->user != NULL ? w->user : "");
+        snprintf(b->program, sizeof(b->program), "%s", w->program != NULL ? w->program : "");
+        b->signer = (ss_signer){
+            .uid = w->uid, .gid = w->gid, .pid = w->pid, .user = b->user, .program = b->program};
+    }
     pthread_mutex_lock(&g->mu);
     int rc = start_committer(s, e);
     if (rc == SU_OK) {

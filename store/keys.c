@@ -575,7 +575,7 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         char reason[80] = "policy changed, digest ";
         unsigned char dg[32];
         su_buf_init(&pol, 0);
-        if (ss_policy_digest(p, dg))
+        if (ss_policy_digest(p, dg, NULL) == SU_OK)
             su_hex(reason + strlen(reason), dg, 16);
         su_buf_free(&pol);
         rc = audit_key(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);

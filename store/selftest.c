@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Known-answer self-tests (SPEC §7), run at provider load and by `sealhsm selftest`.
+ * Known-answer self-tests (docs/reference.md, Algorithms and self-tests), run at
+ * provider load and by `sealhsm selftest`.
  *
  * Every algorithm is fetched from the caller's libctx/propq, the same context the
  * store signs and seals with, so the tests exercise the implementations that will

@@ -47,7 +47,8 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
-    /* policy options (SPEC §5) */
+    OPT_SOCKET,
+    /* policy options (docs/reference.md, Policy) */
     OPT_ENV,
     OPT_DIGESTS,
     OPT_PADDING,
@@ -58,6 +59,7 @@ enum {
     OPT_APPROVALS,
     OPT_ACTIVATION_TTL,
     OPT_USERS,
+    OPT_GROUPS,
     OPT_KEY_PIN,
     OPT_NO_KEY_PIN,
     OPT_AUDIT,
@@ -122,7 +124,7 @@ const char *cli_cmd_name(const cli *c, char *buf, size_t len);
 
 /* ---- pin.c ------------------------------------------------------------------------- */
 
-/* PIN to log in as role (SPEC §2 sources, in order). */
+/* PIN to log in as role (docs/reference.md, PIN sources (tool), in order). */
 int cli_role_pin(cli *c, ss_role role, const char *officer, su_pin **out);
 /*
  * A PIN being set: from file (the value of option flag, may be NULL), else the
@@ -139,6 +141,10 @@ int cli_keystore_path(cli *c, char *out, size_t len);
 int cli_session(cli *c, ss_role role, const char *officer, ss_store **out);
 /* The same, handing the PIN it logged in with to the caller (who frees it). */
 int cli_session_pin(cli *c, ss_role role, const char *officer, ss_store **out, su_pin **pin);
+/* A read-only command's start: cli_parse with these arguments, then cli_session as
+ * cli_reader_role. Returns SU_OK with *s open, CLI_HELP, or the first error. */
+int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
+                       void *ctx, int minpos, int maxpos, ss_store **s);
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 
@@ -177,6 +183,7 @@ typedef struct cli_policy_opts {
     {"approvals", required_argument, NULL, OPT_APPROVALS},                                         \
     {"activation-ttl", required_argument, NULL, OPT_ACTIVATION_TTL},                               \
     {"users", required_argument, NULL, OPT_USERS},                                                 \
+    {"groups", required_argument, NULL, OPT_GROUPS},                                               \
     {"key-pin", no_argument, NULL, OPT_KEY_PIN},                                                   \
     {"key-pin-file", required_argument, NULL, OPT_KEY_PIN_FILE},                                   \
     {"audit", required_argument, NULL, OPT_AUDIT}
@@ -197,7 +204,7 @@ int cli_make_key(cli *c, ss_store *s, ss_keyspec *spec, const unsigned char *pkc
 
 /* ---- keyjson.c ------------------------------------------------------------------------- */
 
-/* The members of `list --json` (SPEC §9). */
+/* The members of `list --json` (docs/reference.md, JSON output). */
 json_t *cli_json_key(const ss_keyinfo *k);
 json_t *cli_json_policy(const ss_policy *p);
 
@@ -221,6 +228,7 @@ int cmd_import(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_pubkey(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
 int cmd_keyref(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_disable(cli *c, int argc, char **argv);

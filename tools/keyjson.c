@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* JSON shapes of keys and policies (SPEC §9). */
+/* JSON shapes of keys and policies (docs/reference.md, JSON output). */
 #include "cli.h"
 
 json_t *cli_json_key(const ss_keyinfo *k) {
@@ -62,6 +62,14 @@ json_t *cli_json_policy(const ss_policy *p) {
         for (uint32_t i = 0; i < p->nusers && i < SS_MAX_USERS; i++)
             json_array_append_new(u, json_integer(p->users[i]));
         json_object_set_new(o, "users", u);
+    }
+    if (p->ngroups == 0) {
+        json_object_set_new(o, "groups", json_null());
+    } else {
+        json_t *g = json_array();
+        for (uint32_t i = 0; i < p->ngroups && i < SS_MAX_GROUPS; i++)
+            json_array_append_new(g, json_integer(p->groups[i]));
+        json_object_set_new(o, "groups", g);
     }
     json_object_set_new(o, "key_pin", json_boolean(p->key_pin));
     json_object_set_new(o, "audit", json_string(p->audit_batched ? "batched" : "durable"));

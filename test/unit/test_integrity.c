@@ -2,33 +2,14 @@
 /* Unit tests of format 2's integrity rules (docs/security.md): records written without
  * the audit key, the settings digest, the checked freshness update, the quorum and
  * the whole-keystore verify, each through the store's own functions. */
-#include "../../store/internal.h"
 #include "check.h"
+#include "store_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static su_pin *so_pin, *user_pin;
-static char base[256];
-static int nstore;
-
-static const ss_init_params fast = {
-    .kdf_mem_kib = 64, .kdf_iterations = 1, .kdf_lanes = 1, .max_pin_tries = 3};
-
-static ss_store *fresh(char *dir, ss_role role) {
-    snprintf(dir, 300, "%s/ks%d", base, nstore++);
-    ss_error e;
-    ss_store *s = NULL;
-    CHECK_EQ_INT(ss_init(dir, &fast, so_pin, user_pin, &e), SU_OK);
-    CHECK_EQ_INT(ss_open(dir, NULL, NULL, &s, &e), SU_OK);
-    if (s != NULL && role != SS_ROLE_NONE)
-        CHECK_EQ_INT(ss_login(s, role, NULL, role == SS_ROLE_SO ? so_pin : user_pin, &e), SU_OK);
-    return s;
-}
-
-static int keygen(ss_store *s, const char *label, uint32_t approvals, ss_error *e) {
+static int keygen_approvals(ss_store *s, const char *label, uint32_t approvals, ss_error *e) {
     ss_keyspec spec = {.label = label, .type = {SS_ALG_EC, 256}};
     ss_policy_default(&spec.policy);
     spec.policy.approvals = approvals;
@@ -68,7 +49,7 @@ static void test_settings_digest(void) {
     CHECK_EQ_INT(st_put(s, txn, ST_DB_META, "syslog", 6, v, 4, &e), SU_OK);
     CHECK_EQ_INT(st_commit(s, txn, &e), SU_OK);
     /* an ordinary authenticated write */
-    CHECK_EQ_INT(keygen(s, "k", 0, &e), SU_OK);
+    CHECK_EQ_INT(keygen_approvals(s, "k", 0, &e), SU_OK);
     CHECK_EQ_INT(st_txn(s, 0, &txn, &e), SU_OK);
     CHECK_EQ_INT(st_fresh_global_check(s, txn, &e), SU_EINTEGRITY);
     CHECK(strstr(e.msg, "'syslog'") != NULL);
@@ -82,7 +63,7 @@ static void test_checked_tree_update(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
-    CHECK_EQ_INT(keygen(s, "a", 0, &e), SU_OK);
+    CHECK_EQ_INT(keygen_approvals(s, "a", 0, &e), SU_OK);
     ss_keyinfo *k = NULL;
     CHECK_EQ_INT(ss_key_get(s, "a", NULL, &k, &e), SU_OK);
     MDB_txn *txn;
@@ -96,7 +77,7 @@ static void test_checked_tree_update(void) {
     CHECK_EQ_INT(st_put(s, txn, ST_DB_META, key, sizeof(key), junk, 32, &e), SU_OK);
     CHECK_EQ_INT(st_commit(s, txn, &e), SU_OK);
     /* another key's update leaves it as it is, and it stays refused */
-    CHECK_EQ_INT(keygen(s, "b", 0, &e), SU_OK);
+    CHECK_EQ_INT(keygen_approvals(s, "b", 0, &e), SU_OK);
     ss_keyinfo *again = NULL;
     CHECK_EQ_INT(ss_key_get(s, "a", NULL, &again, &e), SU_EINTEGRITY);
     ss_keyinfo_free(again);
@@ -106,7 +87,7 @@ static void test_checked_tree_update(void) {
     CHECK_EQ_INT(st_txn(s, 1, &txn, &e), SU_OK);
     CHECK_EQ_INT(st_put(s, txn, ST_DB_META, "f/n/0", 5, node, sizeof(node), &e), SU_OK);
     CHECK_EQ_INT(st_commit(s, txn, &e), SU_OK);
-    CHECK_EQ_INT(keygen(s, "c", 0, &e), SU_EINTEGRITY);
+    CHECK_EQ_INT(keygen_approvals(s, "c", 0, &e), SU_EINTEGRITY);
     CHECK(strstr(e.msg, "rolled back") != NULL);
     ss_keyinfo_free(k);
     ss_close(s);
@@ -117,10 +98,10 @@ static void test_quorum(void) {
     ss_error e;
     uint32_t set, q, n;
     ss_store *s = fresh(dir, SS_ROLE_SO);
-    CHECK_EQ_INT(keygen(s, "two", 2, &e), SU_EUSAGE); /* no officers yet */
+    CHECK_EQ_INT(keygen_approvals(s, "two", 2, &e), SU_EUSAGE); /* no officers yet */
     CHECK_EQ_INT(ss_officer_add(s, "alice", user_pin, &e), SU_OK);
     CHECK_EQ_INT(ss_officer_add(s, "bob", user_pin, &e), SU_OK);
-    CHECK_EQ_INT(keygen(s, "two", 2, &e), SU_OK);
+    CHECK_EQ_INT(keygen_approvals(s, "two", 2, &e), SU_OK);
     CHECK_EQ_INT(ss_quorum_get(s, &set, &q, &n, &e), SU_OK);
     CHECK(set == 0 && q == 2 && n == 2);
     CHECK_EQ_INT(ss_officer_add(s, "carol", user_pin, &e), SU_EPOLICY);
@@ -149,7 +130,7 @@ static void test_verify_finds_a_stray_label(void) {
     char dir[300];
     ss_error e;
     ss_store *s = fresh(dir, SS_ROLE_SO);
-    CHECK_EQ_INT(keygen(s, "k", 0, &e), SU_OK);
+    CHECK_EQ_INT(keygen_approvals(s, "k", 0, &e), SU_OK);
     ss_verify_report r;
     CHECK_EQ_INT(ss_verify(s, &r, &e), SU_OK);
     CHECK(r.keys == 1 && r.labels == 1 && r.audit.records >= 3);
@@ -163,23 +144,12 @@ static void test_verify_finds_a_stray_label(void) {
     ss_close(s);
 }
 
-int main(void) {
-    CRYPTO_secure_malloc_init(1 << 16, 32);
-    snprintf(base, sizeof(base), "/tmp/sealhsm-integrity-XXXXXX");
-    if (mkdtemp(base) == NULL)
-        return 2;
-    so_pin = su_pin_new("so-pin-0000", 11);
-    user_pin = su_pin_new("user-pin-1111", 13);
-    test_forged_record_without_key();
-    test_settings_digest();
-    test_checked_tree_update();
-    test_quorum();
-    test_verify_finds_a_stray_label();
-    su_pin_free(so_pin);
-    su_pin_free(user_pin);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", base);
-    CHECK_DONE();
-}
+static const check_case cases[] = {
+    CHECK_CASE(integrity_forged_record_without_key, test_forged_record_without_key),
+    CHECK_CASE(integrity_settings_digest, test_settings_digest),
+    CHECK_CASE(integrity_checked_tree_update, test_checked_tree_update),
+    CHECK_CASE(integrity_quorum, test_quorum),
+    CHECK_CASE(integrity_verify_stray_label, test_verify_finds_a_stray_label),
+};
+
+CHECK_MAIN(cases, store_fixture_setup, store_fixture_teardown)
