@@ -129,3 +129,8 @@ int sc_selftest(OSSL_LIB_CTX *libctx, void (*report)(const char *name, int ok, v
                 void *arg, su_error *e) {
     return ss_selftest(libctx, NULL, report, arg, e);
 }
+
+int sc_selftest_client(OSSL_LIB_CTX *libctx, void (*report)(const char *name, int ok, void *arg),
+                       void *arg, su_error *e) {
+    return ss_selftest_digests(libctx, NULL, report, arg, e);
+}

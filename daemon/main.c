@@ -257,11 +257,11 @@ static void parent_dir(const char *path, char *out, size_t n) {
 }
 
 /* A directory anyone may write to lets anyone replace our socket or keystore files. */
-static int check_dir_not_open(const char *what, const char *dir) {
+static int check_dir_not_open(const char *what, const char *dir, int missing_code) {
     struct stat st;
     if (stat(dir, &st) != 0)
-        return die(errno == ENOENT ? SU_EIO : SU_EIO, "sealhsmd: %s directory %s: %s", what, dir,
-                   strerror(errno));
+        return die(errno == ENOENT ? missing_code : SU_EIO, "sealhsmd: %s directory %s: %s", what,
+                   dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return die(SU_EIO, "sealhsmd: %s directory %s is not a directory", what, dir);
     if (st.st_mode & S_IWOTH)
@@ -375,6 +375,7 @@ static void report(int *fd, int code) {
 
 static int run(opts *o, int *report_fd) {
     d_server srv = {0};
+    sigset_t sigs;
     char path[PATH_MAX], sockdir[PATH_MAX];
     su_pin *pin = NULL;
     su_error e = {0};
@@ -383,12 +384,15 @@ static int run(opts *o, int *report_fd) {
     ss_keyinfo **keys = NULL;
 
     srv.cfg = o->cfg;
+    /* the keystore's algorithms run here: their known-answer tests first (exit 6) */
+    if ((rc = ss_selftest(NULL, NULL, NULL, NULL, &e)) != SU_OK)
+        return die(rc, "sealhsmd: %s", e.msg);
     parent_dir(o->cfg.socket, sockdir, sizeof(sockdir));
-    if ((rc = check_dir_not_open("socket", sockdir)) != SU_OK)
+    if ((rc = check_dir_not_open("socket", sockdir, SU_EIO)) != SU_OK)
         return rc;
     if ((rc = ss_resolve_path(o->cfg.keystore, path, sizeof(path), &e)) != SU_OK)
         return die(rc, "%s", e.msg);
-    if ((rc = check_dir_not_open("keystore", path)) != SU_OK)
+    if ((rc = check_dir_not_open("keystore", path, SU_ENOTFOUND)) != SU_OK)
         return rc;
     if ((rc = read_pin(o, &pin, &e)) != SU_OK)
         return die(rc, "%s", e.msg);
@@ -425,13 +429,21 @@ static int run(opts *o, int *report_fd) {
         ss_close(srv.store);
         return rc;
     }
+    /* From here SIGTERM/SIGINT are read from a signalfd by the event loop: blocked
+     * before the socket exists and before any thread, so that every thread inherits
+     * the mask. Until now they simply ended the start (nothing was created). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if ((rc = make_socket(&o->cfg, &lfd)) != SU_OK) {
         ss_close(srv.store);
         return rc;
     }
     srv.started = su_now();
-    d_log("serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
-          srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers, o->cfg.max_clients);
+    d_log("pid %ld serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
+          (long)getpid(), srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers,
+          o->cfg.max_clients);
     report(report_fd, SU_OK);
     notify_ready();
     rc = d_serve(&srv, lfd);
@@ -444,25 +456,20 @@ static int run(opts *o, int *report_fd) {
 }
 
 int main(int argc, char **argv) {
-    sigset_t sigs;
     opts o;
     int rc, report_fd = -1;
 
     /* no core file and no ptrace by other processes of this user: the memory holds
      * the unlocked keystore's keys */
     prctl(PR_SET_DUMPABLE, 0);
-    /* Signals are read from a signalfd by the event loop: blocked here, before any
-     * thread exists, so that every thread inherits the mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if ((rc = parse(argc, argv, &o)) != SU_OK)
         return rc;
     /* unsealed keys are cached only in the secure heap (locked, cleansed on free) */
     if (!CRYPTO_secure_malloc_initialized())
         CRYPTO_secure_malloc_init(1 << 22, 16);
+    /* as the tool and the provider do: SEALHSM_*PIN* out of the environment at once */
+    su_pin_env_scrub();
     rc = run(&o, &report_fd);
     report(&report_fd, rc);
     CRYPTO_secure_malloc_done();

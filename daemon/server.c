@@ -329,7 +329,10 @@ static void accept_one(loop *l, int lfd) {
         return;
     }
     c->fd = fd;
-    su_buf_init(&c->payload, 1); /* a sign request may carry a key PIN */
+    /* Not the secure heap: it is small, and an EdDSA message may be 64 MiB. A key PIN
+     * in a request is cleansed with the buffer (su_buf_free) and kept, decoded, in
+     * the secure heap only. */
+    su_buf_init(&c->payload, 0);
     if (d_peer_read(fd, &c->peer, &e) != SU_OK) {
         d_log("connection refused: %s", e.msg);
         close(fd);
@@ -413,6 +416,7 @@ int d_serve(d_server *srv, int lfd) {
         size_t n = 0;
         int64_t now = mono_ms(), next = now + 60000;
 
+        /* stopping: only the requests already with a worker are finished */
         if (!listening && busy_count(&l) == 0)
             break;
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -420,7 +424,7 @@ int d_serve(d_server *srv, int lfd) {
         if (listening)
             pfd[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
         size_t first = n;
-        for (size_t i = 0; i < l.nconns; i++) {
+        for (size_t i = 0; listening && i < l.nconns; i++) {
             conn *c = l.conns[i];
             if (c->busy)
                 continue;

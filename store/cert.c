@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,51 @@ int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
     return rc;
 }
 
+/*
+ * The chain as stored: the leaf, then the certificate that issued it (names and
+ * signature), then its issuer, and so on up to a self-issued one. Certificates that
+ * issue none of these, and duplicates, are left out: a chain handed to TLS peers and
+ * code-signing verifiers carries only what builds the path (README, "cert import").
+ * idx[0..*kept) are the positions kept, in chain order.
+ */
+static int chain_order(ss_store *s, const char *label, const ss_blob *in, size_t n, size_t *idx,
+                       size_t *kept, ss_error *e) {
+    X509 *x[MAX_CHAIN] = {0};
+    int used[MAX_CHAIN] = {0}, rc = SU_OK;
+    for (size_t i = 0; i < n && rc == SU_OK; i++) {
+        const unsigned char *p = in[i].data;
+        if ((x[i] = X509_new_ex(s->libctx, s->propq)) == NULL ||
+            d2i_X509(&x[i], &p, (long)in[i].len) == NULL || p != in[i].data + in[i].len)
+            rc = su_err(e, SU_EUSAGE, "key %s: certificate %zu is not valid DER X.509", label,
+                        i + 1);
+    }
+    size_t cur = 0;
+    *kept = 0;
+    if (rc == SU_OK) {
+        idx[(*kept)++] = 0;
+        used[0] = 1;
+    }
+    while (rc == SU_OK && X509_check_issued(x[cur], x[cur]) != X509_V_OK) {
+        size_t next = n;
+        for (size_t j = 0; j < n && next == n; j++)
+            if (!used[j] && X509_check_issued(x[j], x[cur]) == X509_V_OK &&
+                X509_verify(x[cur], X509_get0_pubkey(x[j])) == 1)
+                next = j;
+        if (next == n)
+            break;
+        /* copies of a certificate already in the chain never count again */
+        for (size_t j = 0; j < n; j++)
+            if (!used[j] && X509_cmp(x[j], x[next]) == 0)
+                used[j] = 1;
+        used[next] = 1;
+        idx[(*kept)++] = next;
+        cur = next;
+    }
+    for (size_t i = 0; i < n; i++)
+        X509_free(x[i]);
+    return rc;
+}
+
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
     if (rc != SU_OK)
@@ -76,8 +122,14 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         rc = st_fresh_check(s, txn, &r.info, e);
     if (rc == SU_OK)
         rc = leaf_matches(s, &r.info, &chain[0], e);
+    size_t idx[MAX_CHAIN], kept = 0;
     if (rc == SU_OK)
-        rc = st_certs_store(s, txn, r.info.id, chain, n, e);
+        rc = chain_order(s, label, chain, n, idx, &kept, e);
+    ss_blob ordered[MAX_CHAIN];
+    for (size_t i = 0; rc == SU_OK && i < kept; i++)
+        ordered[i] = chain[idx[i]];
+    if (rc == SU_OK)
+        rc = st_certs_store(s, txn, r.info.id, ordered, kept, e);
     if (rc == SU_OK) {
         st_audit_in in = {.op = SS_OP_CERT,
                           .outcome = SS_OUT_OK,

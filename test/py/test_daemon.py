@@ -124,7 +124,7 @@ def test_startup_failures_exit_with_the_tool_codes_and_leave_no_socket(ks, daemo
     # no keystore
     missing = daemon_factory(conftest.Keystore(tmp_path / "nope", tmp_path))
     res = run(missing.argv(), env=base_env(SEALHSM_PIN=USER_PIN), check=None)
-    assert res.rc in (2, 7), res
+    assert res.rc == 2, res
     assert len(res.err.splitlines()) == 1 and "nope" in res.err, res
     # a socket directory anyone may write to
     os.chmod(d.dir, 0o777)
@@ -137,6 +137,10 @@ def test_startup_failures_exit_with_the_tool_codes_and_leave_no_socket(ks, daemo
     one_line(res, 7, str(ks.path))
     os.chmod(ks.path, 0o700)
     assert not d.sock.exists()
+    # a failed known-answer test of an algorithm the daemon runs
+    res = run(d.argv(), env=base_env(SEALHSM_PIN=USER_PIN, SEALHSM_SELFTEST_CORRUPT="ed25519"),
+              check=None)
+    one_line(res, 6, "self-test ed25519 failed")
     # bad options are usage errors
     one_line(run(d.argv("--environment", "staging"), env=base_env(), check=None), 1,
              "--environment")
@@ -264,7 +268,7 @@ def test_audit_names_the_peer_and_via_daemon(ks, daemon_factory, tmp_path):
     assert unlock[0]["via"] == "local"
     text = ks.sealhsm("audit", "export").out.splitlines()
     line = [l for l in text if "op=sign" in l][-1]
-    assert "via=daemon" in line and "program=openssl" in line
+    assert "via=daemon" in line and 'program="openssl"' in line
     # refusals too
     ks.keygen("prod", "ec:P-256", "--env", "prod")
     res, sig, _ = sign_via_daemon(ks, d, "prod", tmp_path, name="sig2")
@@ -360,3 +364,162 @@ def test_uri_keystore_must_be_the_daemons(ks, daemon_factory, tmp_path):
     res, sig, data = sign_via_daemon(ks, d, f"object=k;keystore={ks.path}", tmp_path,
                                      name="sig2")
     assert res.rc == 0, res
+
+
+def test_destroyed_key_is_refused_by_name_and_audited_as_the_peer(ks, daemon_factory,
+                                                                  tmp_path):
+    ks.keygen("old", "ec:P-256")
+    ks.sealhsm("destroy", "old", so=True)       # needs the keystore to itself
+    d = daemon_factory(ks).start()
+    res, sig, _ = sign_via_daemon(ks, d, "old", tmp_path)
+    assert res.rc != 0 and "key old was destroyed" in res.errtext, res
+    assert not sig.exists() or sig.stat().st_size == 0
+    rec = [r for r in audit_records(ks) if r["op"] == "sign"][-1]
+    assert rec["outcome"] == "denied" and rec["via"] == "daemon" and rec["program"] == "openssl"
+
+
+def test_detaches_once_serving_unless_foreground(ks, tmp_path):
+    import tempfile
+    import time
+    sockdir = tempfile.mkdtemp(prefix="shd", dir="/tmp")
+    sock = f"{sockdir}/s.sock"
+    log = tmp_path / "bg.log"
+    with open(log, "wb") as f:
+        cp = subprocess.run([str(SEALHSMD), "--keystore", str(ks.path), "--socket", sock],
+                            env=base_env(SEALHSM_PIN=USER_PIN), stdout=f, stderr=f,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    pid = None
+    try:
+        # the command returns with the startup's code once the socket serves
+        assert cp.returncode == 0, log.read_text()
+        assert os.path.exists(sock)
+        pid = int(re.search(r"pid (\d+) serving", log.read_text()).group(1))
+        run([conftest.SEALHSM, "status", "--socket", sock], env=base_env(), check=0)
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(1000):
+                if "stopped after" in log.read_text():
+                    break
+                time.sleep(0.02)
+    assert "stopped after" in log.read_text()
+    assert not os.path.exists(sock)
+    # a failed start in the background still reports its code (the unlock runs in the
+    # detached process)
+    cp = subprocess.run([str(SEALHSMD), "--keystore", str(ks.path), "--socket", sock],
+                        env=base_env(SEALHSM_PIN="wrong-pin-0000"), capture_output=True,
+                        stdin=subprocess.DEVNULL, timeout=60)
+    subprocess.run(["rm", "-rf", sockdir])
+    assert cp.returncode == 4, cp
+    assert not os.path.exists(sock)
+
+
+def frame(payload):
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def read_frame(s):
+    """One response frame's payload, or None when the daemon closed the connection."""
+    head = b""
+    while len(head) < 4:
+        chunk = s.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    n = int.from_bytes(head, "big")
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
+# hand-encoded CBOR (docs/protocol.md): {0: 1, 1: 1, 2: 1} is hello for version 1
+HELLO_V1 = bytes([0xa3, 0x00, 0x01, 0x01, 0x01, 0x02, 0x01])
+HELLO_V5_7 = bytes([0xa3, 0x00, 0x01, 0x01, 0x05, 0x02, 0x07])
+STATUS = bytes([0xa1, 0x00, 0x02])
+
+
+def test_protocol_hello_comes_first_and_versions_are_negotiated(ks, daemon_factory):
+    import socket
+    d = daemon_factory(ks, "--idle-timeout", "1").start()
+
+    def conn():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(str(d.sock))
+        return s
+    # a request before the hello: dropped without an answer
+    s = conn()
+    s.sendall(frame(STATUS))
+    assert read_frame(s) is None
+    s.close()
+    # versions the daemon does not speak: status 1 naming both ranges, then closed
+    s = conn()
+    s.sendall(frame(HELLO_V5_7))
+    resp = read_frame(s)
+    assert resp is not None and resp[:3] == bytes([0xa2, 0x00, 0x01]), resp
+    assert b"5..7" in resp and b"1..1" in resp
+    assert read_frame(s) is None
+    s.close()
+    # version 1: status 0, the version chosen, then requests are answered
+    s = conn()
+    s.sendall(frame(HELLO_V1))
+    resp = read_frame(s)
+    assert resp is not None and resp[1:3] == bytes([0x00, 0x00]), resp
+    s.sendall(frame(STATUS))
+    resp = read_frame(s)
+    assert resp is not None and resp[1:3] == bytes([0x00, 0x00]) and b"0.1" in resp
+    # an op of a newer client: status 1, and the connection stays usable
+    s.sendall(frame(bytes([0xa1, 0x00, 0x18, 77])))
+    resp = read_frame(s)
+    assert resp is not None and resp[:3] == bytes([0xa2, 0x00, 0x01]), resp
+    assert b"unknown operation" in resp
+    # --idle-timeout: a connection without a request is closed
+    assert read_frame(s) is None
+    s.close()
+    assert "idle" in d.logtext()
+
+
+def test_max_clients(ks, daemon_factory, tmp_path):
+    import socket
+    ks.keygen("k", "ec:P-256")
+    d = daemon_factory(ks, "--max-clients", "2").start()
+    held = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(str(d.sock))
+        s.sendall(frame(HELLO_V1))
+        assert read_frame(s) is not None
+        held.append(s)
+    # a third is closed at once, and its signer gets the daemon error, no signature
+    res, sig, _ = sign_via_daemon(ks, d, "k", tmp_path)
+    assert res.rc != 0 and "sealhsm: daemon: " in res.errtext, res
+    assert not sig.exists() or sig.stat().st_size == 0
+    assert "--max-clients" in d.logtext()
+    held.pop().close()
+    import time
+    for _ in range(100):        # the daemon notices the close at its next poll
+        res, sig, data = sign_via_daemon(ks, d, "k", tmp_path, name="sig2")
+        if res.rc == 0:
+            break
+        time.sleep(0.05)
+    assert res.rc == 0 and verifies(ks, "k", sig, data), res
+    for s in held:
+        s.close()
+
+
+def test_large_eddsa_message_goes_whole(ks, daemon_factory, tmp_path):
+    ks.keygen("ed", "ed25519")
+    d = daemon_factory(ks).start()
+    data = tmp_path / "big.bin"
+    data.write_bytes(os.urandom(12 << 20))
+    sig = tmp_path / "big.sig"
+    run([OPENSSL, "pkeyutl", "-sign", *ks.provider_args(), "-rawin", "-inkey", "sealhsm:ed",
+         "-in", data, "-out", sig], env=base_env(SEALHSM_DAEMON=d.sock), check=0, preload=True)
+    ks.sealhsm("pubkey", "ed", "--out", tmp_path / "ed.pub")
+    run([OPENSSL, "pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "ed.pub", "-rawin",
+         "-in", data, "-sigfile", sig], check=0)

@@ -169,12 +169,22 @@ static void hostile(void) {
     /* {0: 3, 11: h'0102'}: key id of the wrong size */
     static const unsigned char shortid[] = {0xa2, 0x00, 0x03, 0x0b, 0x42, 0x01, 0x02};
     CHECK(sw_decode_request(shortid, sizeof(shortid), &d, NULL) == SU_EUSAGE);
+    /* {23: ""}: a salt length that is not an integer (libcbor's cbor_get_int would
+     * abort the decoding process: found by fuzz_wire_request) */
+    static const unsigned char salttext[] = {0xa1, 0x17, 0x60};
+    CHECK(sw_decode_request(salttext, sizeof(salttext), &d, NULL) == SU_EUSAGE);
     /* {0: 3, 10: "a\0b"}: embedded NUL in a label */
     static const unsigned char nul[] = {0xa2, 0x00, 0x03, 0x0a, 0x63, 'a', 0x00, 'b'};
     CHECK(sw_decode_request(nul, sizeof(nul), &d, NULL) == SU_EUSAGE);
     /* {0: 3, 10: "a", 10: "b"}: duplicate field */
     static const unsigned char dup[] = {0xa3, 0x00, 0x03, 0x0a, 0x61, 'a', 0x0a, 0x61, 'b'};
     CHECK(sw_decode_request(dup, sizeof(dup), &d, NULL) == SU_EUSAGE);
+    /* {0: 4, 0: 4}: the same integer key twice */
+    static const unsigned char dupop[] = {0xa2, 0x00, 0x04, 0x00, 0x04};
+    CHECK(sw_decode_request(dupop, sizeof(dupop), &d, NULL) == SU_EUSAGE);
+    /* {0: 0, 0: 0} in a response, and in a key map */
+    static const unsigned char dupst[] = {0xa2, 0x00, 0x00, 0x00, 0x00};
+    CHECK(sw_decode_response(dupst, sizeof(dupst), &r, NULL) == SU_EUSAGE);
     /* a map announcing 2^32 pairs in 10 bytes */
     static const unsigned char huge[] = {0xba, 0xff, 0xff, 0xff, 0xff,
                                          0x00, 0x04, 0x00, 0x04, 0x00};
@@ -236,12 +246,17 @@ static void frames(void) {
     su_buf_free(&b);
 }
 
-int main(void) {
-    CRYPTO_secure_malloc_init(1 << 16, 16);
-    roundtrip_hello();
-    roundtrip_sign();
-    roundtrip_responses();
-    hostile();
-    frames();
-    CHECK_DONE();
+static int setup(void) {
+    /* key PINs are decoded into the secure heap */
+    return CRYPTO_secure_malloc_init(1 << 16, 16) ? 0 : 1;
 }
+
+static const check_case cases[] = {
+    CHECK_CASE(wire_hello, roundtrip_hello),
+    CHECK_CASE(wire_sign, roundtrip_sign),
+    CHECK_CASE(wire_responses, roundtrip_responses),
+    CHECK_CASE(wire_hostile, hostile),
+    CHECK_CASE(wire_frames, frames),
+};
+
+CHECK_MAIN(cases, setup, NULL)
