@@ -36,26 +36,6 @@ static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, s
     return SU_OK;
 }
 
-int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                   const ss_blob *chain, size_t n, ss_error *e) {
-    su_buf b;
-    unsigned char mac[ST_MAC_LEN];
-    su_buf_init(&b, 0);
-    su_buf_u32(&b, (uint32_t)n);
-    for (size_t i = 0; i < n; i++)
-        su_buf_bytes(&b, chain[i].data, chain[i].len);
-    int rc = !b.failed && st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b.data, b.len, mac)
-                 ? SU_OK
-                 : su_err(e, SU_EIO, "out of memory");
-    su_buf_put(&b, mac, ST_MAC_LEN);
-    if (rc == SU_OK)
-        rc = st_put(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, b.data, b.len, e);
-    if (rc == SU_OK)
-        rc = st_fresh_update(s, txn, id, e);
-    su_buf_free(&b);
-    return rc;
-}
-
 /*
  * The chain as stored: the leaf, then the certificate that issued it (names and
  * signature), then its issuer, and so on up to a self-issued one. Certificates that
@@ -101,6 +81,26 @@ static int chain_order(ss_store *s, const char *label, const ss_blob *in, size_t
     return rc;
 }
 
+int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                   const ss_blob *chain, size_t n, ss_error *e) {
+    su_buf b;
+    unsigned char mac[ST_MAC_LEN];
+    su_buf_init(&b, 0);
+    su_buf_u32(&b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        su_buf_bytes(&b, chain[i].data, chain[i].len);
+    int rc = !b.failed && st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b.data, b.len, mac)
+                 ? SU_OK
+                 : su_err(e, SU_EIO, "out of memory");
+    su_buf_put(&b, mac, ST_MAC_LEN);
+    if (rc == SU_OK)
+        rc = st_put(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, b.data, b.len, e);
+    if (rc == SU_OK)
+        rc = st_fresh_update(s, txn, id, e);
+    su_buf_free(&b);
+    return rc;
+}
+
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
     if (rc != SU_OK)
@@ -126,8 +126,8 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
     if (rc == SU_OK)
         rc = chain_order(s, label, chain, n, idx, &kept, e);
     ss_blob ordered[MAX_CHAIN];
-    for (size_t i = 0; rc == SU_OK && i < kept; i++)
-        ordered[i] = chain[idx[i]];
+    for (size_t j = 0; rc == SU_OK && j < kept; j++)
+        ordered[j] = chain[idx[j]];
     if (rc == SU_OK)
         rc = st_certs_store(s, txn, r.info.id, ordered, kept, e);
     if (rc == SU_OK) {

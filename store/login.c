@@ -207,21 +207,22 @@ static uint32_t tries_left(const ss_store *s, uint32_t failures) {
     return s->max_tries > failures ? s->max_tries - failures : 0;
 }
 
-/* Records the outcome: removes the marker, resets or counts, audits. The record of a
- * failure says how many tries are left as counted in this transaction, so that
- * concurrent wrong PINs each report the true number. refused (NULL unless): the PIN
- * was right but the login is refused for this reason, recorded as an error. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, uint32_t *failures,
-                       const char *refused, ss_error *e) {
+/* Records the outcome: removes the marker, resets or counts, audits. ok: the PIN was
+ * right (the counter resets). refused: NULL, or why a login with the right PIN is
+ * refused all the same (recorded as an unlock error). The record of a failure says
+ * how many tries are left as counted in this transaction, so that concurrent wrong
+ * PINs each report the true number. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, const char *refused,
+                       uint32_t *failures, ss_error *e) {
     MDB_txn *txn;
-    char reason[SS_LABEL_MAX + 96 + sizeof(((ss_error *)0)->msg)];
+    char reason[sizeof(((ss_error *)0)->msg) + 256];
     const char *who = at->who;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
     rc = record_outcome(s, txn, at, ok, failures, e);
     if (refused != NULL)
-        snprintf(reason, sizeof(reason), "%s: refused: %s", who, refused);
+        snprintf(reason, sizeof(reason), "%s", refused);
     else if (ok)
         snprintf(reason, sizeof(reason), "%s", who);
     else
@@ -286,7 +287,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
     }
     if (ok == 0) {
         uint32_t now;
-        if (end_attempt(s, &at, 0, &now, NULL, NULL) != SU_OK)
+        if (end_attempt(s, &at, 0, NULL, &now, NULL) != SU_OK)
             now = failures + 1; /* not recorded: the marker counts at the next attempt */
         uint32_t left = tries_left(s, now);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
@@ -301,8 +302,10 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
      * whose settings, slots or officers were put back, or whose log holds records
      * forged without the key (upgrade.c); the PIN itself was right */
     int crc = st_login_check(s, e);
-    rc = end_attempt(s, &at, 1, &failures, crc == SU_OK || e == NULL ? NULL : e->msg,
-                     crc == SU_OK ? e : NULL);
+    char why[sizeof(e->msg) + 128];
+    snprintf(why, sizeof(why), "%s: refused: %s", who, crc == SU_OK || e == NULL ? "" : e->msg);
+    rc = crc == SU_OK ? end_attempt(s, &at, 1, NULL, &failures, e)
+                      : end_attempt(s, &at, 1, why, &failures, NULL);
     if (crc != SU_OK)
         rc = crc;
     if (rc != SU_OK)
@@ -333,7 +336,7 @@ int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_e
 
 int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e) {
     uint32_t failures = 0;
-    int rc = end_attempt(s, at, ok, &failures, NULL, e);
+    int rc = end_attempt(s, at, ok, NULL, &failures, e);
     *left = tries_left(s, failures);
     return rc;
 }

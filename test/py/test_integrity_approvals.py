@@ -18,8 +18,8 @@ def approve(ks, label, officer):
 
 
 def admin(ks, *names):
-    """The admin activation an officer removal needs while a key needs approvals
-    (the officer quorum, test_quorum.py)."""
+    """The officer quorum's admin activation (docs/reference.md): with a key needing two
+    approvals, removing an officer needs two other officers' admin approvals first."""
     for n in names:
         ks.sealhsm("approve", "--admin", "--officer", n, user=False,
                    SEALHSM_OFFICER_PIN=OFFICERS[n])
