@@ -23,7 +23,8 @@
  *   - An sc_conn may be used by any number of threads at once; calls of
  *     different threads do not queue behind one another in the daemon backend
  *     (one connection per thread). After fork() the child's calls use a
- *     connection of their own (daemon) or reopen the keystore (embedded).
+ *     connection of their own (daemon backend). The embedded backend's LMDB
+ *     handle must not cross fork(): a forking signer uses the daemon.
  */
 #ifndef SEALCLIENT_H
 #define SEALCLIENT_H
@@ -93,6 +94,8 @@ typedef struct sc_info {
     unsigned char store_id[SC_STORE_ID_LEN];
     char label[64];       /* keystore label (`sealhsm init --label`), "sealhsm" by default */
     char environment[16]; /* the environment signatures are checked against */
+    char keystore[4096];  /* the keystore directory (daemon: as the daemon names it) */
+    char daemon[108];     /* daemon: the socket path; embedded: "" */
 } sc_info;
 
 /* Any time after sc_open: the keystore's identity. */
@@ -100,8 +103,9 @@ int sc_get_info(sc_conn *c, sc_info *out, su_error *e);
 
 /* ---- the user role --------------------------------------------------------- */
 
-/* Asks the front end for a PIN; what names it for the prompt ("the sealhsm user
- * PIN of keystore DIR", "sealhsm key 'L'"). SU_OK with *out set, or SU_ENOPIN. */
+/* Asks the front end for a PIN. For the user PIN, what names it for a prompt
+ * ("the sealhsm user PIN of keystore DIR"); for a key's usage PIN, what is the
+ * key's label. SU_OK with *out set, or SU_ENOPIN. */
 typedef int (*sc_pin_cb)(void *arg, const char *what, su_pin **out, su_error *e);
 
 /*
@@ -171,6 +175,30 @@ typedef struct sc_sign_req {
  */
 int sc_sign(sc_conn *c, const unsigned char id[SC_KEY_ID_LEN], const sc_sign_req *req,
             unsigned char *sig, size_t *siglen, su_error *e);
+
+/* ---- helpers the front ends share (no connection needed) ------------------- */
+
+#define SC_LABEL_MAX 255
+#define SC_KEYREF_PEM_NAME "SEALHSM KEY REF"
+
+/* OpenSSL's key type name of an algorithm: "RSA", "EC", "ED25519", "ED448". */
+const char *sc_alg_ossl_name(sc_alg alg);
+/* The canonical spelling ("dev", "test", "prod") of an environment name, or NULL. */
+const char *sc_env_canon(const char *name);
+/*
+ * Decodes a key-reference file's DER (README: key-reference files) into the
+ * keystore id, key id and label (*label malloc'd: free() it). SU_EUSAGE when
+ * der is not a key reference.
+ */
+int sc_keyref_decode(const unsigned char *der, size_t len, unsigned char store_id[SC_STORE_ID_LEN],
+                     unsigned char key_id[SC_KEY_ID_LEN], char **label, su_error *e);
+/*
+ * Runs the known-answer self-tests of every algorithm in libctx (NULL: the
+ * default context); report (may be NULL) is called once per test. SU_OK when
+ * all pass, else SU_EINTEGRITY.
+ */
+int sc_selftest(OSSL_LIB_CTX *libctx, void (*report)(const char *name, int ok, void *arg),
+                void *arg, su_error *e);
 
 #ifdef __cplusplus
 }

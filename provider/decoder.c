@@ -41,7 +41,7 @@ static int sealhsm_dec_pem2der_decode(void *vctx, OSSL_CORE_BIO *cin, int select
     if (in == NULL)
         return 0;
     /* Any other PEM block is someone else's: return empty-handed, not failed. */
-    if (PEM_read_bio(in, &name, &header, &der, &len) > 0 && strcmp(name, SS_KEYREF_PEM_NAME) == 0) {
+    if (PEM_read_bio(in, &name, &header, &der, &len) > 0 && strcmp(name, SC_KEYREF_PEM_NAME) == 0) {
         OSSL_PARAM params[] = {
             OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len),
             OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, KEYREF_STRUCTURE, 0),
@@ -74,16 +74,16 @@ static int read_small(SEALHSM_PROV *p, OSSL_CORE_BIO *cin, unsigned char *buf, s
 }
 
 /* A key reference names the keystore it belongs to; using another one is a mistake. */
-static int check_keystore(SEALHSM_SESSION *s, const unsigned char ref_store[SS_STORE_ID_LEN],
+static int check_keystore(SEALHSM_SESSION *s, const unsigned char ref_store[SC_STORE_ID_LEN],
                           const char *label) {
-    unsigned char id[SS_STORE_ID_LEN];
-    char want[2 * SS_STORE_ID_LEN + 1], have[2 * SS_STORE_ID_LEN + 1];
+    unsigned char id[SC_STORE_ID_LEN];
+    char want[2 * SC_STORE_ID_LEN + 1], have[2 * SC_STORE_ID_LEN + 1];
 
     sealhsm_session_store_id(s, id);
     if (memcmp(id, ref_store, sizeof(id)) == 0)
         return 1;
-    su_hex(want, ref_store, SS_STORE_ID_LEN);
-    su_hex(have, id, SS_STORE_ID_LEN);
+    su_hex(want, ref_store, SC_STORE_ID_LEN);
+    su_hex(have, id, SC_STORE_ID_LEN);
     SEALHSM_ERR(sealhsm_session_prov(s), SEALHSM_R_WRONG_KEYSTORE,
                 "sealhsm: key reference '%s' is for keystore %s, but the configured keystore %s "
                 "is %s",
@@ -94,31 +94,31 @@ static int check_keystore(SEALHSM_SESSION *s, const unsigned char ref_store[SS_S
 static int decode_keyref(SEALHSM_PROV *p, int kt, OSSL_CORE_BIO *cin, int selection,
                          OSSL_CALLBACK *data_cb, void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb,
                          void *pw_cbarg) {
-    unsigned char der[KEYREF_MAX + 1], store_id[SS_STORE_ID_LEN], key_id[SS_KEY_ID_LEN];
+    unsigned char der[KEYREF_MAX + 1], store_id[SC_STORE_ID_LEN], key_id[SC_KEY_ID_LEN];
     size_t len = 0;
     char *label = NULL;
-    ss_keyinfo *info = NULL;
+    sc_key *info = NULL;
     SEALHSM_SESSION *s;
     int public_only = (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 && selection != 0;
     int ok = 0;
 
     /* Input that is not a key reference belongs to other decoders: empty-handed. */
     if (!read_small(p, cin, der, &len) ||
-        ss_keyref_decode(der, len, store_id, key_id, &label, NULL) != SU_OK)
+        sc_keyref_decode(der, len, store_id, key_id, &label, NULL) != SU_OK)
         return 1;
     if ((s = sealhsm_session_get(p, NULL)) == NULL || !check_keystore(s, store_id, label) ||
         (!public_only && !sealhsm_session_login(s, pw_cb, pw_cbarg)) ||
         !sealhsm_session_key_get(s, NULL, key_id, &info))
         goto end;
     /* One decoder per key type: the one whose type the key has answers. */
-    if (strcmp(ss_keytype_ossl_name(info->type), sealhsm_kt_name(kt)) != 0)
+    if (strcmp(sc_alg_ossl_name(info->alg), sealhsm_kt_name(kt)) != 0)
         ok = 1;
     else
         ok = sealhsm_key_emit(s, info, public_only, pw_cb, pw_cbarg, data_cb, data_cbarg);
 
 end:
-    ss_keyinfo_free(info);
-    free(label); /* ss_keyref_decode allocates with malloc */
+    sc_key_free(info);
+    free(label); /* sc_keyref_decode allocates with malloc */
     return ok;
 }
 

@@ -71,7 +71,7 @@ static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *
                                    OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
     SEALHSM_PROV *p = vctx;
     const SEALHSM_KEY *k = obj_raw;
-    char id[2 * SS_KEY_ID_LEN + 1];
+    char id[2 * SC_KEY_ID_LEN + 1];
     BIO *out;
     int ok = 1;
 

@@ -21,7 +21,7 @@
 typedef struct sealhsm_ref {
     char magic[8];
     SEALHSM_SESSION *sess;
-    unsigned char id[SS_KEY_ID_LEN];
+    unsigned char id[SC_KEY_ID_LEN];
     int public_only;
     OSSL_PASSPHRASE_CALLBACK *pw_cb;
     void *pw_cbarg;
@@ -35,15 +35,15 @@ const char *sealhsm_kt_name(int kt) {
     return names[kt];
 }
 
-static int kt_of(ss_keytype t) {
-    switch (t.alg) {
-    case SS_ALG_RSA:
+static int kt_of(sc_alg alg) {
+    switch (alg) {
+    case SC_ALG_RSA:
         return SEALHSM_KT_RSA;
-    case SS_ALG_EC:
+    case SC_ALG_EC:
         return SEALHSM_KT_EC;
-    case SS_ALG_ED25519:
+    case SC_ALG_ED25519:
         return SEALHSM_KT_ED25519;
-    case SS_ALG_ED448:
+    case SC_ALG_ED448:
         return SEALHSM_KT_ED448;
     }
     return -1;
@@ -89,14 +89,14 @@ SEALHSM_KEY *sealhsm_key_dup(const SEALHSM_KEY *k) {
     return d;
 }
 
-int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only,
+int sealhsm_key_emit(SEALHSM_SESSION *s, const sc_key *info, int public_only,
                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *object_cb,
                      void *object_cbarg) {
     SEALHSM_REF ref;
     int objtype = OSSL_OBJECT_PKEY;
-    char desc[SS_LABEL_MAX + 32];
+    char desc[SC_LABEL_MAX + 32];
 
-    if (info->spki == NULL || info->state == SS_STATE_DESTROYED) {
+    if (info->spki == NULL || info->state == SC_STATE_DESTROYED) {
         SEALHSM_ERR(sealhsm_session_prov(s), SEALHSM_R_NOT_FOUND, "sealhsm: key '%s' was destroyed",
                     info->label);
         return 0;
@@ -113,14 +113,14 @@ int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                         (char *)ss_keytype_ossl_name(info->type), 0),
+                                         (char *)sc_alg_ossl_name(info->alg), 0),
         OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref)),
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, desc, 0), OSSL_PARAM_END};
     return object_cb(params, object_cbarg);
 }
 
 /* The public half from the store's SubjectPublicKeyInfo, in our library context. */
-static int load_public(SEALHSM_KEY *k, const ss_keyinfo *info) {
+static int load_public(SEALHSM_KEY *k, const sc_key *info) {
     const unsigned char *der = info->spki;
 
     k->pub = d2i_PUBKEY_ex(NULL, &der, (long)info->spki_len, k->prov->libctx, NULL);
@@ -135,16 +135,17 @@ static int load_public(SEALHSM_KEY *k, const ss_keyinfo *info) {
 SEALHSM_KEY *sealhsm_key_load(int kt, const void *reference, size_t reference_sz) {
     const SEALHSM_REF *ref = reference;
     SEALHSM_KEY *k = NULL;
-    ss_keyinfo *info = NULL;
+    sc_key *info = NULL;
     SEALHSM_PROV *p;
-    char what[SS_LABEL_MAX + 64];
+    char what[SC_LABEL_MAX + 64];
+    su_error e = {0};
 
     if (reference_sz != sizeof(*ref) || memcmp(ref->magic, ref_magic, sizeof(ref_magic)) != 0)
         return NULL;
     p = sealhsm_session_prov(ref->sess);
     if (!sealhsm_prov_running(p) || !sealhsm_session_key_get(ref->sess, NULL, ref->id, &info))
         return NULL;
-    if (kt_of(info->type) != kt) {
+    if (kt_of(info->alg) != kt) {
         SEALHSM_ERR(p, SEALHSM_R_UNSUPPORTED, "sealhsm: key '%s' is not an %s key", info->label,
                     sealhsm_kt_name(kt));
         goto err;
@@ -155,18 +156,20 @@ SEALHSM_KEY *sealhsm_key_load(int kt, const void *reference, size_t reference_sz
     k->sess = ref->sess;
     memcpy(k->id, info->id, sizeof(k->id));
     k->public_only = ref->public_only;
-    k->key_pin = info->policy.key_pin;
+    k->key_pin = info->key_pin;
     /* The application's callback is reachable only now, not at sign time. */
     if (k->key_pin && !k->public_only && p->key_pin_source == NULL && ref->pw_cb != NULL) {
         snprintf(what, sizeof(what), "the usage PIN of sealhsm key '%s'", info->label);
-        if (!sealhsm_pin_from_callback(p, ref->pw_cb, ref->pw_cbarg, what, &k->pin))
+        if (sealhsm_pin_from_callback(ref->pw_cb, ref->pw_cbarg, what, &k->pin, &e) != SU_OK) {
+            SEALHSM_CLIENT_ERR(p, &e);
             goto err;
+        }
     }
-    ss_keyinfo_free(info);
+    sc_key_free(info);
     return k;
 
 err:
-    ss_keyinfo_free(info);
+    sc_key_free(info);
     sealhsm_key_free(k);
     return NULL;
 }

@@ -136,6 +136,7 @@ static void sealhsm_prov_free(SEALHSM_PROV *p) {
     OSSL_PROVIDER_unload(p->deflt);
     OSSL_LIB_CTX_free(p->libctx);
     CRYPTO_THREAD_lock_free(p->lock);
+    OPENSSL_free(p->daemon);
     OPENSSL_free(p->keystore);
     OPENSSL_free(p->pin_source);
     OPENSSL_free(p->key_pin_source);
@@ -164,22 +165,26 @@ static int dup_param(const char *v, char **out) {
     return *out != NULL;
 }
 
-/* keystore, pin-source, key-pin-source, environment from openssl.cnf (SPEC §8). */
+/* daemon, keystore, pin-source, key-pin-source, environment from openssl.cnf (README). */
 static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_params) {
-    char *keystore = NULL, *pin_source = NULL, *key_pin_source = NULL, *environment = NULL;
+    char *daemon = NULL, *keystore = NULL, *pin_source = NULL, *key_pin_source = NULL,
+         *environment = NULL;
     char *syslog = NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr("keystore", &keystore, 0),
+    OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr("daemon", &daemon, 0),
+                           OSSL_PARAM_utf8_ptr("keystore", &keystore, 0),
                            OSSL_PARAM_utf8_ptr("pin-source", &pin_source, 0),
                            OSSL_PARAM_utf8_ptr("key-pin-source", &key_pin_source, 0),
                            OSSL_PARAM_utf8_ptr("environment", &environment, 0),
                            OSSL_PARAM_utf8_ptr("syslog", &syslog, 0),
                            OSSL_PARAM_END};
-    ss_env env;
+    const char *env;
 
     if (!core_get_params(p->handle, params))
         return 0;
-    if (!dup_param(keystore, &p->keystore) || !dup_param(pin_source, &p->pin_source) ||
-        !dup_param(key_pin_source, &p->key_pin_source))
+    if (daemon == NULL || *daemon == '\0')
+        daemon = getenv("SEALHSM_DAEMON");
+    if (!dup_param(daemon, &p->daemon) || !dup_param(keystore, &p->keystore) ||
+        !dup_param(pin_source, &p->pin_source) || !dup_param(key_pin_source, &p->key_pin_source))
         return 0;
     /* audit records of this process also go to syslog, whatever init said */
     p->syslog = syslog != NULL && (strcmp(syslog, "1") == 0 || strcasecmp(syslog, "yes") == 0 ||
@@ -188,13 +193,13 @@ static int read_config(SEALHSM_PROV *p, OSSL_FUNC_core_get_params_fn *core_get_p
         environment = getenv("SEALHSM_ENVIRONMENT");
     if (environment == NULL || *environment == '\0')
         environment = "dev";
-    if (!ss_env_parse(environment, &env)) {
+    if ((env = sc_env_canon(environment)) == NULL) {
         enter_error_state(p, SEALHSM_R_USAGE,
                           "provider parameter environment '%.64s' is not dev, test or prod",
                           environment);
-        env = SS_ENV_DEV;
+        env = "dev";
     }
-    p->environment = OPENSSL_strdup(ss_env_name(env));
+    p->environment = OPENSSL_strdup(env);
     return p->environment != NULL;
 }
 
@@ -204,9 +209,9 @@ static void record_selftest(const char *name, int ok, void *arg) {
 }
 
 static void run_selftests(SEALHSM_PROV *p) {
-    ss_error e = {0};
+    su_error e = {0};
 
-    if (ss_selftest(p->libctx, NULL, record_selftest, p, &e) != SU_OK)
+    if (sc_selftest(p->libctx, record_selftest, p, &e) != SU_OK)
         enter_error_state(p, SEALHSM_R_SELFTEST, "self-tests failed at load: %s", e.msg);
 }
 

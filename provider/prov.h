@@ -7,7 +7,7 @@
 #ifndef SEALHSM_PROV_H
 #define SEALHSM_PROV_H
 
-#include "sealstore.h"
+#include "sealclient.h"
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -15,8 +15,8 @@
 #include <openssl/evp.h>
 
 /*
- * Reason codes of the provider's errors. 1..7 are the store's SU_* codes so a
- * store error keeps its meaning; the rest are the provider's own.
+ * Reason codes of the provider's errors. 1..7 are the SU_* codes so a client
+ * (keystore or daemon) error keeps its meaning; the rest are the provider's own.
  */
 enum {
     SEALHSM_R_USAGE = SU_EUSAGE,
@@ -44,8 +44,9 @@ typedef struct sealhsm_prov {
      * the provider and the store do happens here, never in the caller's. */
     OSSL_LIB_CTX *libctx;
     OSSL_PROVIDER *deflt;
-    char *keystore;       /* provider param; NULL = SEALHSM_KEYSTORE / XDG default */
-    char *pin_source;     /* provider param; NULL = SEALHSM_PIN, then the app callback */
+    char *daemon;     /* provider param or SEALHSM_DAEMON: the daemon's socket; NULL = embedded */
+    char *keystore;   /* provider param; NULL = SEALHSM_KEYSTORE / XDG default */
+    char *pin_source; /* provider param; NULL = SEALHSM_PIN, then the app callback */
     char *key_pin_source; /* provider param; NULL = the app callback, then a prompt */
     char *environment;    /* never NULL */
     int syslog;           /* provider param syslog = 1: copy audit records to syslog */
@@ -63,8 +64,8 @@ void sealhsm_raise(const SEALHSM_PROV *p, const char *file, int line, const char
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 #define SEALHSM_ERR(p, reason, ...)                                                                \
     sealhsm_raise((p), OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, (reason), __VA_ARGS__)
-/* A store error: its code is the reason, its message the text after "sealhsm: ". */
-#define SEALHSM_STORE_ERR(p, e)                                                                    \
+/* A client error: its code is the reason, its message the text after "sealhsm: ". */
+#define SEALHSM_CLIENT_ERR(p, e)                                                                   \
     SEALHSM_ERR((p), (e)->code != SU_OK ? (e)->code : SEALHSM_R_IO, "sealhsm: %s", (e)->msg)
 
 /* 1 when the provider may operate; else raises the self-test error and returns 0. */
@@ -74,14 +75,15 @@ int sealhsm_prov_running(const SEALHSM_PROV *p);
 
 /*
  * The session of a keystore directory (dir NULL: the configured keystore),
- * opened on first use. One per directory per provider: LMDB refuses to open an
- * environment twice in one process. Raises an error and returns NULL on failure.
+ * opened on first use: one client connection per directory named. In daemon
+ * mode dir must be the daemon's keystore. Raises an error and returns NULL on
+ * failure.
  */
 SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir);
 void sealhsm_sessions_free(SEALHSM_PROV *p);
 SEALHSM_PROV *sealhsm_session_prov(const SEALHSM_SESSION *s);
 const char *sealhsm_session_path(const SEALHSM_SESSION *s);
-void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SS_STORE_ID_LEN]);
+void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SC_STORE_ID_LEN]);
 
 /*
  * Logs the user role in unless that is done already. The PIN comes from the
@@ -90,16 +92,17 @@ void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SS_STO
  */
 int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg);
 /* Asks the application's passphrase callback for a PIN; info completes its
- * "Enter pass phrase for ..." prompt. Raises an error and returns 0 on failure. */
-int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg,
-                              const char *info, su_pin **out);
+ * "Enter pass phrase for ..." prompt. SU_OK, or SU_ENOPIN / SU_EUSAGE / SU_EIO
+ * with e filled. */
+int sealhsm_pin_from_callback(OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, const char *info,
+                              su_pin **out, su_error *e);
 
-/* Store calls under the session's lock; each raises the store's error on failure. */
+/* Client calls; each raises the client's error on failure and returns 0. */
 int sealhsm_session_key_get(SEALHSM_SESSION *s, const char *label, const unsigned char *id,
-                            ss_keyinfo **out);
-int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, ss_blob **chain,
+                            sc_key **out);
+int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, sc_blob **chain,
                              size_t *n);
-int sealhsm_session_sign(SEALHSM_SESSION *s, const unsigned char *id, const ss_sign_req *req,
+int sealhsm_session_sign(SEALHSM_SESSION *s, const unsigned char *id, const sc_sign_req *req,
                          unsigned char *sig, size_t *siglen);
 
 /* ---- key objects and references (key.c) ------------------------------------ */
@@ -114,7 +117,7 @@ typedef struct sealhsm_key {
     int kt;
     EVP_PKEY *pub;         /* public half in prov->libctx; NULL until loaded or imported */
     SEALHSM_SESSION *sess; /* NULL for an imported public key */
-    unsigned char id[SS_KEY_ID_LEN];
+    unsigned char id[SC_KEY_ID_LEN];
     char *label;
     int public_only; /* loaded with type=public, decoded for public use, or imported */
     int key_pin;     /* the key's policy asks for a usage PIN at sign time */
@@ -137,7 +140,7 @@ const char *sealhsm_key_default_digest(const SEALHSM_KEY *k);
  * application's passphrase callback, used by load for a per-key PIN; they are
  * only valid during this call, which is the only time load runs with them.
  */
-int sealhsm_key_emit(SEALHSM_SESSION *s, const ss_keyinfo *info, int public_only,
+int sealhsm_key_emit(SEALHSM_SESSION *s, const sc_key *info, int public_only,
                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *object_cb,
                      void *object_cbarg);
 

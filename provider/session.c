@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Keystore sessions: one open ss_store per keystore directory per provider,
- * logged in as the user role on first need. LMDB forbids opening the same
- * environment twice in a process, so every object of the provider that names
- * a keystore shares its session.
+ * Keystore sessions: the provider's client connection (sealclient.h) per
+ * keystore the configuration or a URI names, opened on first use, and the
+ * calls that turn the client's errors into the provider's. Which backend
+ * (keystore in this process, or the daemon) is the client's business.
  */
 #include "prov.h"
 
@@ -16,13 +16,9 @@
 struct sealhsm_session {
     SEALHSM_SESSION *next;
     SEALHSM_PROV *prov;
-    char *path;
-    ss_store *store;
-    /* The store allows concurrent calls once logged in but not during the
-     * login itself: login takes this for writing, every other call for reading. */
-    CRYPTO_RWLOCK *lock;
-    /* Set after a wrong PIN: retrying the same source would only burn tries. */
-    char *login_failure;
+    char *dir; /* as configured or named by a URI; "" = the configured keystore */
+    sc_conn *conn;
+    sc_info info;
 };
 
 SEALHSM_PROV *sealhsm_session_prov(const SEALHSM_SESSION *s) {
@@ -30,18 +26,16 @@ SEALHSM_PROV *sealhsm_session_prov(const SEALHSM_SESSION *s) {
 }
 
 const char *sealhsm_session_path(const SEALHSM_SESSION *s) {
-    return s->path;
+    return s->info.keystore;
 }
 
-void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SS_STORE_ID_LEN]) {
-    ss_store_id(s->store, out);
+void sealhsm_session_store_id(const SEALHSM_SESSION *s, unsigned char out[SC_STORE_ID_LEN]) {
+    memcpy(out, s->info.store_id, SC_STORE_ID_LEN);
 }
 
 static void session_free(SEALHSM_SESSION *s) {
-    ss_close(s->store);
-    CRYPTO_THREAD_lock_free(s->lock);
-    OPENSSL_free(s->path);
-    OPENSSL_free(s->login_failure);
+    sc_close(s->conn);
+    OPENSSL_free(s->dir);
     OPENSSL_free(s);
 }
 
@@ -53,19 +47,25 @@ void sealhsm_sessions_free(SEALHSM_PROV *p) {
     }
 }
 
-static SEALHSM_SESSION *session_open(SEALHSM_PROV *p, const char *path) {
+static SEALHSM_SESSION *session_open(SEALHSM_PROV *p, const char *dir) {
     SEALHSM_SESSION *s = OPENSSL_zalloc(sizeof(*s));
-    ss_error e = {0};
+    sc_config cfg = {.daemon = p->daemon,
+                     .keystore = *dir != '\0' ? dir : p->keystore,
+                     .pin_source = p->pin_source,
+                     .environment = p->environment,
+                     .syslog = p->syslog,
+                     .libctx = p->libctx};
+    su_error e = {0};
 
-    if (s == NULL || (s->path = OPENSSL_strdup(path)) == NULL ||
-        (s->lock = CRYPTO_THREAD_lock_new()) == NULL) {
-        SEALHSM_ERR(p, SEALHSM_R_IO, "sealhsm: out of memory opening keystore %s", path);
+    if (s == NULL || (s->dir = OPENSSL_strdup(dir)) == NULL) {
+        SEALHSM_ERR(p, SEALHSM_R_IO, "sealhsm: out of memory opening a keystore");
         goto err;
     }
-    if (ss_open(path, p->libctx, NULL, &s->store, &e) == SU_OK && p->syslog)
-        ss_set_syslog(s->store, 1);
-    if (s->store == NULL) {
-        SEALHSM_STORE_ERR(p, &e);
+    /* In daemon mode only a URI's ;keystore= is checked against the daemon's. */
+    if (p->daemon != NULL && *dir == '\0')
+        cfg.keystore = NULL;
+    if (sc_open(&cfg, &s->conn, &e) != SU_OK || sc_get_info(s->conn, &s->info, &e) != SU_OK) {
+        SEALHSM_CLIENT_ERR(p, &e);
         goto err;
     }
     s->prov = p;
@@ -78,26 +78,18 @@ err:
 }
 
 SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir) {
-    char path[PATH_MAX], canon[PATH_MAX];
-    const char *key = path;
     SEALHSM_SESSION *s;
-    ss_error e = {0};
 
     if (!sealhsm_prov_running(p))
         return NULL;
-    if (ss_resolve_path(dir != NULL ? dir : p->keystore, path, sizeof(path), &e) != SU_OK) {
-        SEALHSM_STORE_ERR(p, &e);
-        return NULL;
-    }
-    /* "ks", "./ks" and "ks/" must share one session */
-    if (realpath(path, canon) != NULL)
-        key = canon;
+    if (dir == NULL)
+        dir = "";
     if (!CRYPTO_THREAD_write_lock(p->lock))
         return NULL;
     for (s = p->sessions; s != NULL; s = s->next)
-        if (strcmp(s->path, key) == 0)
+        if (strcmp(s->dir, dir) == 0)
             break;
-    if (s == NULL && (s = session_open(p, key)) != NULL) {
+    if (s == NULL && (s = session_open(p, dir)) != NULL) {
         s->next = p->sessions;
         p->sessions = s;
     }
@@ -105,129 +97,74 @@ SEALHSM_SESSION *sealhsm_session_get(SEALHSM_PROV *p, const char *dir) {
     return s;
 }
 
-int sealhsm_pin_from_callback(SEALHSM_PROV *p, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg,
-                              const char *info, su_pin **out) {
+int sealhsm_pin_from_callback(OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, const char *info,
+                              su_pin **out, su_error *e) {
     char buf[SU_PIN_MAX + 1];
     size_t len = 0;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, (char *)info, 0),
         OSSL_PARAM_END};
-    int ok = 0;
+    int rc = SU_OK;
 
-    if (!cb(buf, sizeof(buf), &len, params, cbarg)) {
-        SEALHSM_ERR(p, SEALHSM_R_NO_PIN, "sealhsm: no PIN given for %s", info);
-    } else if (len < SU_PIN_MIN || len > SU_PIN_MAX) {
-        SEALHSM_ERR(p, SEALHSM_R_USAGE, "sealhsm: the PIN given for %s must be %d to %d bytes",
-                    info, SU_PIN_MIN, SU_PIN_MAX);
-    } else if ((*out = su_pin_new(buf, len)) == NULL) {
-        SEALHSM_ERR(p, SEALHSM_R_IO, "sealhsm: out of secure memory for %s", info);
-    } else {
-        ok = 1;
-    }
+    if (!cb(buf, sizeof(buf), &len, params, cbarg))
+        rc = su_err(e, SU_ENOPIN, "no PIN given for %s", info);
+    else if (len < SU_PIN_MIN || len > SU_PIN_MAX)
+        rc = su_err(e, SU_EUSAGE, "the PIN given for %s must be %d to %d bytes", info, SU_PIN_MIN,
+                    SU_PIN_MAX);
+    else if ((*out = su_pin_new(buf, len)) == NULL)
+        rc = su_err(e, SU_EIO, "out of secure memory for %s", info);
     OPENSSL_cleanse(buf, sizeof(buf));
-    return ok;
+    return rc;
 }
 
-/* The user PIN: pin-source param, else $SEALHSM_PIN, else the application (SPEC §2). */
-static int user_pin(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg, su_pin **out) {
-    SEALHSM_PROV *p = s->prov;
-    char info[PATH_MAX + 64];
-    ss_error e = {0};
-    int rc;
+typedef struct app_cb {
+    OSSL_PASSPHRASE_CALLBACK *cb;
+    void *cbarg;
+} APP_CB;
 
-    snprintf(info, sizeof(info), "the sealhsm user PIN of keystore %s", s->path);
-    if (p->pin_source != NULL) {
-        rc = su_pin_from_source(p->pin_source, "sealhsm user PIN: ", out, &e);
-    } else {
-        rc = su_pin_from_source("env:SEALHSM_PIN", NULL, out, &e);
-        if (rc == SU_ENOPIN && cb != NULL)
-            return sealhsm_pin_from_callback(p, cb, cbarg, info, out);
-        if (rc == SU_ENOPIN)
-            su_err(&e, SU_ENOPIN,
-                   "no user PIN for keystore %s: set the provider parameter pin-source or "
-                   "SEALHSM_PIN",
-                   s->path);
-    }
-    if (rc != SU_OK) {
-        SEALHSM_STORE_ERR(p, &e);
-        return 0;
-    }
-    return 1;
+/* The client asks for the user PIN with the keystore named in what. */
+static int user_pin_cb(void *arg, const char *what, su_pin **out, su_error *e) {
+    const APP_CB *a = arg;
+
+    return sealhsm_pin_from_callback(a->cb, a->cbarg, what, out, e);
 }
 
 int sealhsm_session_login(SEALHSM_SESSION *s, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
-    su_pin *pin = NULL;
-    ss_error e = {0};
-    int ok = 0;
+    APP_CB a = {cb, cbarg};
+    su_error e = {0};
 
-    /* Every signature passes here: once logged in, a shared lock is enough, so that
-     * concurrent signers stay inside ss_sign together and share commits. */
-    if (!CRYPTO_THREAD_read_lock(s->lock))
-        return 0;
-    ok = ss_logged_in(s->store) == SS_ROLE_USER;
-    CRYPTO_THREAD_unlock(s->lock);
-    if (ok)
+    if (sc_login(s->conn, NULL, cb != NULL ? user_pin_cb : NULL, &a, NULL, &e) == SU_OK)
         return 1;
-    if (!CRYPTO_THREAD_write_lock(s->lock))
-        return 0;
-    if (ss_logged_in(s->store) == SS_ROLE_USER) {
-        ok = 1;
-    } else if (s->login_failure != NULL) {
-        SEALHSM_ERR(s->prov, SEALHSM_R_PIN, "sealhsm: %s (not retried in this process)",
-                    s->login_failure);
-    } else if (user_pin(s, cb, cbarg, &pin)) {
-        if (ss_login(s->store, SS_ROLE_USER, NULL, pin, &e) == SU_OK) {
-            ok = 1;
-        } else {
-            if (e.code == SU_EPIN)
-                s->login_failure = OPENSSL_strdup(e.msg);
-            SEALHSM_STORE_ERR(s->prov, &e);
-        }
-    }
-    su_pin_free(pin);
-    CRYPTO_THREAD_unlock(s->lock);
-    return ok;
+    SEALHSM_CLIENT_ERR(s->prov, &e);
+    return 0;
 }
 
 int sealhsm_session_key_get(SEALHSM_SESSION *s, const char *label, const unsigned char *id,
-                            ss_keyinfo **out) {
-    ss_error e = {0};
-    int rc;
+                            sc_key **out) {
+    su_error e = {0};
 
-    if (!CRYPTO_THREAD_read_lock(s->lock))
-        return 0;
-    /* a destroyed key is refused here, by name, and the refusal audited */
-    rc = ss_key_use(s->store, label, id, out, &e);
-    CRYPTO_THREAD_unlock(s->lock);
-    if (rc != SU_OK)
-        SEALHSM_STORE_ERR(s->prov, &e);
-    return rc == SU_OK;
+    if (sc_key_find(s->conn, label, id, out, &e) == SU_OK)
+        return 1;
+    SEALHSM_CLIENT_ERR(s->prov, &e);
+    return 0;
 }
 
-int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, ss_blob **chain,
+int sealhsm_session_cert_get(SEALHSM_SESSION *s, const unsigned char *id, sc_blob **chain,
                              size_t *n) {
-    ss_error e = {0};
-    int rc;
+    su_error e = {0};
 
-    if (!CRYPTO_THREAD_read_lock(s->lock))
-        return 0;
-    rc = ss_cert_get(s->store, id, chain, n, &e);
-    CRYPTO_THREAD_unlock(s->lock);
-    if (rc != SU_OK)
-        SEALHSM_STORE_ERR(s->prov, &e);
-    return rc == SU_OK;
+    if (sc_cert_get(s->conn, id, chain, n, &e) == SU_OK)
+        return 1;
+    SEALHSM_CLIENT_ERR(s->prov, &e);
+    return 0;
 }
 
-int sealhsm_session_sign(SEALHSM_SESSION *s, const unsigned char *id, const ss_sign_req *req,
+int sealhsm_session_sign(SEALHSM_SESSION *s, const unsigned char *id, const sc_sign_req *req,
                          unsigned char *sig, size_t *siglen) {
-    ss_error e = {0};
-    int rc;
+    su_error e = {0};
 
-    if (!CRYPTO_THREAD_read_lock(s->lock))
-        return 0;
-    rc = ss_sign(s->store, id, req, sig, siglen, &e);
-    CRYPTO_THREAD_unlock(s->lock);
-    if (rc != SU_OK)
-        SEALHSM_STORE_ERR(s->prov, &e);
-    return rc == SU_OK;
+    if (sc_sign(s->conn, id, req, sig, siglen, &e) == SU_OK)
+        return 1;
+    SEALHSM_CLIENT_ERR(s->prov, &e);
+    return 0;
 }

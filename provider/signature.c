@@ -2,7 +2,7 @@
 /*
  * OSSL_OP_SIGNATURE: RSA (PKCS #1 v1.5 and PSS), ECDSA, Ed25519 and Ed448 with
  * keystore keys. Digests are computed here, in the provider's own library
- * context; the private operation is always ss_sign(), which checks policy and
+ * context; the private operation is always sc_sign(), which checks policy and
  * commits the audit record before it releases the signature. Verification uses
  * the key's public half with the default provider of our library context.
  */
@@ -247,10 +247,10 @@ static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out) {
     return 1;
 }
 
-/* Asked by ss_sign() for keys whose policy has a usage PIN (SPEC §9). */
-static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e) {
+/* Asked by sc_sign() for keys whose policy has a usage PIN (README: key PINs). */
+static int key_pin_cb(void *arg, const char *label, su_pin **out, su_error *e) {
     const SEALHSM_KEY *k = arg;
-    char prompt[SS_LABEL_MAX + 64];
+    char prompt[SC_LABEL_MAX + 64];
 
     snprintf(prompt, sizeof(prompt), "Usage PIN for sealhsm key '%s': ", label);
     if (k->prov->key_pin_source != NULL)
@@ -264,13 +264,13 @@ static int key_pin_cb(void *arg, const char *label, su_pin **out, ss_error *e) {
 
 /*
  * The only way this provider produces a signature: tbs is the digest value
- * (EdDSA: the message), and ss_sign() releases the signature only after its
+ * (EdDSA: the message), and sc_sign() releases the signature only after its
  * policy check and audit record.
  */
 static int sign_with_store(SEALHSM_SIGCTX *ctx, const unsigned char *tbs, size_t tbslen,
                            unsigned char *sig, size_t *siglen, size_t sigsize) {
     SEALHSM_KEY *k = ctx->key;
-    ss_sign_req req;
+    sc_sign_req req;
     size_t len = sigsize;
     int saltlen = 0;
 
@@ -285,15 +285,14 @@ static int sign_with_store(SEALHSM_SIGCTX *ctx, const unsigned char *tbs, size_t
     if (ctx->alg == SIG_RSA && ctx->pad_mode == RSA_PKCS1_PSS_PADDING) {
         if (!pss_saltlen(ctx, &saltlen))
             return 0;
-        req.padding = SS_PAD_PSS;
+        req.padding = SC_PAD_PSS;
         req.mgf1_digest = ctx->mgf1_md != NULL ? EVP_MD_get0_name(ctx->mgf1_md) : NULL;
         req.pss_saltlen = saltlen;
     } else if (ctx->alg == SIG_RSA) {
-        req.padding = SS_PAD_PKCS1;
+        req.padding = SC_PAD_PKCS1;
     }
     req.tbs = tbs;
     req.tbslen = tbslen;
-    req.environment = ctx->prov->environment;
     req.key_pin_cb = key_pin_cb;
     req.key_pin_arg = k;
     if (!sealhsm_session_login(k->sess, NULL, NULL) ||

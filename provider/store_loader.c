@@ -19,16 +19,16 @@ typedef struct sealhsm_loader {
     int failed;     /* a load failed: nothing more will come (eof), so callers stop */
     int key_done;   /* the key was passed (or is not wanted) */
     int certs_read; /* certs/ncerts hold the stored chain */
-    ss_blob *certs;
+    sc_blob *certs;
     size_t ncerts, next_cert;
-    unsigned char id[SS_KEY_ID_LEN];
+    unsigned char id[SC_KEY_ID_LEN];
     char *label;
 } SEALHSM_LOADER;
 
 static void *sealhsm_store_open(void *provctx, const char *uri) {
     SEALHSM_PROV *p = provctx;
     SEALHSM_LOADER *ctx;
-    ss_error e = {0};
+    su_error e = {0};
 
     if (!sealhsm_prov_running(p))
         return NULL;
@@ -36,7 +36,7 @@ static void *sealhsm_store_open(void *provctx, const char *uri) {
         return NULL;
     ctx->prov = p;
     if (su_uri_parse(uri, &ctx->uri, &e) != SU_OK) {
-        SEALHSM_STORE_ERR(p, &e);
+        SEALHSM_CLIENT_ERR(p, &e);
         goto err;
     }
     /* ;keystore= overrides the configured keystore for this URI only */
@@ -83,15 +83,15 @@ static int public_only(const SEALHSM_LOADER *ctx) {
 }
 
 /* The key the URI names; remembers its id and label for the certificate step. */
-static ss_keyinfo *find_key(SEALHSM_LOADER *ctx) {
-    ss_keyinfo *info = NULL;
+static sc_key *find_key(SEALHSM_LOADER *ctx) {
+    sc_key *info = NULL;
 
     if (!sealhsm_session_key_get(ctx->sess, ctx->uri.label, ctx->uri.has_id ? ctx->uri.id : NULL,
                                  &info))
         return NULL;
     memcpy(ctx->id, info->id, sizeof(ctx->id));
     if (ctx->label == NULL && (ctx->label = OPENSSL_strdup(info->label)) == NULL) {
-        ss_keyinfo_free(info);
+        sc_key_free(info);
         return NULL;
     }
     return info;
@@ -99,24 +99,24 @@ static ss_keyinfo *find_key(SEALHSM_LOADER *ctx) {
 
 static int load_key(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
                     OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
-    ss_keyinfo *info;
+    sc_key *info;
     int ok;
 
     if ((info = find_key(ctx)) == NULL)
         return 0;
     ok = sealhsm_key_emit(ctx->sess, info, public_only(ctx), pw_cb, pw_cbarg, object_cb,
                           object_cbarg);
-    ss_keyinfo_free(info);
+    sc_key_free(info);
     return ok;
 }
 
 static int read_certs(SEALHSM_LOADER *ctx) {
-    ss_keyinfo *info;
+    sc_key *info;
 
     if (ctx->label == NULL) {
         if ((info = find_key(ctx)) == NULL)
             return 0;
-        ss_keyinfo_free(info);
+        sc_key_free(info);
     }
     if (!sealhsm_session_cert_get(ctx->sess, ctx->id, &ctx->certs, &ctx->ncerts))
         return 0;
@@ -130,7 +130,7 @@ static int read_certs(SEALHSM_LOADER *ctx) {
 }
 
 static int load_cert(SEALHSM_LOADER *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg) {
-    ss_blob *c = &ctx->certs[ctx->next_cert++];
+    sc_blob *c = &ctx->certs[ctx->next_cert++];
     int objtype = OSSL_OBJECT_CERT;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
@@ -189,7 +189,7 @@ static int sealhsm_store_close(void *loaderctx) {
     SEALHSM_LOADER *ctx = loaderctx;
 
     su_uri_clear(&ctx->uri);
-    ss_blobs_free(ctx->certs, ctx->ncerts);
+    sc_blobs_free(ctx->certs, ctx->ncerts);
     OPENSSL_free(ctx->label);
     OPENSSL_free(ctx);
     return 1;
