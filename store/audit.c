@@ -25,7 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Version 2 records add `via` after the program: written for signatures made for a
+ * client of sealhsmd. Records of this process stay version 1, byte for byte. */
 #define AUDIT_VERSION 1
+#define AUDIT_VERSION_VIA 2
+#define VIA_DAEMON 1
 #define HEAD_KEY "audit/head"
 
 typedef struct head {
@@ -106,7 +110,7 @@ static void rec_clear(rec *r);
 static int rec_decode(const unsigned char *p, size_t n, rec *r) {
     memset(r, 0, sizeof(*r));
     su_rd rd;
-    uint8_t version, op, outcome, auth;
+    uint8_t version, op, outcome, auth, via = 0;
     uint64_t t;
     const unsigned char *kid, *tbs;
     size_t kidlen, tbslen;
@@ -120,6 +124,8 @@ static int rec_decode(const unsigned char *p, size_t n, rec *r) {
     su_rd_str(&rd, &r->user, 256);
     su_rd_u32(&rd, &r->pub.pid);
     su_rd_str(&rd, &r->program, 256);
+    if (version == AUDIT_VERSION_VIA)
+        su_rd_u8(&rd, &via);
     su_rd_u8(&rd, &op);
     su_rd_bytes(&rd, &kid, &kidlen, SS_KEY_ID_LEN);
     su_rd_str(&rd, &r->label, SS_LABEL_MAX);
@@ -129,8 +135,9 @@ static int rec_decode(const unsigned char *p, size_t n, rec *r) {
     su_rd_bytes(&rd, &tbs, &tbslen, sizeof(r->tbs));
     su_rd_raw(&rd, r->pub.prev_hash, 32);
     auth = p[n - 1 - ST_MAC_LEN];
-    if (!su_rd_done(&rd) || version != AUDIT_VERSION || op > SS_OP_PIN || outcome > SS_OUT_ERROR ||
-        (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1) {
+    if (!su_rd_done(&rd) || (version != AUDIT_VERSION && version != AUDIT_VERSION_VIA) ||
+        (version == AUDIT_VERSION_VIA && via != VIA_DAEMON) || op > SS_OP_PIN ||
+        outcome > SS_OUT_ERROR || (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1) {
         rec_clear(r);
         return 0;
     }
@@ -145,6 +152,7 @@ static int rec_decode(const unsigned char *p, size_t n, rec *r) {
     r->pub.tbs_hash_len = tbslen;
     r->pub.user = r->user;
     r->pub.program = r->program;
+    r->pub.via_daemon = via == VIA_DAEMON;
     r->pub.label = r->label[0] ? r->label : NULL;
     r->pub.reason = r->reason;
     r->pub.digest = r->digest;
@@ -178,7 +186,7 @@ static int peek_str(su_rd *r, size_t max) {
 static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsigned char **prev,
                     size_t *content_len, int *auth) {
     su_rd rd;
-    uint8_t version, op, outcome;
+    uint8_t version, op, outcome, via = VIA_DAEMON;
     uint64_t t;
     uint32_t u32;
     const unsigned char *kid, *tbs;
@@ -193,6 +201,8 @@ static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsig
     int ok = peek_str(&rd, 256);
     su_rd_u32(&rd, &u32);
     ok = ok && peek_str(&rd, 256);
+    if (version == AUDIT_VERSION_VIA)
+        su_rd_u8(&rd, &via);
     su_rd_u8(&rd, &op);
     su_rd_bytes(&rd, &kid, &kidlen, SS_KEY_ID_LEN);
     ok = ok && peek_str(&rd, SS_LABEL_MAX);
@@ -203,8 +213,9 @@ static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsig
     su_rd_raw(&rd, (unsigned char[32]){0}, 32);
     *auth = p[n - 1 - ST_MAC_LEN];
     *content_len = n - 1 - ST_MAC_LEN;
-    return ok && su_rd_done(&rd) && version == AUDIT_VERSION && op <= SS_OP_PIN &&
-           outcome <= SS_OUT_ERROR && (kidlen == 0 || kidlen == SS_KEY_ID_LEN) && *auth <= 1;
+    return ok && su_rd_done(&rd) && (version == AUDIT_VERSION || version == AUDIT_VERSION_VIA) &&
+           via == VIA_DAEMON && op <= SS_OP_PIN && outcome <= SS_OUT_ERROR &&
+           (kidlen == 0 || kidlen == SS_KEY_ID_LEN) && *auth <= 1;
 }
 
 /* MACs the unauthenticated records after the authenticated head, if they chain. */
@@ -247,8 +258,8 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
 }
 
 /* One line per record for a central collector; the hash ties it to the chain. */
-static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char *prog,
-                         const st_audit_in *in, const unsigned char hash[32]) {
+static void queue_syslog(ss_store *s, uint64_t seq, const char *user, uint32_t uid,
+                         const char *prog, const st_audit_in *in, const unsigned char hash[32]) {
     char line[1536], kid[2 * SS_KEY_ID_LEN + 1] = "-", th[129] = "-", h[65];
     if (in->key_id != NULL)
         su_hex(kid, in->key_id, SS_KEY_ID_LEN);
@@ -256,11 +267,12 @@ static void queue_syslog(ss_store *s, uint64_t seq, const char *user, const char
         su_hex(th, in->tbs_hash, in->tbs_hash_len);
     su_hex(h, hash, 32);
     snprintf(line, sizeof(line),
-             "audit seq=%llu op=%s outcome=%s user=%s uid=%u program=%s label=%s key_id=%s "
+             "audit seq=%llu op=%s outcome=%s user=%s uid=%u program=%s%s label=%s key_id=%s "
              "digest=%s tbs_hash=%s hash=%s reason=\"%s\"",
              (unsigned long long)seq, ss_audit_op_name(in->op), ss_audit_outcome_name(in->outcome),
-             user, (unsigned)getuid(), prog, in->label ? in->label : "-", kid,
-             in->digest ? in->digest : "-", th, h, in->reason ? in->reason : "");
+             user, (unsigned)uid, prog, in->signer != NULL ? " via=daemon" : "",
+             in->label ? in->label : "-", kid, in->digest ? in->digest : "-", th, h,
+             in->reason ? in->reason : "");
     st_syslog_add(s, in->outcome != SS_OUT_OK, line);
 }
 
@@ -312,15 +324,24 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     if ((uint32_t)getuid() != s->uid)
         st_who(s); /* within the write txn: one writer at a time */
     const char *user = s->user, *prog = s->program;
+    uint32_t uid = (uint32_t)getuid(), pid = (uint32_t)getpid();
+    if (in->signer != NULL) {
+        user = in->signer->user != NULL ? in->signer->user : "";
+        prog = in->signer->program != NULL ? in->signer->program : "";
+        uid = in->signer->uid;
+        pid = in->signer->pid;
+    }
     su_buf b;
     su_buf_init(&b, 0);
-    su_buf_u8(&b, AUDIT_VERSION);
+    su_buf_u8(&b, in->signer != NULL ? AUDIT_VERSION_VIA : AUDIT_VERSION);
     su_buf_u64(&b, h.seq + 1);
     su_buf_u64(&b, (uint64_t)su_now_ms());
-    su_buf_u32(&b, (uint32_t)getuid());
+    su_buf_u32(&b, uid);
     su_buf_str(&b, user);
-    su_buf_u32(&b, (uint32_t)getpid());
+    su_buf_u32(&b, pid);
     su_buf_str(&b, prog);
+    if (in->signer != NULL)
+        su_buf_u8(&b, VIA_DAEMON);
     su_buf_u8(&b, (uint8_t)in->op);
     su_buf_bytes(&b, in->key_id, in->key_id ? SS_KEY_ID_LEN : 0);
     su_buf_str(&b, in->label);
@@ -358,7 +379,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
         return rc;
     }
     if (s->syslog)
-        queue_syslog(s, h.seq + 1, user, prog, in, hash);
+        queue_syslog(s, h.seq + 1, user, uid, prog, in, hash);
     rc = st_put(s, txn, ST_DB_AUDIT, k, 8, b.data, b.len, e);
     su_buf_free(&b);
     if (rc != SU_OK)

@@ -134,7 +134,8 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_
                           .reason = denied ? e->msg : NULL,
                           .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf)),
                           .tbs_hash = it->thlen ? it->th : NULL,
-                          .tbs_hash_len = it->thlen};
+                          .tbs_hash_len = it->thlen,
+                          .signer = req->signer};
         ss_error ae;
         fatal = st_audit_append(s, txn, &in, &ae);
         if (fatal != SU_OK)
@@ -166,7 +167,8 @@ static int apply_batched(ss_store *s, MDB_txn *txn, st_batched *b, int64_t now, 
                               .reason = "batched",
                               .digest = b->digest,
                               .tbs_hash = b->thlen ? b->th : NULL,
-                              .tbs_hash_len = b->thlen};
+                              .tbs_hash_len = b->thlen,
+                              .signer = b->has_signer ? &b->signer : NULL};
             rc = st_audit_append(s, txn, &in, e);
         }
         st_keyrec_clear(&r);
@@ -366,6 +368,16 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e) {
              ss_digest_canon(it->req->digest, dbuf, sizeof(dbuf)));
     memcpy(b->th, it->th, it->thlen);
     b->thlen = it->thlen;
+    /* the record is written after ss_sign returned: keep the signer's identity (its
+     * supplementary groups only mattered for the policy check, done already) */
+    if (it->req->signer != NULL) {
+        const ss_signer *w = it->req->signer;
+        b->has_signer = 1;
+        snprintf(b->user, sizeof(b->user), "%s", w->user != NULL ? w->user : "");
+        snprintf(b->program, sizeof(b->program), "%s", w->program != NULL ? w->program : "");
+        b->signer = (ss_signer){
+            .uid = w->uid, .gid = w->gid, .pid = w->pid, .user = b->user, .program = b->program};
+    }
     pthread_mutex_lock(&g->mu);
     int rc = start_committer(s, e);
     if (rc == SU_OK) {

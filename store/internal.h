@@ -54,6 +54,9 @@ typedef struct st_batched {
     char digest[32];
     unsigned char th[64];
     size_t thlen;
+    int has_signer; /* signer (its strings in user/program) stands for a daemon client */
+    ss_signer signer;
+    char user[64], program[64];
     struct st_batched *next;
 } st_batched;
 
@@ -336,6 +339,7 @@ typedef struct st_audit_in {
     const char *digest;
     const unsigned char *tbs_hash;
     size_t tbs_hash_len;
+    const ss_signer *signer; /* NULL: this process */
 } st_audit_in;
 
 /* ss_audit_verify with the log checked in two stretches split after record `at`

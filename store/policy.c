@@ -23,11 +23,13 @@ static int cmp_u32(const void *a, const void *b) {
 }
 
 int ss_policy_encode(const ss_policy *p, su_buf *out) {
-    if (p->nusers > SS_MAX_USERS)
+    if (p->nusers > SS_MAX_USERS || p->ngroups > SS_MAX_GROUPS)
         return 0;
-    uint32_t users[SS_MAX_USERS];
+    uint32_t users[SS_MAX_USERS], groups[SS_MAX_GROUPS];
     memcpy(users, p->users, p->nusers * sizeof(uint32_t));
     qsort(users, p->nusers, sizeof(uint32_t), cmp_u32);
+    memcpy(groups, p->groups, p->ngroups * sizeof(uint32_t));
+    qsort(groups, p->ngroups, sizeof(uint32_t), cmp_u32);
     su_buf_u8(out, POLICY_VERSION);
     su_buf_u8(out, (uint8_t)p->env);
     su_buf_u32(out, p->digests);
@@ -44,6 +46,13 @@ int ss_policy_encode(const ss_policy *p, su_buf *out) {
         su_buf_u32(out, users[i]);
     su_buf_u8(out, (uint8_t)(p->key_pin != 0));
     su_buf_u8(out, (uint8_t)(p->audit_batched != 0));
+    /* Groups came later: written only when set, so every policy without them keeps
+     * the encoding (and the sealed records' AAD) it had before. */
+    if (p->ngroups > 0) {
+        su_buf_u32(out, p->ngroups);
+        for (uint32_t i = 0; i < p->ngroups; i++)
+            su_buf_u32(out, groups[i]);
+    }
     return !out->failed;
 }
 
@@ -71,6 +80,13 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
         su_rd_u32(&r, &p->users[i]);
     su_rd_u8(&r, &kpin);
     su_rd_u8(&r, &batched);
+    if (!r.failed && r.left > 0) {
+        su_rd_u32(&r, &p->ngroups);
+        if (r.failed || p->ngroups == 0 || p->ngroups > SS_MAX_GROUPS)
+            return 0;
+        for (uint32_t i = 0; i < p->ngroups; i++)
+            su_rd_u32(&r, &p->groups[i]);
+    }
     p->env = (ss_env)env;
     p->not_before = (int64_t)nb;
     p->not_after = (int64_t)na;
@@ -88,6 +104,36 @@ int ss_policy_digest(const ss_policy *p, unsigned char out[32]) {
 }
 
 #define DENY(...) su_err(e, SU_EPOLICY, "policy: key " __VA_ARGS__)
+
+static int policy_has_group(const ss_policy *p, uint32_t gid) {
+    for (uint32_t i = 0; i < p->ngroups; i++)
+        if (p->groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* The signer's primary or a supplementary group is one of the key's groups. Without
+ * a signer: this process's real gid and supplementary groups. */
+static int in_groups(const ss_policy *p, const ss_signer *w) {
+    gid_t own[256];
+    int n;
+
+    if (w != NULL) {
+        if (policy_has_group(p, w->gid))
+            return 1;
+        for (size_t i = 0; i < w->ngroups; i++)
+            if (policy_has_group(p, w->groups[i]))
+                return 1;
+        return 0;
+    }
+    if (policy_has_group(p, (uint32_t)getgid()))
+        return 1;
+    n = getgroups((int)(sizeof(own) / sizeof(own[0])), own);
+    for (int i = 0; i < n; i++)
+        if (policy_has_group(p, (uint32_t)own[i]))
+            return 1;
+    return 0;
+}
 
 int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int64_t now,
                            ss_error *e) {
@@ -113,13 +159,16 @@ int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *
                     ss_env_name(p->env), env_name);
 
     if (p->nusers > 0) {
-        uid_t uid = getuid();
+        uid_t uid = req->signer != NULL ? (uid_t)req->signer->uid : getuid();
         uint32_t i;
         for (i = 0; i < p->nusers && p->users[i] != (uint32_t)uid; i++)
             ;
         if (i == p->nusers)
             return DENY("%s: users: uid %u may not sign with this key", L, (unsigned)uid);
     }
+    if (p->ngroups > 0 && !in_groups(p, req->signer))
+        return DENY("%s: groups: uid %u is in none of the key's groups", L,
+                    (unsigned)(req->signer != NULL ? req->signer->uid : (uint32_t)getuid()));
 
     if (p->not_before != 0 && now < p->not_before) {
         su_format_time(p->not_before, when);

@@ -39,6 +39,7 @@ typedef struct ss_store ss_store;
 #define SS_LABEL_MAX 255
 #define SS_DESC_MAX 1024
 #define SS_MAX_USERS 32
+#define SS_MAX_GROUPS 32
 #define SS_OFFICER_NAME_MAX 64
 #define SS_REASON_MAX 512
 
@@ -121,10 +122,13 @@ typedef struct ss_policy {
     uint32_t users[SS_MAX_USERS];
     int key_pin;       /* 1: a per-key usage PIN is asked at sign time */
     int audit_batched; /* 1: sign records may be flushed in batches */
+    uint32_t ngroups;  /* 0 = any group; else the signer's gid or a supplementary gid */
+    uint32_t groups[SS_MAX_GROUPS];
 } ss_policy;
 
 void ss_policy_default(ss_policy *p);
-/* Canonical encoding (stable, used in the sealing AAD and the attestation digest).
+/* Canonical encoding (stable, used in the sealing AAD and the attestation digest;
+ * a policy without groups encodes as it did before groups existed).
  * Returns 1 on success, 0 on failure (like a predicate, not an SU_* code). */
 int ss_policy_encode(const ss_policy *p, su_buf *out);
 /* SHA-256 of the canonical encoding; returns 1 on success, 0 on failure. */
@@ -262,6 +266,22 @@ int ss_key_destroy(ss_store *s, const char *label, ss_error *e);
 /* Asks the caller for a per-key usage PIN; label names the key for the prompt. */
 typedef int (*ss_pin_cb)(void *arg, const char *label, su_pin **out, ss_error *e);
 
+/*
+ * Who asks for a signature when it is not this process: the daemon fills it from
+ * the kernel's peer credentials (SO_PEERCRED, /proc/PID/status and comm). The
+ * policy's users and groups are checked against it and the audit record names
+ * it, marked as coming through the daemon. The strings are only read during
+ * the call.
+ */
+typedef struct ss_signer {
+    uint32_t uid, gid;
+    const uint32_t *groups; /* supplementary gids */
+    size_t ngroups;
+    uint32_t pid;
+    const char *user;    /* uid's name (or the uid in decimal) */
+    const char *program; /* /proc/PID/comm */
+} ss_signer;
+
 typedef struct ss_sign_req {
     const char *digest;       /* digest that produced tbs; NULL for EdDSA */
     unsigned padding;         /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
@@ -272,6 +292,7 @@ typedef struct ss_sign_req {
     const char *environment; /* the caller's environment; NULL = "dev" */
     ss_pin_cb key_pin_cb;    /* used only for keys with policy.key_pin */
     void *key_pin_arg;
+    const ss_signer *signer; /* NULL: this process (getuid, getgid, getgroups, getpid) */
 } ss_sign_req;
 
 /*
@@ -356,6 +377,7 @@ typedef struct ss_audit_rec {
     const unsigned char *tbs_hash;
     size_t tbs_hash_len;
     unsigned char prev_hash[32];
+    int via_daemon;    /* 1: signed for a client of sealhsmd (user, pid, program are the peer's) */
     int authenticated; /* 0: written before an unlock, no MAC yet */
     unsigned char mac[32];
 } ss_audit_rec;

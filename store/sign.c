@@ -30,7 +30,8 @@ static void audit_refusal(ss_store *s, const ss_keyinfo *k, const ss_sign_req *r
                       .key_id = k->id,
                       .label = k->label,
                       .reason = msg,
-                      .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf))};
+                      .digest = ss_digest_canon(req->digest, dbuf, sizeof(dbuf)),
+                      .signer = req->signer};
     st_audit_log(s, &in, NULL);
 }
 

@@ -58,6 +58,7 @@ enum {
     OPT_APPROVALS,
     OPT_ACTIVATION_TTL,
     OPT_USERS,
+    OPT_GROUPS,
     OPT_KEY_PIN,
     OPT_NO_KEY_PIN,
     OPT_AUDIT,
@@ -175,6 +176,7 @@ typedef struct cli_policy_opts {
     {"approvals", required_argument, NULL, OPT_APPROVALS},                                         \
     {"activation-ttl", required_argument, NULL, OPT_ACTIVATION_TTL},                               \
     {"users", required_argument, NULL, OPT_USERS},                                                 \
+    {"groups", required_argument, NULL, OPT_GROUPS},                                               \
     {"key-pin", no_argument, NULL, OPT_KEY_PIN},                                                   \
     {"key-pin-file", required_argument, NULL, OPT_KEY_PIN_FILE},                                   \
     {"audit", required_argument, NULL, OPT_AUDIT}

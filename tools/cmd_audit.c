@@ -52,6 +52,8 @@ static json_t *record_json(const ss_audit_rec *r) {
     json_object_set_new(o, "user", cli_json_str(r->user));
     json_object_set_new(o, "pid", json_integer(r->pid));
     json_object_set_new(o, "program", cli_json_str(r->program));
+    /* "daemon": signed by sealhsmd for the peer named by user, pid and program */
+    json_object_set_new(o, "via", json_string(r->via_daemon ? "daemon" : "local"));
     json_object_set_new(o, "op", json_string(ss_audit_op_name(r->op)));
     json_object_set_new(o, "key_id",
                         r->has_key ? cli_json_hex(r->key_id, sizeof(r->key_id)) : json_null());
@@ -97,6 +99,8 @@ static int print_text(const ss_audit_rec *r, void *arg) {
     field("user", r->user, 0);
     printf(" pid=%u", r->pid);
     field("program", r->program, 0);
+    if (r->via_daemon)
+        printf(" via=daemon");
     field("label", r->label, 0);
     if (r->has_key) {
         su_hex(hex, r->key_id, sizeof(r->key_id));

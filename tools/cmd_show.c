@@ -2,6 +2,7 @@
 /* `sealhsm show`: one key with its policy, usage and certificate. */
 #include "cli.h"
 
+#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 
@@ -44,6 +45,19 @@ static void print_users(const ss_policy *p) {
     printf("\n");
 }
 
+static void print_groups(const ss_policy *p) {
+    printf("groups: ");
+    if (p->ngroups == 0)
+        printf("any");
+    for (uint32_t i = 0; i < p->ngroups && i < SS_MAX_GROUPS; i++) {
+        struct group *gr = getgrgid(p->groups[i]);
+        printf("%s%u", i ? "," : "", p->groups[i]);
+        if (gr != NULL)
+            printf(" (%s)", gr->gr_name);
+    }
+    printf("\n");
+}
+
 static void print_policy(const ss_keyinfo *k) {
     const ss_policy *p = &k->policy;
     char buf[64];
@@ -68,6 +82,7 @@ static void print_policy(const ss_keyinfo *k) {
     if (p->approvals)
         line_time("activation_expires", k->activation_expires, "none");
     print_users(p);
+    print_groups(p);
     printf("key_pin: %s\n", p->key_pin ? "yes" : "no");
     printf("audit: %s\n", p->audit_batched ? "batched" : "durable");
 }

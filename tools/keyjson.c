@@ -63,6 +63,14 @@ json_t *cli_json_policy(const ss_policy *p) {
             json_array_append_new(u, json_integer(p->users[i]));
         json_object_set_new(o, "users", u);
     }
+    if (p->ngroups == 0) {
+        json_object_set_new(o, "groups", json_null());
+    } else {
+        json_t *g = json_array();
+        for (uint32_t i = 0; i < p->ngroups && i < SS_MAX_GROUPS; i++)
+            json_array_append_new(g, json_integer(p->groups[i]));
+        json_object_set_new(o, "groups", g);
+    }
     json_object_set_new(o, "key_pin", json_boolean(p->key_pin));
     json_object_set_new(o, "audit", json_string(p->audit_batched ? "batched" : "durable"));
     return o;

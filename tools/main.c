@@ -26,6 +26,8 @@
     "  --approvals M                  officers needed for an activation (0 = none)\n"              \
     "  --activation-ttl DUR           how long an activation lasts, e.g. 1h\n"                     \
     "  --users LIST                   OS users (names or uids) allowed to sign (or 'any')\n"       \
+    "  --groups LIST                  OS groups (names or gids), primary or supplementary,\n"      \
+    "                                 one of which the signer must be in (or 'any')\n"             \
     "  --key-pin                      require a per-key PIN at sign time; the PIN is read\n"       \
     "                                 from --key-pin-file FILE, $SEALHSM_KEY_PIN or a prompt\n"    \
     "  --audit durable|batched        audit flushing of signatures (default durable)\n"

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ enum {
     PO_USERS = 1u << 9,
     PO_KEY_PIN = 1u << 10,
     PO_AUDIT = 1u << 11,
+    PO_GROUPS = 1u << 12,
 };
 
 /* Officers are few; anything above this is a typo. */
@@ -79,6 +81,30 @@ static int one_user(const char *item, void *arg) {
     if (p->nusers == SS_MAX_USERS)
         return cli_usage_err(l->c, "--users names more than %d users", SS_MAX_USERS);
     p->users[p->nusers++] = uid;
+    return SU_OK;
+}
+
+static int one_group(const char *item, void *arg) {
+    list_ctx *l = arg;
+    ss_policy *p = &l->po->v;
+    uint32_t gid;
+    if (isdigit((unsigned char)item[0])) {
+        uint64_t v;
+        if (cli_uint(l->c, "--groups", item, 0, UINT32_MAX - 1, &v) != SU_OK)
+            return SU_EUSAGE;
+        gid = (uint32_t)v;
+    } else {
+        struct group *gr = getgrnam(item);
+        if (gr == NULL)
+            return cli_usage_err(l->c, "unknown group '%.64s' in --groups", item);
+        gid = (uint32_t)gr->gr_gid;
+    }
+    for (uint32_t i = 0; i < p->ngroups; i++)
+        if (p->groups[i] == gid)
+            return SU_OK;
+    if (p->ngroups == SS_MAX_GROUPS)
+        return cli_usage_err(l->c, "--groups names more than %d groups", SS_MAX_GROUPS);
+    p->groups[p->ngroups++] = gid;
     return SU_OK;
 }
 
@@ -172,6 +198,12 @@ int cli_policy_opt(cli *c, cli_policy_opts *po, int opt, const char *arg) {
         if (strcmp(arg, "any") == 0)
             return SU_OK;
         return each(c, po, "--users", arg, one_user);
+    case OPT_GROUPS:
+        po->given |= PO_GROUPS;
+        p->ngroups = 0;
+        if (strcmp(arg, "any") == 0)
+            return SU_OK;
+        return each(c, po, "--groups", arg, one_group);
     case OPT_KEY_PIN:
     case OPT_NO_KEY_PIN:
         po->given |= PO_KEY_PIN;
@@ -221,6 +253,10 @@ void cli_policy_apply(const cli_policy_opts *po, ss_policy *p) {
     if (po->given & PO_USERS) {
         p->nusers = v->nusers;
         memcpy(p->users, v->users, sizeof(p->users));
+    }
+    if (po->given & PO_GROUPS) {
+        p->ngroups = v->ngroups;
+        memcpy(p->groups, v->groups, sizeof(p->groups));
     }
     if (po->given & PO_KEY_PIN)
         p->key_pin = v->key_pin;

@@ -367,7 +367,7 @@ static int request_complete(const sw_request *r) {
     case SW_OP_SIGN:
         return r->has_id && r->tbs != NULL;
     }
-    return 0;
+    return r->op != 0; /* a newer op: the daemon answers that it does not know it */
 }
 
 int sw_decode_request(const unsigned char *buf, size_t len, sw_request *out, su_error *e) {

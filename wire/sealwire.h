@@ -116,7 +116,8 @@ int sw_encode_response(const sw_response *r, su_buf *out, su_error *e);
  * bytes. Returns SU_OK, or SU_EUSAGE for anything that is not exactly one
  * well-formed map of this protocol (trailing bytes, indefinite lengths, tags,
  * nesting deeper than 4, a known field of the wrong type or size, a request
- * missing what its op needs, an unknown op), SU_EIO when out of memory.
+ * missing what its op needs, op 0), SU_EIO when out of memory. An op this build
+ * does not know decodes (with only the common fields).
  */
 int sw_decode_request(const unsigned char *buf, size_t len, sw_request *out, su_error *e);
 int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, su_error *e);

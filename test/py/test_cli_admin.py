@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("secret_watch")
 ALICE_PIN = "alice-pin-6666"
 BOB_PIN = "bob-pin-7777"
 ATTEST_OID = "2.25.46257168805481854645121500197199491533.1"
-AUDIT_MEMBERS = {"seq", "time", "user", "pid", "program", "op", "key_id", "label", "outcome",
+AUDIT_MEMBERS = {"seq", "time", "user", "pid", "program", "via", "op", "key_id", "label", "outcome",
                  "reason", "digest", "tbs_hash", "prev_hash", "mac"}
 AUDIT_OPS = {"init", "unlock", "keygen", "import", "policy", "officer", "approve", "sign",
              "state", "cert", "backup", "restore", "pin"}

@@ -16,7 +16,7 @@ TYPES = ["rsa:2048", "rsa:3072", "rsa:4096", "ec:P-256", "ec:P-384", "ec:P-521",
 LIST_MEMBERS = {"label", "id", "type", "env", "state", "origin", "created"}
 SHOW_MEMBERS = LIST_MEMBERS | {"description", "state_reason", "policy", "usage"}
 POLICY_MEMBERS = {"env", "digests", "padding", "not_before", "not_after", "max_signatures",
-                  "rate", "approvals", "activation_ttl", "users", "key_pin", "audit"}
+                  "rate", "approvals", "activation_ttl", "users", "groups", "key_pin", "audit"}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 KEY_PIN = "key-pin-4444"
 
@@ -81,7 +81,7 @@ def test_show_json_shape_and_defaults(ks):
         "digests": ["sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"],
         "padding": ["pss", "pkcs1"],
         "not_before": None, "not_after": None, "max_signatures": None, "rate": None,
-        "approvals": 0, "activation_ttl": "1h", "users": None, "key_pin": False,
+        "approvals": 0, "activation_ttl": "1h", "users": None, "groups": None, "key_pin": False,
         "audit": "durable",
     }
 
@@ -100,13 +100,14 @@ def test_policy_options_round_trip(ks):
     ks.keygen("k1", "rsa:3072", "--env", "prod", "--digests", "SHA-384,sha512",
               "--padding", "pss", "--not-before", "2025-01-01", "--not-after",
               "2030-12-31T10:00:00Z", "--max-signatures", "100", "--rate", "10/min",
-              "--approvals", "2", "--activation-ttl", "30m", "--users", "root,1234")
+              "--approvals", "2", "--activation-ttl", "30m", "--users", "root,1234",
+              "--groups", "root,4321")
     p = show(ks, "k1")["policy"]
     assert p == {
         "env": "prod", "digests": ["sha384", "sha512"], "padding": ["pss"],
         "not_before": "2025-01-01T00:00:00Z", "not_after": "2030-12-31T10:00:00Z",
         "max_signatures": 100, "rate": "10/min", "approvals": 2, "activation_ttl": "30m",
-        "users": [0, 1234], "key_pin": False, "audit": "durable",
+        "users": [0, 1234], "groups": [0, 4321], "key_pin": False, "audit": "durable",
     }
     ks.keygen("tls", "ec:P-256", "--audit", "batched")
     assert show(ks, "tls")["policy"]["audit"] == "batched"

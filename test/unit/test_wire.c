@@ -160,9 +160,12 @@ static void hostile(void) {
     /* {0: "4"}: op of the wrong type */
     static const unsigned char badtype[] = {0xa1, 0x00, 0x61, '4'};
     CHECK(sw_decode_request(badtype, sizeof(badtype), &d, NULL) == SU_EUSAGE);
-    /* {0: 77}: unknown op */
-    static const unsigned char badop[] = {0xa1, 0x00, 0x18, 77};
-    CHECK(sw_decode_request(badop, sizeof(badop), &d, NULL) == SU_EUSAGE);
+    /* {0: 77}: an op of a newer client decodes (the daemon answers status 1); op 0 does not */
+    static const unsigned char newop[] = {0xa1, 0x00, 0x18, 77};
+    CHECK(sw_decode_request(newop, sizeof(newop), &d, NULL) == SU_OK && d.op == 77);
+    sw_request_clear(&d);
+    static const unsigned char op0[] = {0xa1, 0x00, 0x00};
+    CHECK(sw_decode_request(op0, sizeof(op0), &d, NULL) == SU_EUSAGE);
     /* {0: 3, 11: h'0102'}: key id of the wrong size */
     static const unsigned char shortid[] = {0xa2, 0x00, 0x03, 0x0b, 0x42, 0x01, 0x02};
     CHECK(sw_decode_request(shortid, sizeof(shortid), &d, NULL) == SU_EUSAGE);
