@@ -115,7 +115,7 @@ const char *sc_alg_ossl_name(sc_alg alg) {
 const char *sc_env_canon(const char *name) {
     ss_env env;
 
-    if (name == NULL || !ss_env_parse(name, &env))
+    if (name == NULL || ss_env_parse(name, &env, NULL) != SU_OK)
         return NULL;
     return ss_env_name(env);
 }
@@ -128,4 +128,9 @@ int sc_keyref_decode(const unsigned char *der, size_t len, unsigned char store_i
 int sc_selftest(OSSL_LIB_CTX *libctx, void (*report)(const char *name, int ok, void *arg),
                 void *arg, su_error *e) {
     return ss_selftest(libctx, NULL, report, arg, e);
+}
+
+int sc_selftest_client(OSSL_LIB_CTX *libctx, void (*report)(const char *name, int ok, void *arg),
+                       void *arg, su_error *e) {
+    return ss_selftest_digests(libctx, NULL, report, arg, e);
 }

@@ -65,29 +65,12 @@ static void rconn_close(rconn *k) {
     free(k);
 }
 
-/* One request, one response on k. SU_EIO with reason filled when the link broke. */
-static int exchange(rconn *k, const sw_request *q, sw_response *resp, su_error *e) {
-    su_buf out;
-    int rc;
-
-    su_buf_init(&out, q->key_pin != NULL);
-    rc = sw_encode_request(q, &out, e);
-    if (rc == SU_OK)
-        rc = sw_write_frame(k->fd, out.data, out.len, e);
-    if (rc == SU_OK)
-        rc = sw_read_frame(k->fd, &out, RESPONSE_MS, RESPONSE_MS, NULL, e);
-    if (rc == SU_OK && (rc = sw_decode_response(out.data, out.len, resp, e)) != SU_OK)
-        rc = SU_EIO; /* a daemon that sends garbage is as good as gone */
-    su_buf_free(&out);
-    return rc;
-}
-
 static int hello(remote *r, rconn *k, su_error *e) {
     sw_request q = {
         .op = SW_OP_HELLO, .version_min = SW_VERSION_MIN, .version_max = SW_VERSION_MAX};
     sw_response resp;
     su_error le = {0};
-    int rc = exchange(k, &q, &resp, &le);
+    int rc = sw_call(k->fd, &q, &resp, RESPONSE_MS, &le);
 
     if (rc != SU_OK)
         return su_err(e, SU_EIO, "daemon: cannot reach %s: %s", r->socket, le.msg);
@@ -116,21 +99,16 @@ static int hello(remote *r, rconn *k, su_error *e) {
 }
 
 static int connect_new(remote *r, rconn **out, su_error *e) {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     rconn *k = calloc(1, sizeof(*k));
+    su_error le = {0};
     int rc;
 
     if (k == NULL)
         return su_err(e, SU_EIO, "out of memory");
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->socket);
     k->pid = getpid();
-    if ((k->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-        connect(k->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        rc = su_err(e, SU_EIO, "daemon: cannot reach %s: %s", r->socket, strerror(errno));
-        if (k->fd >= 0)
-            close(k->fd);
+    if (sw_connect(r->socket, &k->fd, &le) != SU_OK) {
         free(k);
-        return rc;
+        return su_err(e, SU_EIO, "daemon: cannot reach %s: %s", r->socket, le.msg);
     }
     if ((rc = hello(r, k, e)) != SU_OK) {
         rconn_close(k);
@@ -186,7 +164,7 @@ static int call(remote *r, const sw_request *q, sw_response *resp, su_error *e) 
 
         if (fresh && (rc = connect_new(r, &k, e)) != SU_OK)
             return rc;
-        if ((rc = exchange(k, q, resp, &le)) == SU_OK) {
+        if ((rc = sw_call(k->fd, q, resp, RESPONSE_MS, &le)) == SU_OK) {
             give_back(r, k);
             return SU_OK;
         }
@@ -370,29 +348,35 @@ static int rem_sign(sc_conn *c, const unsigned char *id, const sc_sign_req *req,
                     .tbslen = req->tbslen};
     sw_response resp;
     char label[SC_LABEL_MAX + 1];
-    int rc;
+    int rc, asked = 0;
 
     if (sig == NULL)
         return max_size(c, id, siglen, e);
     memcpy(q.id, id, SC_KEY_ID_LEN);
-    /* the usage PIN goes with the request when the key is known to need it */
-    if (req->key_pin_cb != NULL && pin_key_label(r, id, label, sizeof(label)) &&
-        (rc = req->key_pin_cb(req->key_pin_arg, label, &q.key_pin, e)) != SU_OK)
-        return rc;
-    for (int attempt = 0;; attempt++) {
+    /* The usage PIN goes with the request when the key is known to need it. If the
+     * front end has none, the request goes without: the daemon refuses it by policy
+     * and audits the refusal, as the embedded store does. */
+    if (req->key_pin_cb != NULL && pin_key_label(r, id, label, sizeof(label))) {
+        su_error pe = {0};
+        asked = 1;
+        if (req->key_pin_cb(req->key_pin_arg, label, &q.key_pin, &pe) != SU_OK)
+            q.key_pin = NULL;
+    }
+    for (;;) {
         if ((rc = call(r, &q, &resp, e)) != SU_OK)
             break;
         /* the key's policy changed since it was found: ask once and send again */
-        if (resp.status == SW_ST_KEY_PIN_NEEDED && attempt == 0 && req->key_pin_cb != NULL &&
-            q.key_pin == NULL) {
+        if (resp.status == SW_ST_KEY_PIN_NEEDED && !asked && req->key_pin_cb != NULL) {
             char hex[2 * SC_KEY_ID_LEN + 1];
+            su_error pe = {0};
             su_hex(hex, id, SC_KEY_ID_LEN);
-            sw_response_clear(&resp);
-            if ((rc = req->key_pin_cb(req->key_pin_arg,
-                                      pin_key_label(r, id, label, sizeof(label)) ? label : hex,
-                                      &q.key_pin, e)) != SU_OK)
-                break;
-            continue;
+            asked = 1;
+            if (req->key_pin_cb(req->key_pin_arg,
+                                pin_key_label(r, id, label, sizeof(label)) ? label : hex,
+                                &q.key_pin, &pe) == SU_OK) {
+                sw_response_clear(&resp);
+                continue;
+            }
         }
         if (resp.status == SW_ST_KEY_PIN_NEEDED)
             rc = su_err(e, SU_EPOLICY, "%s", resp.message);

@@ -68,12 +68,24 @@ static void key_out(ss_keyinfo *k, sw_key *o) {
     k->spki = NULL;
 }
 
-static void key_find(d_server *srv, const sw_request *q, sw_response *r) {
+/* The peer as the store's signer: the identity policy and audit use. */
+static ss_signer signer_of(const d_peer *peer) {
+    return (ss_signer){.uid = peer->uid,
+                       .gid = peer->gid,
+                       .groups = peer->groups,
+                       .ngroups = peer->ngroups,
+                       .pid = peer->pid,
+                       .user = peer->user,
+                       .program = peer->program};
+}
+
+static void key_find(d_server *srv, const d_peer *peer, const sw_request *q, sw_response *r) {
+    ss_signer who = signer_of(peer);
     ss_keyinfo *k = NULL;
     su_error e = {0};
 
-    /* a destroyed key is refused here by name and the refusal audited */
-    if (ss_key_use(srv->store, q->label, q->has_id ? q->id : NULL, &k, &e) != SU_OK) {
+    /* a destroyed key is refused here by name and the refusal audited as the peer's */
+    if (ss_key_use_by(srv->store, &who, q->label, q->has_id ? q->id : NULL, &k, &e) != SU_OK) {
         fail(r, e.code, e.msg);
         return;
     }
@@ -151,13 +163,7 @@ static int key_pin_cb(void *arg, const char *label, su_pin **out, su_error *e) {
 
 static void sign(d_server *srv, const d_peer *peer, const sw_request *q, sw_response *r) {
     key_pin_ctx kp = {.pin = q->key_pin};
-    ss_signer who = {.uid = peer->uid,
-                     .gid = peer->gid,
-                     .groups = peer->groups,
-                     .ngroups = peer->ngroups,
-                     .pid = peer->pid,
-                     .user = peer->user,
-                     .program = peer->program};
+    ss_signer who = signer_of(peer);
     ss_sign_req req = {.digest = q->digest,
                        .padding = q->padding,
                        .mgf1_digest = q->mgf1_digest,
@@ -209,7 +215,7 @@ int d_handle(d_server *srv, const d_peer *peer, int *hello_done, const sw_reques
         status(srv, r);
         break;
     case SW_OP_KEY_FIND:
-        key_find(srv, q, r);
+        key_find(srv, peer, q, r);
         break;
     case SW_OP_KEY_LIST:
         key_list(srv, r);

@@ -145,7 +145,7 @@ static int parse(int argc, char **argv, opts *o) {
         }
         case OPT_ENVIRONMENT: {
             ss_env env;
-            if (!ss_env_parse(optarg, &env))
+            if (ss_env_parse(optarg, &env, NULL) != SU_OK)
                 return die(SU_EUSAGE,
                            "sealhsmd: invalid value '%.32s' for --environment (expected "
                            "dev|test|prod)",
@@ -257,11 +257,11 @@ static void parent_dir(const char *path, char *out, size_t n) {
 }
 
 /* A directory anyone may write to lets anyone replace our socket or keystore files. */
-static int check_dir_not_open(const char *what, const char *dir) {
+static int check_dir_not_open(const char *what, const char *dir, int missing_code) {
     struct stat st;
     if (stat(dir, &st) != 0)
-        return die(errno == ENOENT ? SU_EIO : SU_EIO, "sealhsmd: %s directory %s: %s", what, dir,
-                   strerror(errno));
+        return die(errno == ENOENT ? missing_code : SU_EIO, "sealhsmd: %s directory %s: %s", what,
+                   dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return die(SU_EIO, "sealhsmd: %s directory %s is not a directory", what, dir);
     if (st.st_mode & S_IWOTH)
@@ -383,12 +383,15 @@ static int run(opts *o, int *report_fd) {
     ss_keyinfo **keys = NULL;
 
     srv.cfg = o->cfg;
+    /* the keystore's algorithms run here: their known-answer tests first (exit 6) */
+    if ((rc = ss_selftest(NULL, NULL, NULL, NULL, &e)) != SU_OK)
+        return die(rc, "sealhsmd: %s", e.msg);
     parent_dir(o->cfg.socket, sockdir, sizeof(sockdir));
-    if ((rc = check_dir_not_open("socket", sockdir)) != SU_OK)
+    if ((rc = check_dir_not_open("socket", sockdir, SU_EIO)) != SU_OK)
         return rc;
     if ((rc = ss_resolve_path(o->cfg.keystore, path, sizeof(path), &e)) != SU_OK)
         return die(rc, "%s", e.msg);
-    if ((rc = check_dir_not_open("keystore", path)) != SU_OK)
+    if ((rc = check_dir_not_open("keystore", path, SU_ENOTFOUND)) != SU_OK)
         return rc;
     if ((rc = read_pin(o, &pin, &e)) != SU_OK)
         return die(rc, "%s", e.msg);
@@ -430,8 +433,9 @@ static int run(opts *o, int *report_fd) {
         return rc;
     }
     srv.started = su_now();
-    d_log("serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
-          srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers, o->cfg.max_clients);
+    d_log("pid %ld serving keystore %s on %s (environment %s, %u workers, at most %u clients)",
+          (long)getpid(), srv.keystore, o->cfg.socket, o->cfg.environment, o->cfg.workers,
+          o->cfg.max_clients);
     report(report_fd, SU_OK);
     notify_ready();
     rc = d_serve(&srv, lfd);

@@ -34,7 +34,8 @@ static void same_info(const ss_keyinfo *a, const ss_keyinfo *b) {
     su_buf pa, pb;
     su_buf_init(&pa, 0);
     su_buf_init(&pb, 0);
-    FZ_CHECK(ss_policy_encode(&a->policy, &pa) && ss_policy_encode(&b->policy, &pb));
+    FZ_CHECK(ss_policy_encode(&a->policy, &pa, NULL) == SU_OK &&
+             ss_policy_encode(&b->policy, &pb, NULL) == SU_OK);
     FZ_CHECK(pa.len == pb.len && memcmp(pa.data, pb.data, pa.len) == 0);
     su_buf_free(&pa);
     su_buf_free(&pb);

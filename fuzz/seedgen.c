@@ -115,7 +115,7 @@ static void seed_keyrec(const MDB_val *k, const MDB_val *v, void *arg) {
     write_seed("keyrec", name, v->mv_data, v->mv_size - ST_MAC_LEN);
     su_buf b;
     su_buf_init(&b, 0);
-    ss_policy_encode(&r.info.policy, &b);
+    ss_policy_encode(&r.info.policy, &b, NULL);
     write_seed("policy", r.info.label, b.data, b.len);
     su_buf_free(&b);
     unsigned char *der = NULL, store_id[SS_STORE_ID_LEN];
@@ -510,7 +510,7 @@ int main(int argc, char **argv) {
     ss_policy_default(&p);
     su_buf b;
     su_buf_init(&b, 0);
-    ss_policy_encode(&p, &b);
+    ss_policy_encode(&p, &b, NULL);
     write_seed("policy", "default", b.data, b.len);
     su_buf_free(&b);
     ss_close(s);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OSSL_OP_DECODER: key-reference files (SPEC §4) to keystore keys, so that
- * programs which only read PEM key files (PEM_read_bio_PrivateKey: openssl ts,
+ * OSSL_OP_DECODER: key-reference files (docs/reference.md, Key-reference files) to keystore keys,
+ * so that programs which only read PEM key files (PEM_read_bio_PrivateKey: openssl ts,
  * osslsigncode, web servers) sign with the HSM key when the provider is
  * active through openssl.cnf.
  *
@@ -122,7 +122,14 @@ end:
     return ok;
 }
 
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_decoder_newctx_fn sealhsm_dec_newctx;
+static OSSL_FUNC_decoder_freectx_fn sealhsm_dec_freectx;
+static OSSL_FUNC_decoder_does_selection_fn sealhsm_dec_keyref_does_selection;
+static OSSL_FUNC_decoder_decode_fn sealhsm_dec_pem2der_decode;
+
 #define SEALHSM_KEYREF_DECODER(tname, KT)                                                          \
+    static OSSL_FUNC_decoder_decode_fn sealhsm_dec_##tname##_decode;                               \
     static int sealhsm_dec_##tname##_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,         \
                                             OSSL_CALLBACK *data_cb, void *data_cbarg,              \
                                             OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {     \

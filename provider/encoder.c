@@ -91,6 +91,15 @@ static int sealhsm_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *
     return ok;
 }
 
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_encoder_newctx_fn sealhsm_enc_newctx;
+static OSSL_FUNC_encoder_freectx_fn sealhsm_enc_freectx;
+static OSSL_FUNC_encoder_does_selection_fn sealhsm_enc_spki_does_selection;
+static OSSL_FUNC_encoder_does_selection_fn sealhsm_enc_text_does_selection;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_spki_der_encode;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_spki_pem_encode;
+static OSSL_FUNC_encoder_encode_fn sealhsm_enc_text_encode;
+
 static const OSSL_DISPATCH sealhsm_enc_spki_der_functions[] = {
     {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))sealhsm_enc_newctx},
     {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))sealhsm_enc_freectx},

@@ -156,11 +156,25 @@ static const OSSL_PARAM sealhsm_km_ec_public_params[] = {
 static const OSSL_PARAM sealhsm_km_ecx_public_params[] = {
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0), OSSL_PARAM_END};
 
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_keymgmt_free_fn sealhsm_km_free;
+static OSSL_FUNC_keymgmt_dup_fn sealhsm_km_dup;
+static OSSL_FUNC_keymgmt_has_fn sealhsm_km_has;
+static OSSL_FUNC_keymgmt_match_fn sealhsm_km_match;
+static OSSL_FUNC_keymgmt_import_fn sealhsm_km_import;
+static OSSL_FUNC_keymgmt_export_fn sealhsm_km_export;
+static OSSL_FUNC_keymgmt_get_params_fn sealhsm_km_get_params;
+
 /*
  * One dispatch table per key type. The per-type wrappers bind the type to the
  * shared functions; op names the signature algorithm (query_operation_name).
  */
 #define SEALHSM_KEYMGMT(tname, KT, op, gettable, types)                                            \
+    static OSSL_FUNC_keymgmt_new_fn sealhsm_km_##tname##_new;                                      \
+    static OSSL_FUNC_keymgmt_load_fn sealhsm_km_##tname##_load;                                    \
+    static OSSL_FUNC_keymgmt_query_operation_name_fn sealhsm_km_##tname##_query_operation_name;    \
+    static OSSL_FUNC_keymgmt_gettable_params_fn sealhsm_km_##tname##_gettable_params;              \
+    static OSSL_FUNC_keymgmt_import_types_fn sealhsm_km_##tname##_types;                           \
     static void *sealhsm_km_##tname##_new(void *provctx) {                                         \
         return sealhsm_km_new(provctx, KT);                                                        \
     }                                                                                              \

@@ -247,7 +247,8 @@ static int pss_saltlen(const SEALHSM_SIGCTX *ctx, int *out) {
     return 1;
 }
 
-/* Asked by sc_sign() for keys whose policy has a usage PIN (README: key PINs). */
+/* Asked by sc_sign() for keys whose policy has a usage PIN
+ * (docs/reference.md, PIN sources (provider)). */
 static int key_pin_cb(void *arg, const char *label, su_pin **out, su_error *e) {
     const SEALHSM_KEY *k = arg;
     char prompt[SC_LABEL_MAX + 64];
@@ -641,8 +642,30 @@ static const OSSL_PARAM *sealhsm_sig_eddsa_gettable_ctx_params(void *vctx, void 
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_signature_freectx_fn sealhsm_sig_freectx;
+static OSSL_FUNC_signature_dupctx_fn sealhsm_sig_dupctx;
+static OSSL_FUNC_signature_sign_init_fn sealhsm_sig_sign_init;
+static OSSL_FUNC_signature_sign_fn sealhsm_sig_sign;
+static OSSL_FUNC_signature_verify_init_fn sealhsm_sig_verify_init;
+static OSSL_FUNC_signature_verify_fn sealhsm_sig_verify;
+static OSSL_FUNC_signature_digest_sign_init_fn sealhsm_sig_digest_sign_init;
+static OSSL_FUNC_signature_digest_sign_update_fn sealhsm_sig_digest_update;
+static OSSL_FUNC_signature_digest_sign_final_fn sealhsm_sig_digest_sign_final;
+static OSSL_FUNC_signature_digest_sign_fn sealhsm_sig_digest_sign;
+static OSSL_FUNC_signature_digest_verify_init_fn sealhsm_sig_digest_verify_init;
+static OSSL_FUNC_signature_digest_verify_final_fn sealhsm_sig_digest_verify_final;
+static OSSL_FUNC_signature_digest_verify_fn sealhsm_sig_digest_verify;
+static OSSL_FUNC_signature_get_ctx_params_fn sealhsm_sig_get_ctx_params;
+static OSSL_FUNC_signature_set_ctx_params_fn sealhsm_sig_set_ctx_params;
+static OSSL_FUNC_signature_gettable_ctx_params_fn sealhsm_sig_eddsa_gettable_ctx_params;
+static OSSL_FUNC_signature_settable_ctx_params_fn sealhsm_sig_eddsa_settable_ctx_params;
+
 /* 3.0 does not fall back from EVP_PKEY_sign to digest-sign or back: RSA and ECDSA need both. */
 #define SEALHSM_SIG_HASHING(alg)                                                                   \
+    static OSSL_FUNC_signature_newctx_fn sealhsm_sig_##alg##_newctx;                               \
+    static OSSL_FUNC_signature_gettable_ctx_params_fn sealhsm_sig_##alg##_gettable_ctx_params;     \
+    static OSSL_FUNC_signature_settable_ctx_params_fn sealhsm_sig_##alg##_settable_ctx_params;     \
     static const OSSL_DISPATCH sealhsm_sig_##alg##_functions[] = {                                 \
         {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sealhsm_sig_##alg##_newctx},                  \
         {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sealhsm_sig_freectx},                        \
@@ -668,6 +691,7 @@ static const OSSL_PARAM *sealhsm_sig_eddsa_gettable_ctx_params(void *vctx, void 
 
 /* EdDSA signs the message in one call (EVP_DigestSign), as OpenSSL's own does. */
 #define SEALHSM_SIG_EDDSA(alg)                                                                     \
+    static OSSL_FUNC_signature_newctx_fn sealhsm_sig_##alg##_newctx;                               \
     static const OSSL_DISPATCH sealhsm_sig_##alg##_functions[] = {                                 \
         {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sealhsm_sig_##alg##_newctx},                  \
         {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sealhsm_sig_freectx},                        \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OSSL_OP_STORE for the scheme "sealhsm" (SPEC §4): a URI names one key by
+ * OSSL_OP_STORE for the scheme "sealhsm" (docs/reference.md, URIs): a URI names one key by
  * label or id; loading it yields the key (as a reference for our keymgmt) and
  * then the certificates stored with it.
  */
@@ -194,6 +194,14 @@ static int sealhsm_store_close(void *loaderctx) {
     OPENSSL_free(ctx);
     return 1;
 }
+
+/* Typed declarations: an entry whose signature differs from the core's does not compile. */
+static OSSL_FUNC_store_open_fn sealhsm_store_open;
+static OSSL_FUNC_store_settable_ctx_params_fn sealhsm_store_settable_ctx_params;
+static OSSL_FUNC_store_set_ctx_params_fn sealhsm_store_set_ctx_params;
+static OSSL_FUNC_store_load_fn sealhsm_store_load;
+static OSSL_FUNC_store_eof_fn sealhsm_store_eof;
+static OSSL_FUNC_store_close_fn sealhsm_store_close;
 
 static const OSSL_DISPATCH sealhsm_store_functions[] = {
     {OSSL_FUNC_STORE_OPEN, (void (*)(void))sealhsm_store_open},

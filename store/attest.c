@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Attestation certificates (SPEC §3): the keystore's self-signed P-384 CA, and
- * per-key certificates carrying the sealhsm attestation extension. Everything is
- * built and signed in the caller's libctx, including the key-identifier hashes.
+ * Attestation certificates (docs/reference.md, Attestation certificates): the keystore's
+ * self-signed P-384 CA, and per-key certificates carrying the sealhsm attestation extension.
+ * Everything is built and signed in the caller's libctx, including the key-identifier hashes.
  */
 #include "attest.h"
 
@@ -56,8 +56,7 @@ static int attestation_fill(SEALHSM_ATTESTATION *a, const ss_keyinfo *k) {
     int generated = k->origin == SS_ORIGIN_GENERATED;
     ss_keytype_name(k->type, type);
     a->never_extractable = generated ? 0xff : 0;
-    /* ss_policy_digest returns 1 on success (store/policy.c) */
-    return ss_policy_digest(&k->policy, digest) == 1 &&
+    return ss_policy_digest(&k->policy, digest, NULL) == SU_OK &&
            ASN1_ENUMERATED_set(a->origin, generated ? 0 : 1) &&
            ASN1_STRING_set(a->key_type, type, -1) &&
            ASN1_STRING_set(a->env, ss_env_name(k->policy.env), -1) &&

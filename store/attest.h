@@ -7,7 +7,8 @@
 
 #include <openssl/evp.h>
 
-/* Dotted OID of the sealhsm key-attestation extension (SPEC §3). */
+/* Dotted OID of the sealhsm key-attestation extension
+ * (docs/reference.md, Attestation certificates). */
 #define ST_ATTEST_EXT_OID "2.25.46257168805481854645121500197199491533.1"
 
 /*

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The audit log (SPEC §6).
+ * The audit log (docs/reference.md, Audit log).
  *
  * Record i is   content_i || authenticated (u8) || mac_i
  * where         content_i carries seq, time, who, what, outcome and prev_hash,

@@ -49,10 +49,6 @@ void st_gate_destroy(st_gate *g) {
 }
 
 /*
- * Applies one signature inside txn. The item's own outcome goes to it->rc;
- * the return value is nonzero only when txn itself failed and must be aborted.
- */
-/*
  * The key record of the last item, kept across the items of one transaction: a
  * group commit is usually many signatures with one key, whose record (unlike its
  * counters) does not change, so it is decoded and MAC-checked once while its
@@ -100,6 +96,10 @@ static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key
     return SU_OK;
 }
 
+/*
+ * Applies one signature inside txn. The item's own outcome goes to it->rc;
+ * the return value is nonzero only when txn itself failed and must be aborted.
+ */
 static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_key *lk) {
     ss_error *e = &it->err;
     const ss_sign_req *req = it->req;

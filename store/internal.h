@@ -129,6 +129,16 @@ struct ss_store {
     pid_t pid;                  /* the process using this handle (fork detection) */
 };
 
+/* ---- names.c: used inside the store only (and by the fuzzers) ---------------------------- */
+
+/* EC curve name ("P-256") or NULL. */
+const char *ss_keytype_curve(ss_keytype t);
+/* One spelling per digest for records and messages: the policy spelling, "sha1" /
+ * "md5" for the forbidden families, "none" for NULL (EdDSA), else lowercased into buf. */
+const char *ss_digest_canon(const char *name, char *buf, size_t n);
+/* Output size in bytes of one digest flag, 0 if not a single known flag. */
+size_t ss_digest_size(unsigned flag);
+
 /* ---- store.c ------------------------------------------------------------------------ */
 
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
@@ -221,6 +231,7 @@ void st_slot_encode(const st_slot *slot, su_buf *out);
 int st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
 /* meta key of a role's slot / try counter: "slot/so", "tries/officer/NAME", ... */
 void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name);
+/* defined in store.c */
 int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e);
 /* Derives the session subkeys from the master key and stores them in s; keeps a
  * copy of the master key itself only when keep_mk (SO sessions, which rewrap it). */
@@ -266,7 +277,7 @@ EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r);
 void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey);
 void st_keycache_clear(ss_store *s);
 
-/* ---- usage.c: MACed per-key counters ----------------------------------------------------- */
+/* ---- record.c (continued): MACed per-key usage counters --------------------------------- */
 
 typedef struct st_usage {
     uint64_t signatures;
@@ -380,22 +391,25 @@ int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned
 int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char **cert,
                        size_t *certlen, ss_error *e);
 
-/* ---- keys.c helpers shared with backup/attest ---------------------------------------------- */
+/* ---- helpers shared between verb files (each names the file that defines it) ------------ */
 
+/* store.c: the session's role checks */
 int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
 int st_require_login(ss_store *s, const char *what, ss_error *e);
+/* keys.c */
 int st_label_valid(const char *label, ss_error *e);
-/* PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
+/* keys.c: PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
 int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
 int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
                        ss_error *e);
-/* The signing key of an unsealed record, keeping private bytes in the secure heap. */
+/* unseal.c: the signing key of an unsealed record, keeping private bytes in the secure heap. */
 int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
                      EVP_PKEY **out, ss_error *e);
+/* record.c */
 int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
 void st_keyinfo_clear(ss_keyinfo *k);
 
-/* The id of a key for messages: its label, or its hex id. */
+/* record.c: the id of a key for messages: its label, or its hex id. */
 void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Key references (SPEC §4): the DER inside a "SEALHSM KEY REF" PEM block,
+ * Key references (docs/reference.md, Key-reference files): the DER inside a
+ * "SEALHSM KEY REF" PEM block,
  *
  *   KeyRef ::= SEQUENCE { version INTEGER (1), keystoreId OCTET STRING (SIZE (16)),
  *                         keyId OCTET STRING (SIZE (16)), label UTF8String }

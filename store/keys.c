@@ -356,6 +356,11 @@ int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyin
 
 int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
                ss_error *e) {
+    return ss_key_use_by(s, NULL, label, id, out, e);
+}
+
+int ss_key_use_by(ss_store *s, const ss_signer *signer, const char *label, const unsigned char *id,
+                  ss_keyinfo **out, ss_error *e) {
     int rc = ss_key_get(s, label, id, out, e);
     if (rc != SU_OK || (*out)->state != SS_STATE_DESTROYED)
         return rc;
@@ -365,7 +370,8 @@ int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyin
                       .outcome = SS_OUT_DENIED,
                       .key_id = (*out)->id,
                       .label = (*out)->label,
-                      .reason = reason};
+                      .reason = reason,
+                      .signer = signer};
     st_audit_log(s, &in, NULL);
     su_err(e, SU_ENOTFOUND, "%s", reason);
     ss_keyinfo_free(*out);
@@ -512,7 +518,7 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         char reason[80] = "policy changed, digest ";
         unsigned char dg[32];
         su_buf_init(&pol, 0);
-        if (ss_policy_digest(p, dg))
+        if (ss_policy_digest(p, dg, NULL) == SU_OK)
             su_hex(reason + strlen(reason), dg, 16);
         su_buf_free(&pol);
         rc = audit_key(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);

@@ -91,14 +91,15 @@ const char *ss_env_name(ss_env env) {
     return "unknown";
 }
 
-int ss_env_parse(const char *s, ss_env *out) {
+int ss_env_parse(const char *s, ss_env *out, ss_error *e) {
     for (int i = SS_ENV_DEV; i <= SS_ENV_PROD; i++) {
         if (s != NULL && strcmp(s, ss_env_name((ss_env)i)) == 0) {
             *out = (ss_env)i;
-            return 1;
+            return SU_OK;
         }
     }
-    return 0;
+    return su_err(e, SU_EUSAGE, "unknown environment '%.32s' (expected dev, test or prod)",
+                  s != NULL ? s : "");
 }
 
 const char *ss_state_name(ss_state st) {

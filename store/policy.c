@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The sign-time policy (SPEC §5): its canonical encoding and its rules. */
+/* The sign-time policy (docs/reference.md, Policy): its canonical encoding and its rules. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -22,9 +22,12 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-int ss_policy_encode(const ss_policy *p, su_buf *out) {
-    if (p->nusers > SS_MAX_USERS || p->ngroups > SS_MAX_GROUPS)
-        return 0;
+int ss_policy_encode(const ss_policy *p, su_buf *out, ss_error *e) {
+    if (p->nusers > SS_MAX_USERS)
+        return su_err(e, SU_EUSAGE, "policy names %u users (at most %d)", p->nusers, SS_MAX_USERS);
+    if (p->ngroups > SS_MAX_GROUPS)
+        return su_err(e, SU_EUSAGE, "policy names %u groups (at most %d)", p->ngroups,
+                      SS_MAX_GROUPS);
     uint32_t users[SS_MAX_USERS], groups[SS_MAX_GROUPS];
     memcpy(users, p->users, p->nusers * sizeof(uint32_t));
     qsort(users, p->nusers, sizeof(uint32_t), cmp_u32);
@@ -53,7 +56,7 @@ int ss_policy_encode(const ss_policy *p, su_buf *out) {
         for (uint32_t i = 0; i < p->ngroups; i++)
             su_buf_u32(out, groups[i]);
     }
-    return !out->failed;
+    return out->failed ? su_err(e, SU_EIO, "out of memory encoding a policy") : SU_OK;
 }
 
 int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
@@ -95,12 +98,14 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     return su_rd_done(&r) && kpin <= 1 && batched <= 1;
 }
 
-int ss_policy_digest(const ss_policy *p, unsigned char out[32]) {
+int ss_policy_digest(const ss_policy *p, unsigned char out[32], ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
-    int ok = ss_policy_encode(p, &b) && st_sha256(NULL, b.data, b.len, NULL, 0, out);
+    int rc = ss_policy_encode(p, &b, e);
+    if (rc == SU_OK && !st_sha256(NULL, b.data, b.len, NULL, 0, out))
+        rc = su_err(e, SU_EIO, "SHA-256 of a policy failed");
     su_buf_free(&b);
-    return ok;
+    return rc;
 }
 
 #define DENY(...) su_err(e, SU_EPOLICY, "policy: key " __VA_ARGS__)
@@ -152,7 +157,7 @@ int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *
 
     ss_env want;
     const char *env_name = req->environment ? req->environment : "dev";
-    if (!ss_env_parse(env_name, &want))
+    if (ss_env_parse(env_name, &want, NULL) != SU_OK)
         return DENY("%s: environment '%.32s' is not dev, test or prod", L, env_name);
     if (want != p->env)
         return DENY("%s: env: key is for %s, this signer is configured for %s", L,

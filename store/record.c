@@ -98,7 +98,7 @@ static int encode_attrs(const st_keyrec *r, su_buf *b) {
     su_buf_str(b, k->description);
     su_buf pol;
     su_buf_init(&pol, 0);
-    int ok = ss_policy_encode(&k->policy, &pol);
+    int ok = ss_policy_encode(&k->policy, &pol, NULL) == SU_OK;
     su_buf_bytes(b, pol.data, pol.len);
     su_buf_free(&pol);
     su_buf_bytes(b, k->spki, k->spki_len);

@@ -17,6 +17,19 @@
  *     ss_login / ss_logout / ss_close must not race with other calls.
  *   - Key material never crosses this API except inward (ss_import); public
  *     keys cross it as DER SubjectPublicKeyInfo.
+ *
+ * Contracts (each verb below says what it needs, returns and which errors it gives)
+ *   - "Needs SO" / "Needs user" / "Needs officer": that role must be logged in
+ *     (ss_login); with no login the verb gives SU_EPIN ("... needs X to log in
+ *     first"), with another role SU_EPOLICY ("... is reserved to X"). "Needs a
+ *     login": any role (SU_EPIN without one). "No login": works on a closed or a
+ *     locked keystore.
+ *   - Every verb that reads or writes the keystore can also give SU_EINTEGRITY (a
+ *     corrupt file, a record or MAC that fails its check, an older copy of a record
+ *     put back) and SU_EIO (I/O error, full map, read-only file, out of memory);
+ *     the lists below do not repeat these two.
+ *   - A label names a key as the user typed it: unknown labels give SU_ENOTFOUND,
+ *     as do destroyed keys for every verb but ss_key_get and ss_key_list.
  */
 #ifndef SEALSTORE_H
 #define SEALSTORE_H
@@ -80,32 +93,32 @@ typedef struct ss_keytype {
     unsigned bits;
 } ss_keytype;
 
-/* "rsa:3072", "ec:P-256", "ed25519", "ed448"; RSA 2048..4096 only. */
+/* No login. Parses "rsa:2048|3072|4096", "ec:P-256|P-384|P-521", "ed25519", "ed448".
+ * Returns SU_OK, or SU_EUSAGE for anything else (RSA below 2048 bits included). */
 int ss_keytype_parse(const char *s, ss_keytype *out, ss_error *e);
-/* The --type spelling of a type; out holds 16 bytes. */
+/* No login. Writes the --type spelling of t into out (16 bytes); "" if t is unknown. */
 void ss_keytype_name(ss_keytype t, char *out);
-/* OpenSSL's key type name: "RSA", "EC", "ED25519", "ED448". */
+/* No login. OpenSSL's key type name: "RSA", "EC", "ED25519", "ED448"; "" if unknown. */
 const char *ss_keytype_ossl_name(ss_keytype t);
-/* EC curve name ("P-256") or NULL. */
-const char *ss_keytype_curve(ss_keytype t);
 
+/* No login. "dev", "test", "prod" ("unknown" for other values). */
 const char *ss_env_name(ss_env env);
-int ss_env_parse(const char *s, ss_env *out);
+/* No login. Parses "dev", "test" or "prod" into *out. Returns SU_OK, or SU_EUSAGE (out
+ * untouched) for anything else, NULL included. */
+int ss_env_parse(const char *s, ss_env *out, ss_error *e);
+/* No login. "active", "disabled", "revoked", "destroyed". */
 const char *ss_state_name(ss_state st);
+/* No login. "generated", "imported". */
 const char *ss_origin_name(ss_origin o);
 
-/* Digest flag from any common spelling ("sha256", "SHA2-256", "SHA-256", "sha3-384");
- * 0 for unknown or forbidden digests (*forbidden set to 1 for SHA-1 / MD5 family). */
+/* No login. Digest flag from any common spelling ("sha256", "SHA2-256", "SHA-256",
+ * "sha3-384"); 0 for unknown or forbidden digests (*forbidden, when not NULL, set to 1
+ * for the SHA-1 / MD5 family and left alone otherwise). */
 unsigned ss_digest_flag(const char *name, int *forbidden);
-/* Lowercase policy spelling of one flag ("sha256"), NULL if not a single flag. */
+/* No login. Lowercase policy spelling of one flag ("sha256"), NULL if not a single flag. */
 const char *ss_digest_name(unsigned flag);
-/* One spelling per digest for records and messages: the policy spelling, "sha1" /
- * "md5" for the forbidden families, "none" for NULL (EdDSA), else lowercased into buf. */
-const char *ss_digest_canon(const char *name, char *buf, size_t n);
-/* Output size in bytes of one digest flag, 0 if not a single known flag. */
-size_t ss_digest_size(unsigned flag);
 
-/* ---- policy (SPEC §5) ------------------------------------------------------- */
+/* ---- policy (docs/reference.md, Policy) -------------------------------------------------- */
 
 typedef struct ss_policy {
     ss_env env;
@@ -126,13 +139,19 @@ typedef struct ss_policy {
     uint32_t groups[SS_MAX_GROUPS];
 } ss_policy;
 
+/* No login. The defaults of docs/reference.md, Policy: env dev, SS_MD_DEFAULT, both
+ * paddings, activation TTL 1h, no other rule. */
 void ss_policy_default(ss_policy *p);
-/* Canonical encoding (stable, used in the sealing AAD and the attestation digest;
- * a policy without groups encodes as it did before groups existed).
- * Returns 1 on success, 0 on failure (like a predicate, not an SU_* code). */
-int ss_policy_encode(const ss_policy *p, su_buf *out);
-/* SHA-256 of the canonical encoding; returns 1 on success, 0 on failure. */
-int ss_policy_digest(const ss_policy *p, unsigned char out[32]);
+/* No login. Appends the canonical encoding of p to out (stable: it is bound into the
+ * sealing AAD and hashed into the attestation's policyDigest; the layout is in
+ * docs/reference.md, Policy). Users and groups are encoded sorted, so equal policies
+ * encode equally; a policy without groups encodes as it did before groups existed.
+ * Returns SU_OK, SU_EUSAGE when p->nusers > SS_MAX_USERS or p->ngroups > SS_MAX_GROUPS,
+ * SU_EIO when out ran out of memory. */
+int ss_policy_encode(const ss_policy *p, su_buf *out, ss_error *e);
+/* No login. SHA-256 of the canonical encoding into out. Returns SU_OK or the errors of
+ * ss_policy_encode, SU_EIO if hashing fails. */
+int ss_policy_digest(const ss_policy *p, unsigned char out[32], ss_error *e);
 
 /* ---- keystore lifecycle ---------------------------------------------------------- */
 
@@ -144,58 +163,92 @@ typedef struct ss_init_params {
     int syslog;              /* 1: every process copies audit records to syslog */
 } ss_init_params;
 
+/* No login. The defaults: 64 MiB, 3 passes, 1 lane, 10 tries, no syslog. */
 void ss_init_params_default(ss_init_params *p);
 
 /*
- * Resolves the keystore directory: explicit (--keystore / provider param), else
- * $SEALHSM_KEYSTORE, else $XDG_DATA_HOME/sealhsm, else ~/.local/share/sealhsm.
+ * No login. Writes the keystore directory into out: explicit_dir (--keystore / the
+ * provider parameter) if not NULL or empty, else $SEALHSM_KEYSTORE, else
+ * $XDG_DATA_HOME/sealhsm (absolute XDG_DATA_HOME only), else ~/.local/share/sealhsm;
+ * trailing slashes removed. Nothing is checked on disk. Returns SU_OK, or SU_EUSAGE
+ * when no location is known or it does not fit in outlen.
  */
 int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e);
 
-/* Creates a keystore in dir (created 0700 if missing; must be empty otherwise). */
+/*
+ * No login. Creates a keystore in dir (created with its parents, mode 0700, if
+ * missing) with a new master key wrapped under both PINs, and audits the init.
+ * Returns SU_OK; SU_EUSAGE when dir holds anything already or a KDF or try parameter
+ * is out of range; SU_ENOPIN when a PIN is NULL (PIN lengths are the caller's to check);
+ * SU_EIO when dir cannot be created or written. Nothing is left behind on failure.
+ */
 int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin, const su_pin *user_pin,
             ss_error *e);
 
 /*
- * Opens an existing keystore without unlocking it. libctx/propq are used for all
- * cryptography (NULL for the default context). The directory's owner and mode are
- * checked; a newer on-disk format is refused.
+ * No login. Opens an existing keystore without unlocking it; *out belongs to the
+ * caller (ss_close). libctx/propq are used for all cryptography (NULL for the default
+ * context). Returns SU_OK; SU_ENOTFOUND when dir or its data.mdb does not exist;
+ * SU_EIO when dir is not a directory, is owned by another user or is writable by
+ * group or others, or holds a newer on-disk format; SU_EINTEGRITY when it is not a
+ * sealhsm keystore or its metadata is damaged.
  */
 int ss_open(const char *dir, OSSL_LIB_CTX *libctx, const char *propq, ss_store **out, ss_error *e);
+/* Logs out (flushing batched audit records), closes and frees s; NULL ok. */
 void ss_close(ss_store *s);
 
+/* The keystore directory s was opened with. */
 const char *ss_store_path(const ss_store *s);
-/* Copies this handle's committed audit records to syslog (facility authpriv) even
- * when the keystore was not initialized with syslog on; the socket is /dev/log
- * unless $SEALHSM_SYSLOG_SOCKET names another. */
+/* No login. Copies this handle's committed audit records to syslog (facility
+ * authpriv) even when the keystore was not initialized with syslog on; the socket is
+ * /dev/log unless $SEALHSM_SYSLOG_SOCKET names another. */
 void ss_set_syslog(ss_store *s, int on);
+/* No login. The keystore's random 16-byte id (named by key references). */
 void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]);
 
 /*
- * Unlocks a role. The role's try counter is incremented and committed before the
- * Argon2id attempt and reset on success; a role at its limit is refused without a
- * KDF attempt (SU_EPIN, "locked"). Every attempt is audited. officer names the
- * officer for SS_ROLE_OFFICER and is ignored otherwise.
+ * No login. Unlocks a role (a previous login of s is dropped first). The role's try
+ * counter is incremented and committed before the Argon2id attempt and reset on
+ * success; a role at its limit is refused without a KDF attempt. Every attempt is
+ * audited. officer names the officer for SS_ROLE_OFFICER and is ignored otherwise.
+ * Returns SU_OK; SU_EPIN for a wrong PIN or a locked role; SU_ENOPIN when pin is
+ * NULL; SU_ENOTFOUND for an unknown officer; SU_EUSAGE for SS_ROLE_NONE or a missing
+ * officer name.
  */
 int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e);
+/* The role s is logged in as, SS_ROLE_NONE if none. */
 ss_role ss_logged_in(const ss_store *s);
+/* Drops the login: flushes batched audit records, wipes the session keys and the
+ * cached unsealed keys. Safe to call when not logged in. */
 void ss_logout(ss_store *s);
 
 /* ---- PINs and officers ------------------------------------------------------------- */
 
-/* Changes the PIN of the logged-in role; old_pin is that role's current PIN (the
- * master key is not kept after a user or officer login, so it is unwrapped again). */
+/* Needs a login. Changes the PIN of the logged-in role; old_pin is that role's current
+ * PIN (the master key is not kept after a user or officer login, so it is unwrapped
+ * again). Audited. Returns SU_OK; SU_EPIN when old_pin is wrong; SU_ENOPIN when
+ * new_pin is NULL; SU_EUSAGE when it is not 6..256 bytes. */
 int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e);
-/* SO only: sets a new user PIN and clears the user lockout. */
+/* Needs SO. Sets a new user PIN and clears the user lockout. Audited. Returns SU_OK;
+ * SU_ENOPIN / SU_EUSAGE for a missing or badly sized new_pin. */
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e);
 
-int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e); /* SO */
-int ss_officer_remove(ss_store *s, const char *name, ss_error *e);                 /* SO */
-/* Any role: names of the officers; free with ss_strings_free. */
+/* Needs SO. Adds officer name (1..64 bytes of letters, digits, '.', '_', '-', '@')
+ * with its own PIN slot. Audited. Returns SU_OK; SU_EUSAGE for a bad name, an existing
+ * officer or a badly sized pin; SU_ENOPIN when pin is NULL. */
+int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e);
+/* Needs SO. Removes the officer's PIN slot. Audited. SU_ENOTFOUND if there is none. */
+int ss_officer_remove(ss_store *s, const char *name, ss_error *e);
+/* Needs a login. The officers' names in byte order (*names NULL, *n 0 when none); free
+ * with ss_strings_free. Returns SU_OK. */
 int ss_officer_list(ss_store *s, char ***names, size_t *n, ss_error *e);
+/* Frees the n strings of v and v; NULL ok. */
 void ss_strings_free(char **v, size_t n);
 
-/* Officer logged in: records that officer's approval of the key. */
+/* Needs officer. Records the logged-in officer's approval of the key; M distinct
+ * approvals within the activation TTL activate it (ss_keyinfo.activation_expires).
+ * Audited. Returns SU_OK; SU_EUSAGE when the key does not require approvals;
+ * SU_EPOLICY when it is revoked. */
 int ss_approve(ss_store *s, const char *label, ss_error *e);
 
 /* ---- keys --------------------------------------------------------------------------- */
@@ -220,6 +273,7 @@ typedef struct ss_keyinfo {
     int64_t activation_expires; /* approvals: when the live activation ends, 0 = none */
 } ss_keyinfo;
 
+/* Free one key, or a list of n keys and the list; NULL ok. */
 void ss_keyinfo_free(ss_keyinfo *k);
 void ss_keylist_free(ss_keyinfo **v, size_t n);
 
@@ -231,39 +285,56 @@ typedef struct ss_keyspec {
     const su_pin *key_pin; /* required when policy.key_pin */
 } ss_keyspec;
 
-/* SO: generates a key inside the store (OpenSSL DRBG, pairwise test before storing). */
+/* Needs SO. Generates a key inside the store (OpenSSL DRBG, pairwise sign/verify test
+ * before storing), seals it and audits the keygen; *out (caller frees) describes it.
+ * Returns SU_OK; SU_EUSAGE for a bad or taken label (destroyed keys keep theirs), a
+ * bad type, description or policy (batched audit with counters, approvals without a
+ * TTL, too many users), a badly sized key PIN; SU_ENOPIN when policy.key_pin is set
+ * without spec->key_pin; SU_EINTEGRITY when the pairwise test fails. */
 int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e);
-/* SO: imports a PKCS#8 PrivateKeyInfo (DER); origin=imported. spec->type is ignored
- * and taken from the key. */
+/* Needs SO. Imports an unencrypted PKCS#8 PrivateKeyInfo (DER) like ss_keygen, marked
+ * origin=imported; spec->type is ignored and taken from the key. Returns what
+ * ss_keygen does, and SU_EUSAGE for input that is not such a key or a type sealhsm
+ * does not support. */
 int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, size_t len,
               ss_keyinfo **out, ss_error *e);
 
-/* Any role: one key by label (id NULL) or by id (label NULL). Destroyed keys are
- * returned as tombstones (state destroyed, no spki). */
+/* Needs a login. One key by label (id NULL) or by id (label NULL), its usage counters
+ * and activation included; *out belongs to the caller. Destroyed keys are returned
+ * as tombstones (state destroyed, no spki). Returns SU_OK; SU_ENOTFOUND for an
+ * unknown key; SU_EUSAGE when neither or both of label and id are given. */
 int ss_key_get(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
                ss_error *e);
-/* User: like ss_key_get, for a front end about to sign with the key (the provider's
- * loader). A destroyed key is refused with SU_ENOTFOUND and the refusal is audited,
- * so later uses of a destroyed key are refused by name and leave a record. */
+/* Needs a login (the provider's loader, before signing). Like ss_key_get, but a
+ * destroyed key is refused with SU_ENOTFOUND and the refusal is audited, so later
+ * uses of a destroyed key are refused by name and leave a record. */
 int ss_key_use(ss_store *s, const char *label, const unsigned char *id, ss_keyinfo **out,
                ss_error *e);
-/* Any role: every key, ordered by label. */
+/* Needs a login. Every key, tombstones included, ordered by label: *out (free with
+ * ss_keylist_free) holds *n keys, NULL when none. Returns SU_OK. */
 int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e);
 
-/* SO: replaces the key's policy (env included). Keys with approvals need a live
- * activation. key_pin: a new per-key PIN, or NULL to keep the current one; turning
- * policy.key_pin on for a key without one needs it (SU_ENOPIN otherwise). */
+/* Needs SO. Replaces the key's policy (env included) and audits the change, with the
+ * new policy's digest. key_pin: a new per-key PIN, or NULL to keep the current one.
+ * Returns SU_OK; SU_EPOLICY when the key is revoked, or has approvals and no live
+ * activation (that refusal is audited too); SU_ENOPIN when turning policy.key_pin on
+ * for a key without one and key_pin is NULL; SU_EUSAGE for a bad policy or key PIN. */
 int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const su_pin *key_pin,
                       ss_error *e);
-/* SO: active <-> disabled, or -> revoked (final). */
+/* Needs SO. active <-> disabled, or -> revoked (final), with an optional reason (at
+ * most SS_REASON_MAX bytes). Audited. Returns SU_OK; SU_EPOLICY when the key is
+ * revoked; SU_EUSAGE for st == SS_STATE_DESTROYED (use ss_key_destroy) or a long
+ * reason. */
 int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *reason, ss_error *e);
-/* SO: zeroizes the key; a tombstone keeps label and id. Needs exclusive use of the
- * keystore (the store file is compacted so no freed page keeps the sealed bytes). */
+/* Needs SO. Zeroizes the key; a tombstone keeps label and id. Audited. Needs exclusive
+ * use of the keystore (the store file is compacted so no freed page keeps the sealed
+ * bytes): SU_EIO when another handle or process has it open. */
 int ss_key_destroy(ss_store *s, const char *label, ss_error *e);
 
 /* ---- signing: the one gate --------------------------------------------------------- */
 
-/* Asks the caller for a per-key usage PIN; label names the key for the prompt. */
+/* Asks the caller for a per-key usage PIN; label names the key for the prompt. Returns
+ * SU_OK with *out set (the store frees it), or an SU_* code (the signature is refused). */
 typedef int (*ss_pin_cb)(void *arg, const char *label, su_pin **out, ss_error *e);
 
 /*
@@ -282,6 +353,11 @@ typedef struct ss_signer {
     const char *program; /* /proc/PID/comm */
 } ss_signer;
 
+/* ss_key_use for a front end serving another process (the daemon): the refusal of a
+ * destroyed key is audited as signer's (NULL: this process, exactly ss_key_use). */
+int ss_key_use_by(ss_store *s, const ss_signer *signer, const char *label, const unsigned char *id,
+                  ss_keyinfo **out, ss_error *e);
+
 typedef struct ss_sign_req {
     const char *digest;       /* digest that produced tbs; NULL for EdDSA */
     unsigned padding;         /* RSA: SS_PAD_PKCS1 or SS_PAD_PSS; else 0 */
@@ -296,11 +372,15 @@ typedef struct ss_sign_req {
 } ss_sign_req;
 
 /*
- * User: the only way a signature leaves the store. Checks state and policy, signs,
- * then commits the usage counters and the audit record (allowed or refused) in one
- * durable transaction; the signature is written to sig only after that commit.
- * sig == NULL: *siglen receives the maximum size. Refusals return SU_EPOLICY with a
- * message starting "policy: key LABEL: ".
+ * Needs user. The only way a signature leaves the store. Checks state and policy,
+ * signs, then commits the usage counters and the audit record (allowed or refused) in
+ * one durable transaction (batched-audit keys: queued, committed within a few ms); the
+ * signature is written to sig only after that commit. sig == NULL: *siglen receives
+ * the maximum size. Returns SU_OK with *siglen set; SU_EPOLICY for a refusal (state,
+ * environment, digest, padding, window, counters, rate, approvals, OS user, key PIN),
+ * with a message starting "policy: key LABEL: "; SU_ENOTFOUND for an unknown or
+ * destroyed key; SU_EUSAGE when tbslen does not match the digest, sig is too small or
+ * the parameters make OpenSSL refuse the operation.
  */
 int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_req *req,
             unsigned char *sig, size_t *siglen, ss_error *e);
@@ -311,34 +391,44 @@ typedef struct ss_blob {
     unsigned char *data;
     size_t len;
 } ss_blob;
+/* Frees the n blobs of v and v; NULL ok. */
 void ss_blobs_free(ss_blob *v, size_t n);
 
-/* SO: stores a certificate chain (DER, leaf first) with the key; the leaf's public
- * key must match the key. Replaces any earlier chain. */
+/* Needs SO. Stores a certificate chain (DER, leaf first) with the key, replacing any
+ * earlier chain. Audited. Returns SU_OK; SU_EUSAGE when n is not 1..the chain limit,
+ * a certificate is not DER X.509, or the leaf's public key is not the key's. */
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e);
-/* Any role: the stored chain (leaf first); n = 0 when none. */
+/* Needs a login. The stored chain (leaf first; free with ss_blobs_free); *chain NULL
+ * and *n 0 when none, also for an id that names no key. Returns SU_OK. */
 int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
                 ss_error *e);
 
-/* ---- key references (SPEC §4) ------------------------------------------------------- */
+/* ---- key references (docs/reference.md, Key-reference files) ----------------------------- */
 
-/* DER of SEQUENCE { version INTEGER (1), keystoreId OCTET STRING, keyId OCTET STRING,
- * label UTF8String }: no secret. */
+/* No login. DER of SEQUENCE { version INTEGER (1), keystoreId OCTET STRING, keyId
+ * OCTET STRING, label UTF8String }: no secret; *der is OPENSSL_malloc'd. Returns SU_OK;
+ * SU_EUSAGE when k has no label or a label over SS_LABEL_MAX bytes; SU_EIO when
+ * encoding fails. */
 int ss_keyref_encode(const unsigned char store_id[SS_STORE_ID_LEN], const ss_keyinfo *k,
                      unsigned char **der, size_t *len, ss_error *e);
-/* *label is malloc'd: free() it. */
+/* No login. Decodes a reference made by ss_keyref_encode; *label is malloc'd: free()
+ * it. Returns SU_OK, or SU_EINTEGRITY for anything that is not exactly that shape
+ * (trailing bytes, non-DER, another version, wrong id sizes, a bad label). */
 int ss_keyref_decode(const unsigned char *der, size_t len, unsigned char store_id[SS_STORE_ID_LEN],
                      unsigned char key_id[SS_KEY_ID_LEN], char **label, ss_error *e);
 #define SS_KEYREF_PEM_NAME "SEALHSM KEY REF"
 
 /* ---- attestation -------------------------------------------------------------------- */
 
-/* Any role: DER certificate of the keystore's attestation CA. */
+/* Needs a login. DER certificate of the keystore's attestation CA (OPENSSL_free it).
+ * Returns SU_OK. */
 int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e);
-/* Any role: DER certificate of the key's public key, issued by the attestation CA. */
+/* Needs a login. DER certificate of the key's public key, issued now by the
+ * attestation CA (docs/reference.md, Attestation certificates; OPENSSL_free it).
+ * Returns SU_OK; SU_ENOTFOUND for an unknown or destroyed key. */
 int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *len, ss_error *e);
 
-/* ---- audit (SPEC §6) ----------------------------------------------------------------- */
+/* ---- audit (docs/reference.md, Audit log) ------------------------------------------------ */
 
 typedef enum {
     SS_OP_INIT = 0,
@@ -357,6 +447,7 @@ typedef enum {
 } ss_audit_op;
 typedef enum { SS_OUT_OK = 0, SS_OUT_DENIED = 1, SS_OUT_ERROR = 2 } ss_audit_outcome;
 
+/* No login. The record spellings ("sign", "denied"); "unknown" / "error" otherwise. */
 const char *ss_audit_op_name(ss_audit_op op);
 const char *ss_audit_outcome_name(ss_audit_outcome o);
 
@@ -382,8 +473,10 @@ typedef struct ss_audit_rec {
     unsigned char mac[32];
 } ss_audit_rec;
 
-/* Any role: calls fn for each record with seq >= since, in order; stops (and returns
- * its value) when fn returns nonzero. */
+/* Needs a login. Calls fn for each record with seq >= since, in order (the record and
+ * its strings live until fn returns); stops and returns fn's value when it is not
+ * SU_OK. Returns SU_OK after the last record; SU_EINTEGRITY for a record that does
+ * not decode (verification is ss_audit_verify's job). */
 int ss_audit_each(ss_store *s, uint64_t since, int (*fn)(const ss_audit_rec *r, void *arg),
                   void *arg, ss_error *e);
 
@@ -393,25 +486,39 @@ typedef struct ss_audit_report {
     uint64_t first_bad;       /* seq of the first bad record, 0 = none */
 } ss_audit_report;
 
-/* Any role: checks sequence, hash chain, MACs and the authenticated head. SU_OK or
- * SU_EINTEGRITY with the message naming the first bad record. */
+/* Needs a login. Checks sequence, hash chain, MACs and the authenticated head, and
+ * fills *r. Returns SU_OK, or SU_EINTEGRITY with r->first_bad and the message naming
+ * the first bad record. */
 int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e);
 
 /* ---- backup and restore ------------------------------------------------------------------ */
 
-/* SO: writes a sealed, integrity-protected backup file. */
+/* Needs SO. Writes a sealed, integrity-protected backup file (a temporary file renamed
+ * into place). Audited. Returns SU_OK; SU_EUSAGE for a too long path; SU_EIO when the
+ * file cannot be written or the keystore changed during the backup. */
 int ss_backup(ss_store *s, const char *out_path, ss_error *e);
-/* Checks the backup with the SO PIN it carries and recreates the keystore in new_dir
- * (which must not exist or be empty). Nothing is written unless the file verifies. */
+/* No login. Checks the backup with the SO PIN it carries and recreates the keystore
+ * in new_dir (which must not exist or be empty), ids, states, counters and audit chain
+ * included. Nothing is written unless the file verifies. Returns SU_OK; SU_EPIN for
+ * the wrong SO PIN; SU_EINTEGRITY for a damaged or truncated file; SU_EUSAGE when
+ * new_dir already holds a keystore; SU_EIO for an unreadable file or a backup version
+ * or format this sealhsm cannot read. */
 int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
                ss_error *e);
 
 /* ---- self-tests ------------------------------------------------------------------------- */
 
-/* Known-answer tests of every algorithm the store uses. report (may be NULL) is
- * called once per test. SU_OK when all pass, else SU_EINTEGRITY. */
+/* No keystore. Known-answer tests of every algorithm the store uses, fetched from
+ * libctx/propq (NULL: the default context). report (may be NULL) is called once per
+ * test. Returns SU_OK when all pass, else SU_EINTEGRITY naming the first failure. */
 int ss_selftest(OSSL_LIB_CTX *libctx, const char *propq,
                 void (*report)(const char *name, int ok, void *arg), void *arg, ss_error *e);
+/* The subset a daemon client computes itself: the digests (the keystore's
+ * algorithms run in sealhsmd, which runs ss_selftest when it starts). Same
+ * contract as ss_selftest. */
+int ss_selftest_digests(OSSL_LIB_CTX *libctx, const char *propq,
+                        void (*report)(const char *name, int ok, void *arg), void *arg,
+                        ss_error *e);
 
 #ifdef __cplusplus
 }

@@ -47,7 +47,8 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
-    /* policy options (SPEC §5) */
+    OPT_SOCKET,
+    /* policy options (docs/reference.md, Policy) */
     OPT_ENV,
     OPT_DIGESTS,
     OPT_PADDING,
@@ -123,7 +124,7 @@ const char *cli_cmd_name(const cli *c, char *buf, size_t len);
 
 /* ---- pin.c ------------------------------------------------------------------------- */
 
-/* PIN to log in as role (SPEC §2 sources, in order). */
+/* PIN to log in as role (docs/reference.md, PIN sources (tool), in order). */
 int cli_role_pin(cli *c, ss_role role, const char *officer, su_pin **out);
 /*
  * A PIN being set: from file (the value of option flag, may be NULL), else the
@@ -138,6 +139,10 @@ int cli_new_pin(cli *c, const char *file, const char *flag, const char *env1, co
 int cli_keystore_path(cli *c, char *out, size_t len);
 /* Opens the keystore; then, unless role is SS_ROLE_NONE, logs in with that role's PIN. */
 int cli_session(cli *c, ss_role role, const char *officer, ss_store **out);
+/* A read-only command's start: cli_parse with these arguments, then cli_session as
+ * cli_reader_role. Returns SU_OK with *s open, CLI_HELP, or the first error. */
+int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
+                       void *ctx, int minpos, int maxpos, ss_store **s);
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 
@@ -197,7 +202,7 @@ int cli_make_key(cli *c, ss_store *s, ss_keyspec *spec, const unsigned char *pkc
 
 /* ---- keyjson.c ------------------------------------------------------------------------- */
 
-/* The members of `list --json` (SPEC §9). */
+/* The members of `list --json` (docs/reference.md, JSON output). */
 json_t *cli_json_key(const ss_keyinfo *k);
 json_t *cli_json_policy(const ss_policy *p);
 
@@ -221,6 +226,7 @@ int cmd_import(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_show(cli *c, int argc, char **argv);
 int cmd_pubkey(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
 int cmd_keyref(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_disable(cli *c, int argc, char **argv);

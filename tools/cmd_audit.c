@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `sealhsm audit verify` and `sealhsm audit export` (SPEC §6, §9). */
+/* `sealhsm audit verify` and `sealhsm audit export` (docs/reference.md, Audit log). */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -9,11 +9,9 @@ static const struct option verify_opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CL
                                             CLI_OPTS_END};
 
 int cmd_audit_verify(cli *c, int argc, char **argv) {
-    int rc = cli_parse(c, argc, argv, verify_opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+    int rc = cli_reader_session(c, argc, argv, verify_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     ss_audit_report r = {0};
     rc = ss_audit_verify(s, &r, &c->err);
@@ -150,11 +148,9 @@ int cmd_audit_export(cli *c, int argc, char **argv) {
         CLI_OPTS_END,
     };
     export_args a = {0, 0};
-    int rc = cli_parse(c, argc, argv, opts, export_opt, &a, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+    int rc = cli_reader_session(c, argc, argv, opts, export_opt, &a, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     rc = ss_audit_each(s, a.since, a.jsonl ? print_jsonl : print_text, &c->err, &c->err);
     ss_close(s);

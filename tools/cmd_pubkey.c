@@ -11,10 +11,8 @@ static const struct option out_opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_O
 
 /* Opens a session and fetches the live (not destroyed) key named by the positional. */
 static int get_key(cli *c, int argc, char **argv, ss_store **s, ss_keyinfo **k) {
-    int rc = cli_parse(c, argc, argv, out_opts, NULL, NULL, 1, 1);
+    int rc = cli_reader_session(c, argc, argv, out_opts, NULL, NULL, 1, 1, s);
     if (rc != SU_OK)
-        return rc;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, s)) != SU_OK)
         return rc;
     rc = ss_key_get(*s, c->pos[0], NULL, k, &c->err);
     if (rc == SU_OK && ((*k)->state == SS_STATE_DESTROYED || (*k)->spki == NULL))

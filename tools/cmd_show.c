@@ -150,11 +150,9 @@ static json_t *json_show(const ss_keyinfo *k, const cli_certinfo *ci, size_t nce
 int cmd_show(cli *c, int argc, char **argv) {
     static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
                                          CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+    int rc = cli_reader_session(c, argc, argv, opts, NULL, NULL, 1, 1, &s);
+    if (rc != SU_OK)
         return rc;
     ss_keyinfo *k = NULL;
     ss_blob *chain = NULL;

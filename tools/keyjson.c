@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* JSON shapes of keys and policies (SPEC §9). */
+/* JSON shapes of keys and policies (docs/reference.md, JSON output). */
 #include "cli.h"
 
 json_t *cli_json_key(const ss_keyinfo *k) {

@@ -71,6 +71,13 @@ static const cli_cmd commands[] = {
      "usage: sealhsm show LABEL [--json]\n"
      "Shows one key with its policy, usage and certificate.\n"
      "  --json                         print a JSON object\n" READER_HELP COMMON_HELP},
+    {"status", NULL, cmd_status,
+     "usage: sealhsm status [--socket PATH] [--json]\n"
+     "Asks a running sealhsmd what it serves (no PIN needed): version, keystore id and\n"
+     "directory, environment, uptime, clients connected and signatures made.\n"
+     "  --socket PATH                  the daemon's socket (default: $SEALHSM_SOCKET, else\n"
+     "                                 /run/sealhsm/sealhsm.sock)\n"
+     "  --json                         print a JSON object\n"},
     {"pubkey", NULL, cmd_pubkey,
      "usage: sealhsm pubkey LABEL [--out FILE]\n"
      "Writes the key's SubjectPublicKeyInfo as PEM.\n"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Where the tool gets PINs: files and fds given on the command line, then the
- * environment, then the terminal (SPEC §2, §9). */
+ * environment, then the terminal (docs/reference.md, Roles and PINs). */
 #include "cli.h"
 
 #include <stdlib.h>

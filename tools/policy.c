@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The policy options of SPEC §5, shared by keygen, import and policy. Values are
+ * The policy options (docs/reference.md, Policy), shared by keygen, import and policy. Values are
  * checked while parsing, so a bad option is a usage error before any PIN is asked;
  * they are applied later on top of a base policy (the default, the key's current
  * one, or the --like key's).
@@ -142,7 +142,7 @@ int cli_policy_opt(cli *c, cli_policy_opts *po, int opt, const char *arg) {
     uint64_t v;
     switch (opt) {
     case OPT_ENV:
-        if (!ss_env_parse(arg, &p->env))
+        if (ss_env_parse(arg, &p->env, NULL) != SU_OK)
             return cli_usage_err(c, "invalid value '%.32s' for --env (expected dev|test|prod)",
                                  arg);
         po->given |= PO_ENV;

@@ -12,6 +12,13 @@ ss_role cli_reader_role(const cli *c) {
     return c->so ? SS_ROLE_SO : SS_ROLE_USER;
 }
 
+int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
+                       void *ctx, int minpos, int maxpos, ss_store **s) {
+    *s = NULL;
+    int rc = cli_parse(c, argc, argv, opts, fn, ctx, minpos, maxpos);
+    return rc != SU_OK ? rc : cli_session(c, cli_reader_role(c), NULL, s);
+}
+
 int cli_session(cli *c, ss_role role, const char *officer, ss_store **out) {
     char path[PATH_MAX];
     ss_store *s = NULL;

@@ -21,7 +21,7 @@ void su_buf_free(su_buf *b) {
     b->len = b->cap = 0;
 }
 
-int su_buf_reserve(su_buf *b, size_t extra) {
+bool su_buf_reserve(su_buf *b, size_t extra) {
     if (b->failed)
         return 0;
     if (extra > SIZE_MAX / 2 - b->len) {
@@ -114,7 +114,7 @@ void su_rd_init(su_rd *r, const void *p, size_t n) {
     r->failed = 0;
 }
 
-int su_rd_raw(su_rd *r, void *out, size_t n) {
+bool su_rd_raw(su_rd *r, void *out, size_t n) {
     if (r->failed || n > r->left) {
         r->failed = 1;
         return 0;
@@ -126,11 +126,11 @@ int su_rd_raw(su_rd *r, void *out, size_t n) {
     return 1;
 }
 
-int su_rd_u8(su_rd *r, uint8_t *v) {
+bool su_rd_u8(su_rd *r, uint8_t *v) {
     return su_rd_raw(r, v, 1);
 }
 
-int su_rd_u32(su_rd *r, uint32_t *v) {
+bool su_rd_u32(su_rd *r, uint32_t *v) {
     unsigned char t[4];
     if (!su_rd_raw(r, t, 4))
         return 0;
@@ -138,7 +138,7 @@ int su_rd_u32(su_rd *r, uint32_t *v) {
     return 1;
 }
 
-int su_rd_u64(su_rd *r, uint64_t *v) {
+bool su_rd_u64(su_rd *r, uint64_t *v) {
     unsigned char t[8];
     if (!su_rd_raw(r, t, 8))
         return 0;
@@ -146,7 +146,7 @@ int su_rd_u64(su_rd *r, uint64_t *v) {
     return 1;
 }
 
-int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
+bool su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
     uint32_t len;
     if (!su_rd_u32(r, &len))
         return 0;
@@ -161,7 +161,7 @@ int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
     return 1;
 }
 
-int su_rd_str(su_rd *r, char **out, size_t max) {
+bool su_rd_str(su_rd *r, char **out, size_t max) {
     const unsigned char *p;
     size_t n;
     *out = NULL;
@@ -182,6 +182,6 @@ int su_rd_str(su_rd *r, char **out, size_t max) {
     return 1;
 }
 
-int su_rd_done(const su_rd *r) {
+bool su_rd_done(const su_rd *r) {
     return !r->failed && r->left == 0;
 }

@@ -22,7 +22,7 @@ int su_hexdigit(char c) {
     return -1;
 }
 
-int su_unhex(unsigned char *out, size_t n, const char *hex) {
+bool su_unhex(unsigned char *out, size_t n, const char *hex) {
     if (hex == NULL || strlen(hex) != 2 * n)
         return 0;
     for (size_t i = 0; i < n; i++) {

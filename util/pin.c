@@ -82,7 +82,7 @@ static int from_fd(int fd, const char *what, su_pin **out, su_error *e) {
     return rc;
 }
 
-int su_have_tty(void) {
+bool su_have_tty(void) {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return 0;

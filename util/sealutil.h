@@ -3,11 +3,17 @@
  * sealutil: the small pure helpers under the keystore and its front ends.
  * Nothing here knows about keys, LMDB or OpenSSL providers; the only outside
  * dependency is libcrypto's secure heap and cleanse for secret buffers.
+ *
+ * Conventions: what can fail in a way the user must hear about returns an SU_* code
+ * and fills the caller's su_error (may be NULL); what only parses or checks returns
+ * bool (true: parsed / holds) and leaves the message to the caller, who knows which
+ * option or record the bytes came from. Nothing here needs a keystore or a login.
  */
 #ifndef SEALUTIL_H
 #define SEALUTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,7 +23,7 @@ extern "C" {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* Error codes double as the exit codes of the `sealhsm` tool (SPEC §3). */
+/* Error codes double as the exit codes of the `sealhsm` tool (docs/reference.md, Exit codes). */
 enum {
     SU_OK = 0,
     SU_EUSAGE = 1,     /* bad argument, malformed input from the caller */
@@ -35,8 +41,10 @@ typedef struct su_error {
     char msg[512];
 } su_error;
 
-/* Records code and a one-line message (no "sealhsm: " prefix); returns code. */
+/* Records code and a one-line message (no "sealhsm: " prefix) in e unless e is NULL;
+ * returns code, so that `return su_err(e, SU_EIO, ...)` reads as what it does. */
 int su_err(su_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets e to SU_OK and an empty message; NULL ok. */
 void su_error_clear(su_error *e);
 /* Short name of a code ("policy denied", "integrity failure", ...). */
 const char *su_strerror(int code);
@@ -56,7 +64,10 @@ typedef struct su_buf {
 
 void su_buf_init(su_buf *b, int secure);
 void su_buf_free(su_buf *b); /* cleanses, then frees */
-int su_buf_reserve(su_buf *b, size_t extra);
+/* Makes room for extra more bytes; false (and b->failed set) when memory runs out or
+ * the size would overflow. The writers below call it and only set b->failed: check
+ * b->failed once after a series of writes. */
+bool su_buf_reserve(su_buf *b, size_t extra);
 void su_buf_put(su_buf *b, const void *p, size_t n);
 void su_buf_u8(su_buf *b, uint8_t v);
 void su_buf_u32(su_buf *b, uint32_t v); /* big-endian */
@@ -72,18 +83,20 @@ typedef struct su_rd {
     int failed;
 } su_rd;
 
+/* Every su_rd_* get returns true when it read its field, false (and r->failed set)
+ * when the input ran out or the field is invalid; once failed, every get fails. */
 void su_rd_init(su_rd *r, const void *p, size_t n);
-int su_rd_u8(su_rd *r, uint8_t *v);
-int su_rd_u32(su_rd *r, uint32_t *v);
-int su_rd_u64(su_rd *r, uint64_t *v);
-int su_rd_raw(su_rd *r, void *out, size_t n);
+bool su_rd_u8(su_rd *r, uint8_t *v);
+bool su_rd_u32(su_rd *r, uint32_t *v);
+bool su_rd_u64(su_rd *r, uint64_t *v);
+bool su_rd_raw(su_rd *r, void *out, size_t n);
 /* Length-prefixed field; *p points into the input, valid as long as it is. */
-int su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max);
+bool su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max);
 /* Length-prefixed string copied into a fresh NUL-terminated malloc'd string.
  * Refuses embedded NULs and anything longer than max. */
-int su_rd_str(su_rd *r, char **out, size_t max);
-/* 1 when the reader consumed everything without failing */
-int su_rd_done(const su_rd *r);
+bool su_rd_str(su_rd *r, char **out, size_t max);
+/* true when the reader consumed everything without failing */
+bool su_rd_done(const su_rd *r);
 
 void su_be32(unsigned char out[4], uint32_t v);
 void su_be64(unsigned char out[8], uint64_t v);
@@ -96,28 +109,30 @@ uint32_t su_get_be32(const unsigned char in[4]);
 void su_hex(char *out, const unsigned char *in, size_t n);
 /* Value of one hex digit (either case), or -1. */
 int su_hexdigit(char c);
-/* Exactly n bytes from 2*n hex digits (either case); 0 on any other input. */
-int su_unhex(unsigned char *out, size_t n, const char *hex);
+/* Exactly n bytes from 2*n hex digits (either case); false on any other input. */
+bool su_unhex(unsigned char *out, size_t n, const char *hex);
 
-/* ---- time, durations, rates (SPEC §9) ----------------------------------- */
+/* ---- time, durations, rates (docs/reference.md, Formats and conventions) ---- */
 
 int64_t su_now(void);    /* Unix seconds, UTC */
 int64_t su_now_ms(void); /* Unix milliseconds, UTC */
-/* "2027-12-31" or "2027-12-31T10:00:00Z" -> Unix seconds. */
-int su_parse_time(const char *s, int64_t *out);
+/* "2027-12-31" or "2027-12-31T10:00:00Z" -> Unix seconds; false for anything else
+ * (other zones, impossible dates). */
+bool su_parse_time(const char *s, int64_t *out);
 /* RFC 3339 "YYYY-MM-DDTHH:MM:SSZ"; out must hold 32 bytes. */
 void su_format_time(int64_t t, char *out);
 /* RFC 3339 with milliseconds, "YYYY-MM-DDTHH:MM:SS.mmmZ"; out holds 32 bytes. */
 void su_format_time_ms(int64_t ms, char *out);
-/* "30s", "15m", "1h", "7d" -> seconds (> 0). */
-int su_parse_duration(const char *s, uint64_t *out);
-/* "100/min": N/sec|min|hour|day (also s|m|h|d) -> count and period seconds. */
-int su_parse_rate(const char *s, uint32_t *count, uint32_t *period);
+/* "30s", "15m", "1h", "7d" -> seconds; false for anything else. */
+bool su_parse_duration(const char *s, uint64_t *out);
+/* "100/min": N/sec|min|hour|day (also s|m|h|d) -> count and period seconds; false for
+ * anything else. */
+bool su_parse_rate(const char *s, uint32_t *count, uint32_t *period);
 /* Canonical spellings, for display and JSON: "1h", "100/min". */
 void su_format_duration(uint64_t secs, char *out, size_t outlen);
 void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen);
 
-/* ---- sealhsm URIs (SPEC §4) --------------------------------------------- */
+/* ---- sealhsm URIs (docs/reference.md, URIs) --------------------------------------------- */
 
 enum { SU_URI_ANY = 0, SU_URI_PRIVATE, SU_URI_PUBLIC, SU_URI_CERT };
 
@@ -135,15 +150,17 @@ typedef struct su_uri {
 /* Parses "sealhsm:LABEL", "sealhsm:object=L;type=T;keystore=P", "sealhsm:id=HEX".
  * Returns SU_OK or SU_EUSAGE with a message that quotes (a prefix of) the URI. */
 int su_uri_parse(const char *uri, su_uri *out, su_error *e);
+/* Frees what su_uri_parse allocated in u and zeroes it. */
 void su_uri_clear(su_uri *u);
-/* Decodes %XX escapes of s[0..n) into a fresh string; NULL on a broken escape or
- * an encoded NUL. */
+/* Decodes %XX escapes of s[0..n) into a fresh malloc'd string; NULL on a broken
+ * escape, an encoded NUL or no memory. */
 char *su_pct_decode(const char *s, size_t n);
 
 /* ---- comma-separated lists ---------------------------------------------- */
 
-/* Calls fn for each non-empty trimmed item of "a, b,c"; stops on nonzero return,
- * which is passed through. Returns SU_EUSAGE for an empty list or empty item. */
+/* Calls fn for each trimmed item of "a, b,c"; stops when fn returns nonzero and passes
+ * that value through. Returns SU_OK, SU_EUSAGE for an empty list or an empty item,
+ * SU_EIO when out of memory. */
 int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg);
 
 /* ---- secrets: PINs --------------------------------------------------------- */
@@ -157,8 +174,9 @@ typedef struct su_pin {
     size_t len;
 } su_pin;
 
-void su_pin_free(su_pin *p);                      /* cleanses and frees; NULL ok */
-su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory */
+void su_pin_free(su_pin *p); /* cleanses and frees; NULL ok */
+/* Copies len bytes into secure memory (no length check); NULL when that runs out. */
+su_pin *su_pin_new(const void *data, size_t len);
 
 /*
  * Reads a PIN from a source spec: "env:NAME", "file:PATH", "fd:N" or "prompt"
@@ -169,22 +187,28 @@ su_pin *su_pin_new(const void *data, size_t len); /* copies into secure memory *
  * (an empty file is a PIN of length 0), SU_EIO for read failures.
  */
 int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e);
-/* Prompts twice on the terminal and requires both entries to match. */
+/* Prompts twice on the terminal (no echo) and requires both entries to match. Returns
+ * SU_OK; SU_ENOPIN with no terminal; SU_EUSAGE when the entries differ or a length is
+ * not SU_PIN_MIN..SU_PIN_MAX; SU_EIO for read failures. */
 int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e);
-/* 1 if a controlling terminal can be opened for prompting. */
-int su_have_tty(void);
+/* true if a controlling terminal (/dev/tty) can be opened for prompting. */
+bool su_have_tty(void);
 
 /* ---- filesystem ---------------------------------------------------------- */
 
 /*
  * Checks that path is a directory owned by the effective uid and not writable
- * by group or others (SPEC §2). SU_ENOTFOUND if missing, SU_EIO if the
+ * by group or others (docs/reference.md, Keystore). SU_ENOTFOUND if missing, SU_EIO if the
  * permissions or owner are wrong (the message names the path).
  */
 int su_check_private_dir(const char *path, su_error *e);
-/* Reads a whole (small) file into a malloc'd buffer, at most max bytes. */
+/* Reads a whole (small) file into a malloc'd buffer, at most max bytes. Returns SU_OK;
+ * SU_ENOTFOUND when it does not exist; SU_EUSAGE when it is larger than max; SU_EIO
+ * for other failures. */
 int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e);
-/* Writes data to path atomically (temp file + fsync + rename), with the given mode. */
+/* Writes data to path atomically (temp file + fsync + rename), with the given mode;
+ * no temporary file is left behind. Returns SU_OK; SU_EUSAGE for a too long path;
+ * SU_EIO when any step fails. */
 int su_write_file_atomic(const char *path, const void *data, size_t n, int mode, su_error *e);
 
 #ifdef __cplusplus

@@ -40,7 +40,7 @@ static int days_in_month(int y, int m) {
     return d[m - 1];
 }
 
-int su_parse_time(const char *s, int64_t *out) {
+bool su_parse_time(const char *s, int64_t *out) {
     int y, mo, d, h = 0, mi = 0, sec = 0;
     if (s == NULL || !digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
         !digits(&s, 2, &d))
@@ -103,7 +103,7 @@ static int number(const char *s, uint64_t max, uint64_t *v, const char **end) {
     return 1;
 }
 
-int su_parse_duration(const char *s, uint64_t *out) {
+bool su_parse_duration(const char *s, uint64_t *out) {
     uint64_t n, mult;
     const char *unit;
     if (s == NULL || !number(s, UINT32_MAX, &n, &unit))
@@ -122,7 +122,7 @@ int su_parse_duration(const char *s, uint64_t *out) {
     return 1;
 }
 
-int su_parse_rate(const char *s, uint32_t *count, uint32_t *period) {
+bool su_parse_rate(const char *s, uint32_t *count, uint32_t *period) {
     uint64_t n;
     const char *rest;
     if (s == NULL || !number(s, UINT32_MAX, &n, &rest) || *rest++ != '/')

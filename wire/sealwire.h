@@ -141,6 +141,20 @@ int sw_write_frame(int fd, const unsigned char *payload, size_t len, su_error *e
  */
 int sw_read_frame(int fd, su_buf *out, int idle_ms, int frame_ms, int *eof, su_error *e);
 
+/* ---- the client's side --------------------------------------------------------- */
+
+/* Connects a close-on-exec stream socket to the UNIX socket at path. SU_EIO with
+ * errno's text (the caller names the socket), SU_EUSAGE for a path too long. */
+int sw_connect(const char *path, int *fd, su_error *e);
+
+/*
+ * One round trip on fd: encodes q, sends it, waits up to timeout_ms for the
+ * response and decodes it into *resp (free with sw_response_clear). SU_EIO when
+ * the connection broke, timed out or the answer does not decode: the
+ * connection is then unusable.
+ */
+int sw_call(int fd, const sw_request *q, sw_response *resp, int timeout_ms, su_error *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,16 +20,13 @@
 #   WORK=dir                           scratch dir for the keystore (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
-SEALHSM=${SEALHSM:-sealhsm}
-SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
-    openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
-[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
-command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
-WORK=${WORK:-$(mktemp -d)}
-mkdir -p "$WORK" && cd "$WORK"
+# SEALHSM, SEALHSM_PROVIDER_DIR, PYTHON, WORK (we run in it) and kdf (init's Argon2id
+# options) come from the setup all examples share:
+# shellcheck source=examples/common.sh
+. "$here/../common.sh"
 export SEALHSM_KEYSTORE=$WORK/keystore
-echo "work dir: $WORK"
 
 # Demo PINs, deliberately not secret. In a real ceremony nobody exports PINs: leave
 # the variables unset and each person types their own PIN at the no-echo prompt

@@ -23,14 +23,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SEALHSM=${SEALHSM:-sealhsm}
-SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
-    openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
-[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
-command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
-WORK=${WORK:-$(mktemp -d)}
-mkdir -p "$WORK" && cd "$WORK"
-echo "work dir: $WORK"
+# SEALHSM, SEALHSM_PROVIDER_DIR, PYTHON, WORK (we run in it) and kdf (init's Argon2id
+# options) come from the setup all examples share:
+# shellcheck source=examples/common.sh
+. "$here/../common.sh"
 ROOT_KS=$WORK/root-keystore      # on the offline root machine
 CA_KS=$WORK/keystore             # on the signing service
 
@@ -38,10 +34,6 @@ CA_KS=$WORK/keystore             # on the signing service
 # demo short). For real: prompts on the offline machine; the signing service reads
 # its user PIN from a file (pin-source = file:..., see example 1).
 export SEALHSM_SO_PIN=demo-so-pin-0000 SEALHSM_PIN=demo-user-pin-1111
-
-# Argon2id: the defaults (64 MiB, 3 passes) are what a real keystore uses.
-kdf=()
-[ "${SEALHSM_DEMO_FAST_KDF:-0}" = 1 ] && kdf=(--kdf-memory 8 --kdf-iterations 1)
 
 # A provider config per keystore: CA keys are prod keys, so the signer says prod.
 provider_conf() { # KEYSTORE

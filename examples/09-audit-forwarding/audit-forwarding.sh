@@ -30,24 +30,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SEALHSM=${SEALHSM:-sealhsm}
-PYTHON=${PYTHON:-python3}
-SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
-    openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
-[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
-command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
-WORK=${WORK:-$(mktemp -d)}
-mkdir -p "$WORK" && cd "$WORK"
+# SEALHSM, SEALHSM_PROVIDER_DIR, PYTHON, WORK (we run in it) and kdf (init's Argon2id
+# options) come from the setup all examples share:
+# shellcheck source=examples/common.sh
+. "$here/../common.sh"
 export SEALHSM_KEYSTORE=$WORK/keystore SEALHSM PYTHON # ship-audit.sh uses both
-echo "work dir: $WORK"
 
 # Demo PINs, deliberately not secret. For real the shipper reads the user PIN from a
 # file (SEALHSM_PIN_FILE for ship-audit.sh) and the SO types the SO PIN.
 export SEALHSM_SO_PIN=demo-so-pin-0000 SEALHSM_PIN=demo-user-pin-1111
-
-# Argon2id: the defaults (64 MiB, 3 passes) are what a real keystore uses.
-kdf=()
-[ "${SEALHSM_DEMO_FAST_KDF:-0}" = 1 ] && kdf=(--kdf-memory 8 --kdf-iterations 1)
 
 # 1. The syslog stand-in, stopped when this script ends.
 export SEALHSM_SYSLOG_SOCKET=$WORK/syslog.sock

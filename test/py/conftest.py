@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SEALHSM_BUILD", REPO / "build")).resolve()
 SEALHSM = BUILD / "tools" / "sealhsm"
+SEALHSMD = BUILD / "daemon" / "sealhsmd"
 PROVIDER_DIR = BUILD / "provider"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 ASAN = os.environ.get("SEALHSM_ASAN") == "1"
@@ -95,6 +96,9 @@ class Keystore:
     def __init__(self, path, tmp):
         self.path = Path(path)
         self.tmp = Path(tmp)
+        # the socket of a sealhsmd serving this keystore when the test runs in daemon
+        # mode (fixture sealhsm_mode): the provider then signs through it
+        self.daemon = None
 
     def env(self, so=False, user=True, **extra):
         e = base_env(SEALHSM_KEYSTORE=self.path, **extra)
@@ -102,6 +106,8 @@ class Keystore:
             e["SEALHSM_PIN"] = USER_PIN
         if so:
             e["SEALHSM_SO_PIN"] = SO_PIN
+        if self.daemon is not None:
+            e["SEALHSM_DAEMON"] = str(self.daemon)
         return e
 
     def sealhsm(self, *args, so=False, user=True, env=None, input=None, check=0, binary=False,
@@ -133,6 +139,8 @@ class Keystore:
             f"module = {PROVIDER_DIR / 'sealhsm.so'}",
             f"keystore = {self.path}",
         ]
+        if self.daemon is not None:
+            lines.append(f"daemon = {self.daemon}")
         if pin_source:
             lines.append(f"pin-source = {pin_source}")
         if environment:
@@ -149,6 +157,10 @@ class Keystore:
         via='conf': OPENSSL_CONF; via=None: no provider at all."""
         argv = [OPENSSL]
         e = dict(env if env is not None else self.env())
+        if env is None and self.daemon is not None:
+            # a thin client: no PIN and no keystore path in the signer's environment
+            e.pop("SEALHSM_PIN", None)
+            e.pop("SEALHSM_KEYSTORE", None)
         args = list(args)
         if via == "cli":
             argv += [args[0], *self.provider_args(), *args[1:]]
@@ -232,7 +244,7 @@ def run_no_tty(argv, env, timeout=60):
 
 
 def assert_fails(res, code, *needles):
-    """The tool's error contract (SPEC §3): exit code, exactly one stderr line that
+    """The tool's error contract (docs/reference.md, Exit codes): exit code, exactly one stderr line that
     starts with 'sealhsm: ' and names the object (each needle must occur in it)."""
     assert res.rc == code, f"expected exit {code}: {res}"
     err = res.errtext
@@ -443,7 +455,7 @@ class Signer:
 
 
 def assert_policy_refusal(res, label, rule):
-    """SPEC §5: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
+    """docs/reference.md, Policy: a refusal is an OpenSSL error whose text starts 'sealhsm: policy:' and
     names the key and the rule."""
     import re
     assert res.rc != 0, f"expected a refusal: {res}"
@@ -492,3 +504,165 @@ def preload_env(env, shim=None, **cfg):
     if libs:
         env["LD_PRELOAD"] = " ".join(libs)
     return env
+
+
+# -- the signing daemon (sealhsmd) and the two provider modes -------------------------
+
+class Daemon:
+    """A `sealhsmd --foreground` serving keystore ks on a socket in a short private
+    directory (socket paths are limited to 107 bytes). Its log goes to a file next to
+    the socket. stop() sends SIGTERM and asserts a clean exit: status 0 and, under
+    SEALHSM_ASAN=1 (the daemon is the ASan build), no sanitizer report."""
+
+    def __init__(self, ks, *args, env=None):
+        import tempfile
+        self.ks = ks
+        self.dir = Path(tempfile.mkdtemp(prefix="shd", dir="/tmp"))
+        self.sock = self.dir / "s.sock"
+        self.log = self.dir / "sealhsmd.log"
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+
+    def argv(self, *extra):
+        return [SEALHSMD, "--foreground", "--keystore", self.ks.path, "--socket", self.sock,
+                *self.args, *extra]
+
+    def start(self, *extra, timeout=20):
+        import time
+        e = self.env if self.env is not None else base_env(SEALHSM_PIN=USER_PIN)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([str(a) for a in self.argv(*extra)], env=e,
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while not self.listening():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sealhsmd exited {self.proc.returncode}: {self.logtext()}")
+            assert time.monotonic() < deadline, f"sealhsmd did not start: {self.logtext()}"
+            time.sleep(0.02)
+        return self
+
+    def listening(self):
+        """The socket accepts connections (a file left by a killed daemon does not)."""
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def logtext(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, check=True):
+        import signal
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError(f"sealhsmd did not stop on SIGTERM: {self.logtext()}")
+        self.proc = None
+        text = self.logtext()
+        if check:
+            assert "ERROR: AddressSanitizer" not in text, text
+            assert "ERROR: LeakSanitizer" not in text, text
+            assert "runtime error:" not in text, text
+            assert rc == 0, f"sealhsmd exited {rc} on SIGTERM: {text}"
+            assert not self.sock.exists(), "sealhsmd left its socket behind"
+        return rc
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.stop(check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon_factory():
+    """Makes Daemon objects (Daemon(ks, *args, env=...)); stops and removes them after
+    the test, asserting a clean exit of those still running."""
+    made = []
+
+    def make(ks, *args, env=None):
+        d = Daemon(ks, *args, env=env)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        try:
+            if d.proc is not None:
+                d.stop()
+        finally:
+            d.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pks_daemon(pks):
+    """One sealhsmd for the shared provider keystore, started on first use."""
+    d = Daemon(pks)
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+MODES = ("embedded", "daemon")
+
+
+def pytest_generate_tests(metafunc):
+    if "sealhsm_mode" in metafunc.fixturenames:
+        metafunc.parametrize("sealhsm_mode", MODES, indirect=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "embedded_only(why): the test is about the embedded "
+                            "provider (its keystore, PIN or environment parameters) and does "
+                            "not run in daemon mode")
+
+
+@pytest.fixture
+def sealhsm_mode(request):
+    """Runs a provider test in both modes (a test module opts in with
+    `pytestmark = pytest.mark.usefixtures("sealhsm_mode")`): "embedded" as ever, and
+    "daemon", where the keystores the test uses (ks, pks) are served by a sealhsmd
+    and openssl signs through it (SEALHSM_DAEMON, `daemon =` in the test's
+    openssl.cnf) with no PIN and no keystore in its environment."""
+    mode = request.param
+    if mode == "daemon":
+        mark = request.node.get_closest_marker("embedded_only")
+        if mark is not None:
+            pytest.skip(f"embedded mode only: {mark.args[0] if mark.args else ''}")
+    if mode == "embedded":
+        yield mode
+        return
+    served, own = [], []
+    if "pks" in request.fixturenames:
+        k = request.getfixturevalue("pks")
+        k.daemon = request.getfixturevalue("pks_daemon").sock
+        served.append(k)
+    if "ks" in request.fixturenames:
+        k = request.getfixturevalue("ks")
+        d = Daemon(k).start()
+        own.append(d)
+        k.daemon = d.sock
+        served.append(k)
+    try:
+        yield mode
+    finally:
+        for k in served:
+            k.daemon = None
+        for d in own:
+            try:
+                d.stop()
+            finally:
+                d.cleanup()

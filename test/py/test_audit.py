@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 4, SPEC §6: the audit log. `audit export` after a scripted session is exactly
+"""Issue 4 (docs/reference.md, Audit log): the audit log. `audit export` after a scripted session is exactly
 the sequence of what happened; `audit verify` passes, and exits 6 naming the record
 after any edit, deletion, reordering or insertion done with lmdb-utils; signatures
 fail closed when the audit record cannot be committed; concurrent signers leave

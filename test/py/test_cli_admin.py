@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """`sealhsm` tool: officers and approvals, audit verify/export, backup/restore,
-certificates and attestation (SPEC §3, §6, §9)."""
+certificates and attestation (docs/reference.md: Command-line tool, Audit log, Attestation certificates)."""
 import json
 import re
 

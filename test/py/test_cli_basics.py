@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """`sealhsm` tool: help, usage errors, keystore location and permissions, PIN sources,
-init parameters and selftest (SPEC §2, §3, §9)."""
+init parameters and selftest (docs/reference.md: Keystore, Command-line tool, Formats and conventions)."""
 import json
 import os
 import pwd

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """`sealhsm` tool: keygen, list, show, pubkey, keyref, policy, state changes and destroy
-(SPEC §3, §5, §9)."""
+(docs/reference.md: Command-line tool, Policy, JSON output)."""
 import json
 import re
 

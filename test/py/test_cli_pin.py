@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`sealhsm` tool: wrong PINs, lockout across processes, PIN change and reset (SPEC §2)."""
+"""`sealhsm` tool: wrong PINs, lockout across processes, PIN change and reset (docs/reference.md, Roles and PINs)."""
 import signal
 import subprocess
 import time

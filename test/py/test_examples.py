@@ -127,6 +127,10 @@ def test_every_example_is_listed_and_well_formed():
     listed in examples/README.md; every example directory is covered here."""
     dirs = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
     assert dirs == sorted(SCRIPTS), "examples/ and test_examples.SCRIPTS disagree"
+    common = (EXAMPLES / "common.sh").read_text()
+    for var in ("SEALHSM=${SEALHSM:-sealhsm}", "SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-",
+                "WORK=${WORK:-$(mktemp -d)}"):
+        assert var in common, f"common.sh: {var} missing"
     readme = (EXAMPLES / "README.md").read_text()
     for script in all_scripts():
         text = script.read_text()
@@ -135,9 +139,8 @@ def test_every_example_is_listed_and_well_formed():
         assert "\nset -euo pipefail\n" in text, rel
         assert re.search(r"Seed practices?:", text), f"{rel}: no seed practice in the header"
         assert "# Run:" in text, f"{rel}: no run instructions"
-        for var in ("SEALHSM=${SEALHSM:-sealhsm}", "SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-",
-                    "WORK=${WORK:-$(mktemp -d)}"):
-            assert var in text, f"{rel}: {var} missing"
+        # the paths come from the environment through the shared setup in common.sh
+        assert '\n. "$here/../common.sh"\n' in text, f"{rel}: does not source common.sh"
         assert re.search(r'\necho "OK: [^\n]*"\n$', text), f"{rel}: does not end with echo \"OK: ...\""
         assert str(rel) in readme, f"{rel} not in examples/README.md"
         assert os.access(script, os.X_OK), f"{rel} is not executable"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 4, SPEC §5: every policy option, checked on every signature made through stock
+"""Issue 4, docs/reference.md, Policy: every policy option, checked on every signature made through stock
 `openssl dgst -sign sealhsm:L` and `openssl pkeyutl -sign -inkey sealhsm:L`: allowed
 inside the rule (the signature verifies under `sealhsm pubkey`), refused outside it
 (non-zero exit, an error 'sealhsm: policy:' naming the key and the rule, no signature,
@@ -13,6 +13,9 @@ import pytest
 import conftest
 
 from conftest import Signer, assert_fails, audit_records
+
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
 
 HOW = ("dgst", "pkeyutl")
 OFFICERS = {"alice": "alice-pin-1111", "bob": "bob-pin-2222"}
@@ -40,11 +43,12 @@ def approve(ks, label, officer, check=0):
 
 # -- env ------------------------------------------------------------------------------
 
+@pytest.mark.embedded_only("through sealhsmd the daemon's --environment decides (test_daemon.py)")
 @pytest.mark.parametrize("how", HOW)
 def test_env_prod_key_needs_provider_environment_prod(ks, signer, how):
     ks.keygen("rel", "ec:P-256", "--env", "prod")
     dev = ks.conf("dev.cnf", environment="dev")
-    unset = ks.conf("unset.cnf")                     # SPEC §9: defaults to dev
+    unset = ks.conf("unset.cnf")                     # docs/reference.md, Provider parameters: defaults to dev
     test = ks.conf("test.cnf", environment="test")
     prod = ks.conf("prod.cnf", environment="prod")
     signer.refused("rel", "env", how, via="conf", conf=dev)
@@ -54,6 +58,7 @@ def test_env_prod_key_needs_provider_environment_prod(ks, signer, how):
     signer.ok("rel", how, via="conf", conf=prod)
 
 
+@pytest.mark.embedded_only("through sealhsmd the daemon's --environment decides (test_daemon.py)")
 def test_env_dev_key_refused_under_prod(ks, signer):
     ks.keygen("devkey", "ec:P-256")
     signer.refused("devkey", "env", via="conf", conf=ks.conf("prod.cnf", environment="prod"))
@@ -353,6 +358,7 @@ def test_usage_record_deleted_or_swapped_is_integrity_error(ks, signer, spent):
     assert_integrity_refusal(k, Signer(k), "cap")
 
 
+@pytest.mark.embedded_only("replaces the keystore's files under a running daemon")
 def test_usage_record_replayed_from_earlier_is_refused(ks, signer):
     import conftest
     ks.keygen("cap", "ec:P-256", "--max-signatures", "2")
@@ -374,6 +380,7 @@ def test_usage_record_replayed_from_earlier_is_refused(ks, signer):
     assert "rolled back" in ks.sealhsm("show", "cap", check=None).err
 
 
+@pytest.mark.embedded_only("replaces the keystore's files under a running daemon")
 def test_key_record_replayed_from_earlier_cannot_unrevoke(ks, signer):
     import conftest
     ks.keygen("gone", "ec:P-256")
@@ -420,7 +427,7 @@ def test_activation_edits_are_integrity_errors(ks, signer):
 
 
 def test_pin_files_for_officers_and_key_pins(ks, signer, tmp_path):
-    """SPEC §9 PIN sources other than the environment: --officer-pin-file for
+    """docs/reference.md, Roles and PINs: PIN sources other than the environment: --officer-pin-file for
     `officer add` and `approve`, --key-pin-file at keygen."""
     def pinfile(name, pin):
         p = tmp_path / name

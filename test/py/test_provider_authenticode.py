@@ -12,7 +12,9 @@ import conftest
 from conftest import HASH_KEYS
 
 OSSLSIGNCODE = shutil.which("osslsigncode")
-pytestmark = pytest.mark.skipif(OSSLSIGNCODE is None, reason="osslsigncode not installed")
+pytestmark = [pytest.mark.skipif(OSSLSIGNCODE is None, reason="osslsigncode not installed"),
+              # with the keystore in the process and through sealhsmd
+              pytest.mark.usefixtures("sealhsm_mode")]
 
 
 def minimal_pe32():

@@ -6,6 +6,9 @@ import pytest
 
 from conftest import HASH_KEYS, VIAS
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 CONTENT = b"release artefact 1.2.3\n" * 64
 
 

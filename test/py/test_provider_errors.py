@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""How the provider fails (issue 3, SPEC §2, §5, §7): bad URIs and a missing
-keystore give one clear error naming the URI or path; a wrong PIN gives no
+"""How the provider fails (issue 3; docs/reference.md: Roles and PINs, Policy, Algorithms
+and self-tests): bad URIs and a missing keystore give one clear error naming the URI or path; a wrong PIN gives no
 signature and counts one try per process; PINs come from the provider's
 pin-source, SEALHSM_PIN or the application's passphrase callback (-passin); policy
 refusals read "sealhsm: policy:"; a failed self-test leaves the provider in an
@@ -11,6 +11,9 @@ import pytest
 
 import conftest
 from conftest import FAST_KDF, OPENSSL, SEALHSM, SO_PIN, USER_PIN, VIAS, Keystore, openssl_errors
+
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
 
 MSG = b"payload\n"
 
@@ -133,6 +136,7 @@ def test_pin_from_passin(pks, tmp_path, msg, via):
     assert "Verified OK" in res.out
 
 
+@pytest.mark.embedded_only("a daemon's client needs no user PIN")
 def test_no_pin_anywhere_is_a_clear_error(pks, tmp_path, msg):
     env = pks.env(user=False)
     if conftest.ASAN:
@@ -143,7 +147,7 @@ def test_no_pin_anywhere_is_a_clear_error(pks, tmp_path, msg):
 
 
 @pytest.mark.parametrize("via", VIAS)
-def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via):
+def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via, sealhsm_mode):
     ks.keygen("release", "ec:P-256", "--env", "prod")
     sig = tmp_path / "sig"
     res = ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg, via=via,
@@ -151,8 +155,14 @@ def test_policy_refusal_reads_sealhsm_policy(ks, tmp_path, msg, via):
     line = one_error(res, "sealhsm: policy:", "release")
     assert not sig.exists() or sig.stat().st_size == 0
     assert "policy denied" in line
-    # the provider's environment parameter makes it a prod signer
+    # the provider's environment parameter makes it a prod signer; through the daemon
+    # only the daemon's --environment counts
     conf = ks.conf(name="prod.cnf", environment="prod")
+    if sealhsm_mode == "daemon":
+        res = ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg,
+                         via="conf", conf=conf, check=None)
+        one_error(res, "sealhsm: policy:", "release", "configured for dev")
+        return
     ks.openssl("dgst", "-sha256", "-sign", "sealhsm:release", "-out", sig, msg, via="conf",
                conf=conf)
     assert sig.stat().st_size > 0
@@ -218,7 +228,7 @@ def test_keyref_of_another_keystore_names_both(pks, ks, tmp_path):
 
 
 def test_key_pin_sources(ks, tmp_path, msg):
-    """A key with a usage PIN (SPEC §5, §9): the key-pin-source parameter, else the
+    """A key with a usage PIN (docs/reference.md: Policy, PIN sources (provider)): the key-pin-source parameter, else the
     application's passphrase callback, else no signature."""
     key_pin = "key-pin-2222"
     ks.sealhsm("keygen", "guarded", "--type", "ec:P-256", "--key-pin", so=True,

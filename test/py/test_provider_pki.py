@@ -7,6 +7,9 @@ import pytest
 
 from conftest import PROVIDER_KEYS, RSA_KEYS, VIAS
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 
 def software_csr(pks, tmp_path, cn="leaf"):
     """A CSR for a software key, made without the provider."""

@@ -11,6 +11,9 @@ import pytest
 
 from conftest import EDDSA_KEYS, HASH_KEYS, PROVIDER_KEYS, RSA_KEYS, VIAS
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 MSG = b"sealhsm provider test message\n" * 40
 
 

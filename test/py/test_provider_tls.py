@@ -13,6 +13,9 @@ import pytest
 import conftest
 from conftest import OPENSSL, PROVIDER_KEYS, VIAS
 
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
+
 TLS_VERSIONS = {"tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}
 
 

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """RFC 3161 time stamps: `openssl ts -reply` signs with a keystore key named by a
 key-reference PEM file (ts reads key files with PEM_read_bio_PrivateKey), and
-stock `openssl ts -verify` accepts the response (issue 3, SPEC §4)."""
+stock `openssl ts -verify` accepts the response (issue 3; docs/reference.md, Key-reference files)."""
 import pytest
 
 from conftest import HASH_KEYS, VIAS
+
+# every test runs with the keystore in the process and through sealhsmd
+pytestmark = pytest.mark.usefixtures("sealhsm_mode")
 
 TS_CONF = """[ tsa ]
 default_tsa = tsa_config

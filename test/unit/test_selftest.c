@@ -107,12 +107,29 @@ static void corrupt_hook_fails_each_test(const tally *all) {
     unsetenv("SEALHSM_SELFTEST_CORRUPT");
 }
 
-int main(void) {
-    unsetenv("SEALHSM_SELFTEST_CORRUPT");
+static void default_context(void) {
     tally all = {0};
     passes_in_default_context(&all);
-    passes_in_private_context();
-    fails_without_algorithms();
-    corrupt_hook_fails_each_test(&all);
-    CHECK_DONE();
 }
+
+/* The names of the self-tests come from a passing run, as the hook is tried on each. */
+static void corrupt_hook(void) {
+    tally all = {0};
+    ss_error e = {0};
+    CHECK_EQ_INT(ss_selftest(NULL, NULL, record, &all, &e), SU_OK);
+    CHECK(all.n >= 14);
+    corrupt_hook_fails_each_test(&all);
+}
+
+static int clear_hook(void) {
+    return unsetenv("SEALHSM_SELFTEST_CORRUPT");
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(selftest_default_context, default_context),
+    CHECK_CASE(selftest_private_context, passes_in_private_context),
+    CHECK_CASE(selftest_without_algorithms, fails_without_algorithms),
+    CHECK_CASE(selftest_corrupt_hook, corrupt_hook),
+};
+
+CHECK_MAIN(cases, clear_hook, NULL)

@@ -405,7 +405,7 @@ static void test_rates(void) {
     CHECK(strcmp(buf, "1/sec") == 0);
 }
 
-/* ---- URIs (SPEC §4) -------------------------------------------------------------------------- */
+/* ---- URIs (docs/reference.md, URIs) ---------------------------------------------------------- */
 
 static void uri_ok(const char *uri, const char *label, int type, const char *keystore) {
     su_uri u;
@@ -869,31 +869,46 @@ static void test_write_read_file(void) {
     umask(old);
 }
 
-int main(void) {
+static void test_buf_round_trip_plain(void) {
+    test_buf_round_trip(0);
+}
+static void test_buf_round_trip_secure(void) {
+    test_buf_round_trip(1);
+}
+
+static int make_tmpdir(void) {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_util-XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    test_errors();
-    test_buf_round_trip(0);
-    test_buf_round_trip(1);
-    test_rd_truncations();
-    test_rd_bounds();
-    test_buf_failures();
-    test_hex();
-    test_parse_time();
-    test_durations();
-    test_rates();
-    test_uri_accepted();
-    test_uri_refused();
-    test_pct_decode();
-    test_list_each();
-    test_pin_env();
-    test_pin_file();
-    test_pin_fd();
-    test_private_dir();
-    test_write_read_file();
-    rmdir(tmpdir);
-    CHECK_DONE();
+    return 0;
 }
+
+static void remove_tmpdir(void) {
+    rmdir(tmpdir);
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(util_errors, test_errors),
+    CHECK_CASE(buf_round_trip, test_buf_round_trip_plain),
+    CHECK_CASE(buf_round_trip_secure, test_buf_round_trip_secure),
+    CHECK_CASE(rd_truncations, test_rd_truncations),
+    CHECK_CASE(rd_bounds, test_rd_bounds),
+    CHECK_CASE(buf_failures, test_buf_failures),
+    CHECK_CASE(hex, test_hex),
+    CHECK_CASE(parse_time, test_parse_time),
+    CHECK_CASE(durations, test_durations),
+    CHECK_CASE(rates, test_rates),
+    CHECK_CASE(uri_accepted, test_uri_accepted),
+    CHECK_CASE(uri_refused, test_uri_refused),
+    CHECK_CASE(pct_decode, test_pct_decode),
+    CHECK_CASE(list_each, test_list_each),
+    CHECK_CASE(pin_env, test_pin_env),
+    CHECK_CASE(pin_file, test_pin_file),
+    CHECK_CASE(pin_fd, test_pin_fd),
+    CHECK_CASE(private_dir, test_private_dir),
+    CHECK_CASE(write_read_file, test_write_read_file),
+};
+
+CHECK_MAIN(cases, make_tmpdir, remove_tmpdir)

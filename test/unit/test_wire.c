@@ -236,12 +236,17 @@ static void frames(void) {
     su_buf_free(&b);
 }
 
-int main(void) {
-    CRYPTO_secure_malloc_init(1 << 16, 16);
-    roundtrip_hello();
-    roundtrip_sign();
-    roundtrip_responses();
-    hostile();
-    frames();
-    CHECK_DONE();
+static int setup(void) {
+    /* key PINs are decoded into the secure heap */
+    return CRYPTO_secure_malloc_init(1 << 16, 16) ? 0 : 1;
 }
+
+static const check_case cases[] = {
+    CHECK_CASE(wire_hello, roundtrip_hello),
+    CHECK_CASE(wire_sign, roundtrip_sign),
+    CHECK_CASE(wire_responses, roundtrip_responses),
+    CHECK_CASE(wire_hostile, hostile),
+    CHECK_CASE(wire_frames, frames),
+};
+
+CHECK_MAIN(cases, setup, NULL)
