@@ -34,19 +34,14 @@
 #   WORK=dir                           scratch dir for the artifacts (default: mktemp -d)
 #   SEALHSM_DEMO_FAST_KDF=1            weak Argon2 parameters, for quick demos/tests only
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=examples/common.sh
+. "$here/../common.sh"
 
-SEALHSM=${SEALHSM:-sealhsm}
-SEALHSM_PROVIDER_DIR=${SEALHSM_PROVIDER_DIR:-$(pkg-config --variable=modulesdir libcrypto 2>/dev/null ||
-    openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')}
-[ -f "$SEALHSM_PROVIDER_DIR/sealhsm.so" ] || { echo "no sealhsm.so in '$SEALHSM_PROVIDER_DIR': set SEALHSM_PROVIDER_DIR" >&2; exit 1; }
-command -v "$SEALHSM" >/dev/null || { echo "no sealhsm tool '$SEALHSM': set SEALHSM" >&2; exit 1; }
 SEALHSMD=${SEALHSMD:-$(command -v sealhsmd || true)}
 [ -x "${SEALHSMD:-/nonexistent}" ] || { echo "no sealhsmd '$SEALHSMD': set SEALHSMD" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "signing-host.sh: run as root (it creates a throwaway service account)" >&2; exit 1; }
 command -v setpriv >/dev/null || { echo "signing-host.sh: needs setpriv (util-linux)" >&2; exit 1; }
-WORK=${WORK:-$(mktemp -d)}
-mkdir -p "$WORK" && cd "$WORK"
-echo "work dir: $WORK"
 
 # The host: a scratch root (/tmp, so that every user may traverse it) laid out like the
 # installed system. Programs are copied in, as `cmake --install` would put them where
@@ -89,8 +84,6 @@ install -m 0400 -o "$SVC" -g "$SVC" "$HOST/etc/sealhsm/pin" "$CRED/pin"
 #    (StateDirectory=sealhsm, StateDirectoryMode=0700).
 KS=$HOST/var/lib/sealhsm
 install -d -m 0700 -o "$SVC" -g "$SVC" "$KS"
-kdf=()
-[ "${SEALHSM_DEMO_FAST_KDF:-0}" = 1 ] && kdf=(--kdf-memory 8 --kdf-iterations 1)
 as_svc "$HOST/bin/sealhsm" --keystore "$KS" init "${kdf[@]}" --pin-file "$CRED/pin"
 as_svc "$HOST/bin/sealhsm" --keystore "$KS" keygen release --type ec:P-256 --env prod \
     --description "release signing, served by sealhsmd"
