@@ -360,3 +360,50 @@ def _port_open(port):
         return True
     except OSError:
         return False
+
+
+# -- valgrind --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(ASAN, reason="valgrind cannot run ASan-instrumented code")
+def test_daemon_clean_under_valgrind(ks, tmp_path):
+    """The normal build's daemon under memcheck (the options of test_hardening_memory:
+    any error or definite leak fails) serves signatures of each key type, a refusal, a
+    status and a client that sends garbage, then exits 0 on SIGTERM."""
+    from test_hardening_memory import VALGRIND
+
+    class Valgrinded(conftest.Daemon):
+        def argv(self, *extra):
+            return VALGRIND + [str(a) for a in super().argv(*extra)]
+
+    for label, type_ in (("k", "ec:P-256"), ("ed", "ed25519"), ("rsa", "rsa:2048")):
+        ks.keygen(label, type_)
+    ks.keygen("prod", "ec:P-256", "--env", "prod")
+    d = Valgrinded(ks)
+    try:
+        d.start(timeout=300)
+        with open(f"/proc/{d.proc.pid}/comm") as f:
+            assert f.read().startswith("memcheck"), "the daemon is not under valgrind"
+        data = tmp_path / "data"
+        data.write_bytes(b"signed by a daemon under valgrind\n")
+        for label in ("k", "ed", "rsa"):
+            sig = tmp_path / f"{label}.sig"
+            how = ["pkeyutl", "-sign", "-rawin", "-inkey", f"sealhsm:{label}", "-in", data,
+                   "-out", sig] if label == "ed" else \
+                ["dgst", "-sha256", "-sign", f"sealhsm:{label}", "-out", sig, data]
+            run([OPENSSL, how[0], *ks.provider_args(), *how[1:]],
+                env=base_env(SEALHSM_DAEMON=d.sock), check=0, preload=True, timeout=300)
+            assert sig.stat().st_size > 0
+        res, _, _, _ = sign_through(ks, d, tmp_path, label="prod", timeout=300)
+        assert res.rc != 0 and "sealhsm: policy: key prod: env" in res.errtext, res
+        run([conftest.SEALHSM, "status", "--socket", d.sock], env=base_env(), check=0,
+            timeout=300)
+        s = connect(d)
+        s.sendall(frame(b"\xff" * 32))
+        s.settimeout(300)
+        assert closed_by_daemon(s)
+        s.close()
+        rc = d.stop()
+        log = d.logtext()
+        assert rc == 0 and not re.search(r"==\d+== ", log), log
+    finally:
+        d.cleanup()
