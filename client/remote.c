@@ -51,7 +51,33 @@ typedef struct remote {
     /* keys found with a usage PIN: their sign requests carry it from the start */
     pin_key pin_keys[PIN_KEYS_MAX];
     size_t npin_keys;
+    struct remote *next_open; /* the list fork() handling walks */
 } remote;
+
+/*
+ * fork() in a threaded client: a pool lock held by another thread at that
+ * moment would stay locked forever in the child. Around fork every pool's lock
+ * is taken by the forking thread and released on both sides.
+ */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static remote *open_list;
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&open_mu);
+    for (remote *r = open_list; r != NULL; r = r->next_open)
+        pthread_mutex_lock(&r->mu);
+}
+
+static void fork_release(void) {
+    for (remote *r = open_list; r != NULL; r = r->next_open)
+        pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&open_mu);
+}
+
+static void atfork_register(void) {
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 static remote *rem(sc_conn *c) {
     return c->impl;
@@ -400,6 +426,14 @@ static void rem_close(sc_conn *c) {
     remote *r = rem(c);
     rconn *k = r->idle;
 
+    pthread_mutex_lock(&open_mu);
+    for (remote **pp = &open_list; *pp != NULL; pp = &(*pp)->next_open)
+        if (*pp == r) {
+            *pp = r->next_open;
+            break;
+        }
+    pthread_mutex_unlock(&open_mu);
+
     while (k != NULL) {
         rconn *n = k->next;
         rconn_close(k);
@@ -442,6 +476,11 @@ int sc_remote_open(const sc_config *cfg, sc_conn *c, su_error *e) {
     }
     snprintf(r->socket, sizeof(r->socket), "%s", cfg->daemon);
     pthread_mutex_init(&r->mu, NULL);
+    pthread_once(&atfork_once, atfork_register);
+    pthread_mutex_lock(&open_mu);
+    r->next_open = open_list;
+    open_list = r;
+    pthread_mutex_unlock(&open_mu);
     c->be = &remote_backend;
     c->impl = r;
     /* the first connection says hello: the daemon is there, and which keystore it has */

@@ -23,8 +23,9 @@
  *   - An sc_conn may be used by any number of threads at once; calls of
  *     different threads do not queue behind one another in the daemon backend
  *     (one connection per thread). After fork() the child's calls use a
- *     connection of their own (daemon backend). The embedded backend's LMDB
- *     handle must not cross fork(): a forking signer uses the daemon.
+ *     connection of their own (daemon backend) or an LMDB environment the store
+ *     reopens for the child (embedded backend; docs/security.md), so forking
+ *     servers work with either.
  */
 #ifndef SEALCLIENT_H
 #define SEALCLIENT_H

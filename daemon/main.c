@@ -375,6 +375,7 @@ static void report(int *fd, int code) {
 
 static int run(opts *o, int *report_fd) {
     d_server srv = {0};
+    sigset_t sigs;
     char path[PATH_MAX], sockdir[PATH_MAX];
     su_pin *pin = NULL;
     su_error e = {0};
@@ -428,6 +429,13 @@ static int run(opts *o, int *report_fd) {
         ss_close(srv.store);
         return rc;
     }
+    /* From here SIGTERM/SIGINT are read from a signalfd by the event loop: blocked
+     * before the socket exists and before any thread, so that every thread inherits
+     * the mask. Until now they simply ended the start (nothing was created). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if ((rc = make_socket(&o->cfg, &lfd)) != SU_OK) {
         ss_close(srv.store);
         return rc;
@@ -448,19 +456,12 @@ static int run(opts *o, int *report_fd) {
 }
 
 int main(int argc, char **argv) {
-    sigset_t sigs;
     opts o;
     int rc, report_fd = -1;
 
     /* no core file and no ptrace by other processes of this user: the memory holds
      * the unlocked keystore's keys */
     prctl(PR_SET_DUMPABLE, 0);
-    /* Signals are read from a signalfd by the event loop: blocked here, before any
-     * thread exists, so that every thread inherits the mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if ((rc = parse(argc, argv, &o)) != SU_OK)
         return rc;

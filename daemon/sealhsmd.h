@@ -51,7 +51,8 @@ typedef struct d_server {
 /* One log line on stderr ("sealhsmd: ..."); never given a secret. */
 void d_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Fills p from SO_PEERCRED, /proc/PID/status (Groups:) and /proc/PID/comm. */
+/* Fills p from SO_PEERCRED, /proc/PID/status (Groups:) and /proc/PID/comm, and the
+ * user name (cached a minute). Called by the event loop thread only. */
 int d_peer_read(int fd, d_peer *p, su_error *e);
 
 /* What becomes of a connection after a request. */

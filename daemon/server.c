@@ -98,11 +98,42 @@ static void read_comm(d_peer *p) {
         snprintf(p->program, sizeof(p->program), "?");
 }
 
+/*
+ * uid -> user name, remembered for a minute: the lookup may go to a directory
+ * service (NSS), and it runs in the event loop, where a slow answer per
+ * connection would hold up every client. Only the loop thread calls it.
+ */
+#define NAME_CACHE 64
+#define NAME_TTL_S 60
+
+static struct {
+    uint32_t uid;
+    int64_t until;
+    char name[64];
+} names[NAME_CACHE];
+
+static void user_name(uint32_t uid, char *out, size_t n) {
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    int64_t now = su_now();
+    size_t slot = uid % NAME_CACHE;
+
+    if (names[slot].until > now && names[slot].uid == uid) {
+        snprintf(out, n, "%s", names[slot].name);
+        return;
+    }
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+        snprintf(out, n, "%s", pw.pw_name);
+    else
+        snprintf(out, n, "%u", uid);
+    names[slot].uid = uid;
+    names[slot].until = now + NAME_TTL_S;
+    snprintf(names[slot].name, sizeof(names[slot].name), "%s", out);
+}
+
 int d_peer_read(int fd, d_peer *p, su_error *e) {
     struct ucred cred;
     socklen_t len = sizeof(cred);
-    struct passwd pw, *res = NULL;
-    char buf[1024];
 
     memset(p, 0, sizeof(*p));
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
@@ -114,10 +145,7 @@ int d_peer_read(int fd, d_peer *p, su_error *e) {
      * connecting process is there; SO_PEERCRED itself is fixed at connect. */
     read_groups(p);
     read_comm(p);
-    if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        snprintf(p->user, sizeof(p->user), "%s", pw.pw_name);
-    else
-        snprintf(p->user, sizeof(p->user), "%u", p->uid);
+    user_name(p->uid, p->user, sizeof(p->user));
     return SU_OK;
 }
 
@@ -329,7 +357,10 @@ static void accept_one(loop *l, int lfd) {
         return;
     }
     c->fd = fd;
-    su_buf_init(&c->payload, 1); /* a sign request may carry a key PIN */
+    /* Not the secure heap: it is small, and an EdDSA message may be 64 MiB. A key PIN
+     * in a request is cleansed with the buffer (su_buf_free) and kept, decoded, in
+     * the secure heap only. */
+    su_buf_init(&c->payload, 0);
     if (d_peer_read(fd, &c->peer, &e) != SU_OK) {
         d_log("connection refused: %s", e.msg);
         close(fd);
@@ -413,6 +444,7 @@ int d_serve(d_server *srv, int lfd) {
         size_t n = 0;
         int64_t now = mono_ms(), next = now + 60000;
 
+        /* stopping: only the requests already with a worker are finished */
         if (!listening && busy_count(&l) == 0)
             break;
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -420,7 +452,7 @@ int d_serve(d_server *srv, int lfd) {
         if (listening)
             pfd[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
         size_t first = n;
-        for (size_t i = 0; i < l.nconns; i++) {
+        for (size_t i = 0; listening && i < l.nconns; i++) {
             conn *c = l.conns[i];
             if (c->busy)
                 continue;

@@ -31,8 +31,9 @@ int sw_call(int fd, const sw_request *q, sw_response *resp, int timeout_ms, su_e
     int rc;
 
     memset(resp, 0, sizeof(*resp));
-    /* secure when the request carries a key PIN: cleansed wherever it moves */
-    su_buf_init(&buf, q->key_pin != NULL);
+    /* not the secure heap (an EdDSA message may be 64 MiB); su_buf cleanses its
+     * storage wherever it moves and when freed, for a key PIN in the request */
+    su_buf_init(&buf, 0);
     rc = sw_encode_request(q, &buf, e);
     if (rc == SU_OK)
         rc = sw_write_frame(fd, buf.data, buf.len, e);

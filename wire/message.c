@@ -211,11 +211,25 @@ static cbor_item_t *load(const unsigned char *buf, size_t len, su_error *e) {
 
 /* ---- pass 2: fields ------------------------------------------------------------- */
 
-/* The integer key of a pair, or -1 for a text (or other) key, which is skipped. */
-static int64_t key_of(const cbor_item_t *k) {
-    if (cbor_isa_uint(k) && cbor_get_int(k) <= 1000)
-        return (int64_t)cbor_get_int(k);
-    return -1;
+#define KEY_MAX 1000
+
+/* The integer keys of one map met so far: the same key twice is malformed. */
+typedef struct seen_keys {
+    uint64_t bits[KEY_MAX / 64 + 1];
+} seen_keys;
+
+/*
+ * The integer key of a pair, or -1 for a text (or other, or larger) key, which is
+ * skipped; -2 for an integer key already met in this map.
+ */
+static int64_t key_of(const cbor_item_t *k, seen_keys *seen) {
+    uint64_t v;
+    if (!cbor_isa_uint(k) || (v = cbor_get_int(k)) > KEY_MAX)
+        return -1;
+    if (seen->bits[v / 64] & (1ull << (v % 64)))
+        return -2;
+    seen->bits[v / 64] |= 1ull << (v % 64);
+    return (int64_t)v;
 }
 
 static int get_uint(const cbor_item_t *v, uint64_t max, uint64_t *out) {
@@ -324,6 +338,8 @@ void sw_request_clear(sw_request *r) {
 }
 
 static int request_field(sw_request *r, int64_t k, const cbor_item_t *v, int *have_op) {
+    if (k == -2)
+        return 0; /* a key twice */
     switch (k) {
     case RQ_OP:
         *have_op = 1;
@@ -371,6 +387,7 @@ static int request_complete(const sw_request *r) {
 }
 
 int sw_decode_request(const unsigned char *buf, size_t len, sw_request *out, su_error *e) {
+    seen_keys seen = {{0}};
     cbor_item_t *it;
     struct cbor_pair *pairs;
     int have_op = 0, ok = 1;
@@ -380,7 +397,7 @@ int sw_decode_request(const unsigned char *buf, size_t len, sw_request *out, su_
         return e != NULL ? e->code : SU_EUSAGE;
     pairs = cbor_map_handle(it);
     for (size_t i = 0; ok && i < cbor_map_size(it); i++)
-        ok = request_field(out, key_of(pairs[i].key), pairs[i].value, &have_op);
+        ok = request_field(out, key_of(pairs[i].key, &seen), pairs[i].value, &have_op);
     cleanse_bytes(it);
     cbor_decref(&it);
     if (!ok || !have_op || !request_complete(out)) {
@@ -409,6 +426,8 @@ void sw_response_clear(sw_response *r) {
 }
 
 static int key_field(sw_key *k, int64_t f, const cbor_item_t *v, int *have_id) {
+    if (f == -2)
+        return 0; /* a key twice */
     switch (f) {
     case KY_ID:
         return !*have_id && (*have_id = get_fixed(v, k->id, SW_KEY_ID_LEN));
@@ -442,9 +461,10 @@ static int get_keys(const cbor_item_t *v, sw_response *r) {
     for (size_t i = 0; i < n; i++) {
         const cbor_item_t *m = cbor_array_handle(v)[i];
         int have_id = 0, ok = cbor_isa_map(m);
+        seen_keys seen = {{0}};
         r->nkeys = i + 1;
         for (size_t j = 0; ok && j < cbor_map_size(m); j++)
-            ok = key_field(&r->keys[i], key_of(cbor_map_handle(m)[j].key),
+            ok = key_field(&r->keys[i], key_of(cbor_map_handle(m)[j].key, &seen),
                            cbor_map_handle(m)[j].value, &have_id);
         if (!ok || !have_id || r->keys[i].label == NULL)
             return 0;
@@ -470,6 +490,8 @@ static int get_certs(const cbor_item_t *v, sw_response *r) {
 }
 
 static int response_field(sw_response *r, int64_t k, const cbor_item_t *v, int *have_status) {
+    if (k == -2)
+        return 0; /* a key twice */
     switch (k) {
     case RS_STATUS:
         *have_status = 1;
@@ -505,6 +527,7 @@ static int response_field(sw_response *r, int64_t k, const cbor_item_t *v, int *
 }
 
 int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, su_error *e) {
+    seen_keys seen = {{0}};
     cbor_item_t *it;
     struct cbor_pair *pairs;
     int have_status = 0, ok = 1;
@@ -514,7 +537,7 @@ int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, s
         return e != NULL ? e->code : SU_EUSAGE;
     pairs = cbor_map_handle(it);
     for (size_t i = 0; ok && i < cbor_map_size(it); i++)
-        ok = response_field(out, key_of(pairs[i].key), pairs[i].value, &have_status);
+        ok = response_field(out, key_of(pairs[i].key, &seen), pairs[i].value, &have_status);
     cbor_decref(&it);
     /* an error carries its message: the client shows it as it is */
     if (!ok || !have_status || (out->status != SU_OK && out->message == NULL)) {

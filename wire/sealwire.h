@@ -103,10 +103,10 @@ void sw_response_clear(sw_response *r); /* frees the fields; zeroes */
 
 /*
  * Encoders: the payload of one frame (without its header) into out, which the
- * caller has initialized (su_buf_init; secure for a request carrying a key
- * PIN). Only the fields that apply to r->op (request) or are set (response)
- * are written. SU_EIO when out of memory; SU_EUSAGE for a payload over
- * SW_FRAME_MAX.
+ * caller has initialized (su_buf_init; su_buf cleanses its storage when it
+ * moves or is freed, which a request carrying a key PIN relies on). Only the fields that apply to
+ * r->op (request) or are set (response) are written. SU_EIO when out of memory; SU_EUSAGE for a
+ * payload over SW_FRAME_MAX.
  */
 int sw_encode_request(const sw_request *r, su_buf *out, su_error *e);
 int sw_encode_response(const sw_response *r, su_buf *out, su_error *e);

@@ -20,8 +20,11 @@ from conftest import (BUILD, OPENSSL, SEALHSMD, USER_PIN, Signer, assert_fails, 
 PROBE = BUILD / "test" / "client" / "client_probe"
 
 
-def probe(d, label, *args, input=None, timeout=120):
-    """client_probe (a signer on sealclient.h alone) through daemon d."""
+def probe(d, label, *args, input=None, timeout=120, ks=None):
+    """client_probe (a signer on sealclient.h alone) through daemon d, or with d None
+    embedded in keystore ks."""
+    if d is None:
+        return run([PROBE, "-", label, *args], env=ks.env(), input=input, timeout=timeout)
     return run([PROBE, d.sock, label, *args], env=base_env(), input=input, timeout=timeout)
 
 
@@ -164,9 +167,15 @@ def test_stale_socket_of_a_killed_daemon_does_not_block_restart(ks, daemon_facto
 
 
 def test_socket_mode_and_default_path(ks, daemon_factory, tmp_path):
-    d = daemon_factory(ks, "--socket-mode", "0600").start()
-    assert (d.sock.stat().st_mode & 0o777) == 0o600
+    import grp
+    group = grp.getgrgid(1).gr_name if os.getuid() == 0 else grp.getgrgid(os.getgid()).gr_name
+    d = daemon_factory(ks, "--socket-mode", "0600", "--socket-group", group).start()
+    st = d.sock.stat()
+    assert (st.st_mode & 0o777) == 0o600 and st.st_gid == grp.getgrnam(group).gr_gid
     d.stop()
+    out = run([SEALHSMD, "--help"], check=0).out
+    assert "--socket-group" in out and "--pin-file" in out
+    assert run([SEALHSMD, "--version"], check=0).out.startswith("sealhsmd ")
     # $RUNTIME_DIRECTORY/sealhsm.sock when no --socket is given; status finds it
     # through $SEALHSM_SOCKET
     rt = daemon_factory(ks, env=base_env(SEALHSM_PIN=USER_PIN))
@@ -226,18 +235,20 @@ def test_client_reconnects_after_the_daemon_restarts(ks, daemon_factory):
     assert out.strip().endswith("ok"), out
 
 
-def test_fork_child_signs_over_its_own_connection(ks, daemon_factory):
+@pytest.mark.parametrize("mode", ["daemon", "embedded"])
+def test_fork_child_signs_over_its_own_connection(ks, daemon_factory, mode):
     ks.keygen("k", "ed25519")
-    d = daemon_factory(ks).start()
+    d = daemon_factory(ks).start() if mode == "daemon" else None
     before = audit_records(ks)[-1]["seq"]
-    res = probe(d, "k", "fork")
+    res = probe(d, "k", "fork", ks=ks)
     assert res.rc == 0, res
     pids = [int(m) for m in re.findall(r"pid=(\d+) ok", res.out)]
     assert len(pids) == 3 and pids[0] == pids[2] != pids[1], res.out
-    # the daemon took each signer's pid from its own connection (SO_PEERCRED)
+    # through the daemon, each signer's pid comes from its own connection (SO_PEERCRED);
+    # embedded, the child signs through the environment the store reopened for it
     signs = [r for r in audit_records(ks, since=before + 1) if r["op"] == "sign"]
     assert [r["pid"] for r in signs] == pids
-    assert all(r["via"] == "daemon" and r["outcome"] == "ok" for r in signs)
+    assert all(r["via"] == ("daemon" if d else "local") and r["outcome"] == "ok" for r in signs)
 
 
 def test_threads_of_one_process_sign_concurrently(ks, daemon_factory):
@@ -472,7 +483,54 @@ def test_protocol_hello_comes_first_and_versions_are_negotiated(ks, daemon_facto
     s.sendall(frame(STATUS))
     resp = read_frame(s)
     assert resp is not None and resp[1:3] == bytes([0x00, 0x00]) and b"0.1" in resp
+    # an op of a newer client: status 1, and the connection stays usable
+    s.sendall(frame(bytes([0xa1, 0x00, 0x18, 77])))
+    resp = read_frame(s)
+    assert resp is not None and resp[:3] == bytes([0xa2, 0x00, 0x01]), resp
+    assert b"unknown operation" in resp
     # --idle-timeout: a connection without a request is closed
     assert read_frame(s) is None
     s.close()
     assert "idle" in d.logtext()
+
+
+def test_max_clients(ks, daemon_factory, tmp_path):
+    import socket
+    ks.keygen("k", "ec:P-256")
+    d = daemon_factory(ks, "--max-clients", "2").start()
+    held = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(str(d.sock))
+        s.sendall(frame(HELLO_V1))
+        assert read_frame(s) is not None
+        held.append(s)
+    # a third is closed at once, and its signer gets the daemon error, no signature
+    res, sig, _ = sign_via_daemon(ks, d, "k", tmp_path)
+    assert res.rc != 0 and "sealhsm: daemon: " in res.errtext, res
+    assert not sig.exists() or sig.stat().st_size == 0
+    assert "--max-clients" in d.logtext()
+    held.pop().close()
+    import time
+    for _ in range(100):        # the daemon notices the close at its next poll
+        res, sig, data = sign_via_daemon(ks, d, "k", tmp_path, name="sig2")
+        if res.rc == 0:
+            break
+        time.sleep(0.05)
+    assert res.rc == 0 and verifies(ks, "k", sig, data), res
+    for s in held:
+        s.close()
+
+
+def test_large_eddsa_message_goes_whole(ks, daemon_factory, tmp_path):
+    ks.keygen("ed", "ed25519")
+    d = daemon_factory(ks).start()
+    data = tmp_path / "big.bin"
+    data.write_bytes(os.urandom(12 << 20))
+    sig = tmp_path / "big.sig"
+    run([OPENSSL, "pkeyutl", "-sign", *ks.provider_args(), "-rawin", "-inkey", "sealhsm:ed",
+         "-in", data, "-out", sig], env=base_env(SEALHSM_DAEMON=d.sock), check=0, preload=True)
+    ks.sealhsm("pubkey", "ed", "--out", tmp_path / "ed.pub")
+    run([OPENSSL, "pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "ed.pub", "-rawin",
+         "-in", data, "-sigfile", sig], check=0)

@@ -175,6 +175,12 @@ static void hostile(void) {
     /* {0: 3, 10: "a", 10: "b"}: duplicate field */
     static const unsigned char dup[] = {0xa3, 0x00, 0x03, 0x0a, 0x61, 'a', 0x0a, 0x61, 'b'};
     CHECK(sw_decode_request(dup, sizeof(dup), &d, NULL) == SU_EUSAGE);
+    /* {0: 4, 0: 4}: the same integer key twice */
+    static const unsigned char dupop[] = {0xa2, 0x00, 0x04, 0x00, 0x04};
+    CHECK(sw_decode_request(dupop, sizeof(dupop), &d, NULL) == SU_EUSAGE);
+    /* {0: 0, 0: 0} in a response, and in a key map */
+    static const unsigned char dupst[] = {0xa2, 0x00, 0x00, 0x00, 0x00};
+    CHECK(sw_decode_response(dupst, sizeof(dupst), &r, NULL) == SU_EUSAGE);
     /* a map announcing 2^32 pairs in 10 bytes */
     static const unsigned char huge[] = {0xba, 0xff, 0xff, 0xff, 0xff,
                                          0x00, 0x04, 0x00, 0x04, 0x00};
