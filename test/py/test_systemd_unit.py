@@ -5,6 +5,7 @@ settings the README's production section promises."""
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,47 @@ def test_cmake_install_puts_the_unit_in_the_systemd_unit_dir(tmp_path):
     assert "ExecStart=/usr/sbin/sealhsmd --keystore /var/lib/sealhsm --foreground" in \
         installed.read_text()
     assert (dest / "usr/sbin/sealhsmd").is_file()
+
+
+def test_the_daemon_runs_as_the_unit_starts_it(ks, tmp_path):
+    """The unit's ExecStart, with the environment systemd gives the service: the PIN
+    from $CREDENTIALS_DIRECTORY/pin (LoadCredential=), the socket in
+    $RUNTIME_DIRECTORY (RuntimeDirectory=), readiness on $NOTIFY_SOCKET (Type=notify).
+    `--check` passes, the daemon reports READY=1 once it serves, and SIGTERM ends it
+    with 0 (what systemctl stop expects)."""
+    import socket
+    import tempfile
+    from conftest import USER_PIN, base_env
+    ks.keygen("k", "ec:P-256")
+    text = unit_for_test(tmp_path).read_text()
+    argv = next(l for l in text.splitlines() if l.startswith("ExecStart=")).split("=", 1)[1].split()
+    argv[argv.index("--keystore") + 1] = str(ks.path)
+    base = Path(tempfile.mkdtemp(prefix="shu", dir="/tmp"))  # socket paths are short
+    try:
+        creds, rt = base / "credentials", base / "sealhsm"
+        creds.mkdir(mode=0o700)
+        rt.mkdir(mode=0o750)
+        (creds / "pin").write_text(USER_PIN)
+        notify = base / "notify"
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(str(notify))
+        ns.settimeout(60)
+        env = base_env(CREDENTIALS_DIRECTORY=creds, RUNTIME_DIRECTORY=rt, NOTIFY_SOCKET=notify)
+        res = run([*argv, "--check"], env=env, check=0)
+        assert str(rt / "sealhsm.sock") in res.out + res.err, res
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert ns.recv(4096).startswith(b"READY=1")
+            assert (rt / "sealhsm.sock").is_socket()
+            run([BUILD / "tools" / "sealhsm", "status", "--socket", rt / "sealhsm.sock"],
+                env=base_env(), check=0)
+        finally:
+            proc.send_signal(15)
+            out, err = proc.communicate(timeout=60)
+        err = err.decode(errors="replace")
+        assert proc.returncode == 0 and "Sanitizer" not in err and "runtime error" not in err, err
+        assert not (rt / "sealhsm.sock").exists()
+        ns.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
