@@ -145,10 +145,15 @@ static int emb_login(sc_conn *c, const su_pin *pin, sc_pin_cb cb, void *cbarg, i
     pthread_rwlock_wrlock(&s->lock);
     if (ss_logged_in(s->store) == SS_ROLE_USER) {
         rc = SU_OK;
+    } else if (pin != NULL) {
+        /* a PIN the caller typed (PKCS#11 C_Login): every attempt is its own, and the
+         * store counts it */
+        rc = ss_login(s->store, SS_ROLE_USER, NULL, pin, e);
     } else if (s->login_failure != NULL) {
         rc = su_err(e, SU_EPIN, "%s (not retried in this process)", s->login_failure);
-    } else if (pin != NULL || (rc = user_pin(emb(c), cb, cbarg, &got, e)) == SU_OK) {
-        rc = ss_login(s->store, SS_ROLE_USER, NULL, pin != NULL ? pin : got, e);
+    } else if ((rc = user_pin(emb(c), cb, cbarg, &got, e)) == SU_OK) {
+        rc = ss_login(s->store, SS_ROLE_USER, NULL, got, e);
+        /* the same source would give the same wrong PIN: not asked again */
         if (rc == SU_EPIN)
             s->login_failure = strdup(e != NULL ? e->msg : "wrong user PIN");
     }

@@ -110,10 +110,12 @@ int sc_get_info(sc_conn *c, sc_info *out, su_error *e);
 typedef int (*sc_pin_cb)(void *arg, const char *what, su_pin **out, su_error *e);
 
 /*
- * Embedded: logs the user role in once per connection (later calls return SU_OK
- * at once). The PIN is pin if given, else from cfg->pin_source, else
- * $SEALHSM_PIN, else cb. A wrong PIN is SU_EPIN and is not retried by this
- * connection; *locked (may be NULL) is set to 1 when the role is locked.
+ * Embedded: logs the user role in once per keystore and process (later calls
+ * return SU_OK at once). The PIN is pin if given, else from cfg->pin_source,
+ * else $SEALHSM_PIN, else cb. A wrong PIN is SU_EPIN; one that came from a
+ * source (not pin) is not tried again in this process, an explicit pin may be
+ * retried (each attempt counts toward the lockout). *locked (may be NULL) is
+ * set to 1 when the role is locked.
  * Daemon: SU_OK, nothing is sent (the daemon is unlocked already; a PIN given
  * anyway is ignored).
  */

@@ -468,6 +468,8 @@ int main(int argc, char **argv) {
     /* unsealed keys are cached only in the secure heap (locked, cleansed on free) */
     if (!CRYPTO_secure_malloc_initialized())
         CRYPTO_secure_malloc_init(1 << 22, 16);
+    /* as the tool and the provider do: SEALHSM_*PIN* out of the environment at once */
+    su_pin_env_scrub();
     rc = run(&o, &report_fd);
     report(&report_fd, rc);
     CRYPTO_secure_malloc_done();

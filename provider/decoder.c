@@ -110,6 +110,15 @@ static int decode_keyref(SEALHSM_PROV *p, int kt, OSSL_CORE_BIO *cin, int select
         (!public_only && !sealhsm_session_login(s, pw_cb, pw_cbarg)) ||
         !sealhsm_session_key_get(s, NULL, key_id, &info))
         goto end;
+    /* the file names a key by id and shows a label: both must be that key's, or
+     * a reference could pass for one key while signing with another */
+    if (strcmp(info->label, label) != 0) {
+        SEALHSM_ERR(p, SEALHSM_R_INTEGRITY,
+                    "sealhsm: key reference '%s' names the key labelled '%s' in keystore %s: "
+                    "refused",
+                    label, info->label, sealhsm_session_path(s));
+        goto end;
+    }
     /* One decoder per key type: the one whose type the key has answers. */
     if (strcmp(sc_alg_ossl_name(info->alg), sealhsm_kt_name(kt)) != 0)
         ok = 1;

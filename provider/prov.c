@@ -294,6 +294,8 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
      */
     if (!CRYPTO_secure_malloc_initialized())
         CRYPTO_secure_malloc_init(1 << 20, 16);
+    /* SEALHSM_*PIN* leave the environment for the secure heap (docs/security.md) */
+    su_pin_env_scrub();
     /* From the core's dispatch so that BIO_new_from_core_bio() works in it. */
     p->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (p->libctx == NULL || (p->deflt = OSSL_PROVIDER_load(p->libctx, "default")) == NULL)

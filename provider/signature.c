@@ -9,6 +9,8 @@
 #include "algid.h"
 #include "prov.h"
 
+#include <limits.h>
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
@@ -421,28 +423,39 @@ static const OSSL_ITEM saltlen_names[] = {
     {(unsigned int)RSA_PSS_SALTLEN_AUTO, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO},
     {0, NULL}};
 
-/* pad-mode and saltlen come as an integer (EVP_PKEY_CTX_set_rsa_padding) or as a
- * word (-pkeyopt rsa_padding_mode:pss); answer in the type asked. */
+/*
+ * pad-mode and saltlen come as an integer (EVP_PKEY_CTX_set_rsa_padding) or as a
+ * word (-pkeyopt rsa_padding_mode:pss); answer in the type asked. A salt length
+ * may also be a number in a string, as stock OpenSSL takes it
+ * (-sigopt rsa_pss_saltlen:-1): a byte count, or -1 (digest), -2 (auto: max when
+ * signing), -3 (max) (README, "Sign with stock openssl").
+ */
 static int get_int_or_word(const OSSL_PARAM *p, const OSSL_ITEM *words, int *out) {
-    if (p->data_type == OSSL_PARAM_INTEGER)
-        return OSSL_PARAM_get_int(p, out);
-    if (p->data_type != OSSL_PARAM_UTF8_STRING || p->data == NULL)
+    int v;
+
+    if (p->data_type == OSSL_PARAM_INTEGER) {
+        if (!OSSL_PARAM_get_int(p, &v))
+            return 0;
+    } else if (p->data_type != OSSL_PARAM_UTF8_STRING || p->data == NULL) {
         return 0;
-    for (const OSSL_ITEM *w = words; w->ptr != NULL; w++) {
-        if (strcmp(p->data, w->ptr) == 0) {
-            *out = (int)w->id;
-            return 1;
+    } else {
+        for (const OSSL_ITEM *w = words; w->ptr != NULL; w++) {
+            if (strcmp(p->data, w->ptr) == 0) {
+                *out = (int)w->id;
+                return 1;
+            }
         }
-    }
-    if (words == saltlen_names) {
         char *end;
-        long v = strtol(p->data, &end, 10);
-        if (*(const char *)p->data != '\0' && *end == '\0' && v >= 0 && v <= 0xffff) {
-            *out = (int)v;
-            return 1;
-        }
+        long l = strtol(p->data, &end, 10);
+        if (words != saltlen_names || *(const char *)p->data == '\0' || *end != '\0' ||
+            l < INT_MIN || l > INT_MAX)
+            return 0;
+        v = (int)l;
     }
-    return 0;
+    if (words == saltlen_names && (v < RSA_PSS_SALTLEN_MAX || v > 0xffff))
+        return 0;
+    *out = v;
+    return 1;
 }
 
 static int set_int_or_word(OSSL_PARAM *p, const OSSL_ITEM *words, int v) {
@@ -476,8 +489,9 @@ static int set_rsa_params(SEALHSM_SIGCTX *ctx, const OSSL_PARAM params[]) {
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != NULL) {
         if (!get_int_or_word(p, saltlen_names, &v)) {
-            SEALHSM_ERR(ctx->prov, SEALHSM_R_BAD_PARAM,
-                        "sealhsm: PSS salt length must be digest, max, auto or a number");
+            SEALHSM_ERR(
+                ctx->prov, SEALHSM_R_BAD_PARAM,
+                "sealhsm: PSS salt length must be digest, max, auto, -1, -2, -3 or a byte count");
             return 0;
         }
         ctx->saltlen = v;

@@ -122,8 +122,14 @@ int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *l
         mdb_txn_abort(txn);
         return rc;
     }
+    /* an attestation vouches for a key that can sign: a disabled or revoked key's
+     * would be shown as evidence for a key no one may use (docs/security.md) */
     if (r.info.state == SS_STATE_DESTROYED)
         rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    else if (r.info.state != SS_STATE_ACTIVE)
+        rc = su_err(e, SU_EPOLICY,
+                    "policy: key %s is %s: attestation is issued only for active keys", label,
+                    ss_state_name(r.info.state));
     if (rc == SU_OK)
         rc = st_attest_key_load(s, txn, &key, &ca, &calen, e);
     mdb_txn_abort(txn);

@@ -257,22 +257,33 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
     return SU_OK;
 }
 
-/* One line per record for a central collector; the hash ties it to the chain. */
+/* One line per record for a central collector; the hash ties it to the chain. Every
+ * free-text value is quoted and escaped (su_quote), and cut so that the whole line
+ * fits one syslog datagram: each key appears once, with the real value. */
 static void queue_syslog(ss_store *s, uint64_t seq, const char *user, uint32_t uid,
                          const char *prog, const st_audit_in *in, const unsigned char hash[32]) {
-    char line[1536], kid[2 * SS_KEY_ID_LEN + 1] = "-", th[129] = "-", h[65];
+    char line[2048], kid[2 * SS_KEY_ID_LEN + 1] = "-", th[129] = "-", h[65];
+    char quser[160], qprog[160], qlabel[400], qdigest[64] = "-", qreason[700];
     if (in->key_id != NULL)
         su_hex(kid, in->key_id, SS_KEY_ID_LEN);
     if (in->tbs_hash != NULL && in->tbs_hash_len <= 64)
         su_hex(th, in->tbs_hash, in->tbs_hash_len);
     su_hex(h, hash, 32);
+    su_quote(quser, sizeof(quser), user);
+    su_quote(qprog, sizeof(qprog), prog);
+    if (in->label != NULL)
+        su_quote(qlabel, sizeof(qlabel), in->label);
+    else
+        snprintf(qlabel, sizeof(qlabel), "-");
+    if (in->digest != NULL)
+        su_quote(qdigest, sizeof(qdigest), in->digest);
+    su_quote(qreason, sizeof(qreason), in->reason);
     snprintf(line, sizeof(line),
              "audit seq=%llu op=%s outcome=%s user=%s uid=%u program=%s%s label=%s key_id=%s "
-             "digest=%s tbs_hash=%s hash=%s reason=\"%s\"",
+             "digest=%s tbs_hash=%s hash=%s reason=%s",
              (unsigned long long)seq, ss_audit_op_name(in->op), ss_audit_outcome_name(in->outcome),
-             user, (unsigned)uid, prog, in->signer != NULL ? " via=daemon" : "",
-             in->label ? in->label : "-", kid, in->digest ? in->digest : "-", th, h,
-             in->reason ? in->reason : "");
+             quser, (unsigned)uid, qprog, in->signer != NULL ? " via=daemon" : "", qlabel, kid,
+             qdigest, th, h, qreason);
     st_syslog_add(s, in->outcome != SS_OUT_OK, line);
 }
 

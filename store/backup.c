@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -105,9 +106,16 @@ static int write_backup(ss_store *s, MDB_txn *txn, const char *tmp, ss_error *e)
     if (rc != SU_OK)
         return rc;
     writer w = {0};
-    w.f = fopen(tmp, "w+bx");
-    if (w.f == NULL)
-        return su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    /* 0600 whatever the umask: the file holds every PIN slot, open to offline
+     * guessing by whoever can read it (docs/security.md, "Backups") */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w.f = fd < 0 ? NULL : fdopen(fd, "w+b");
+    if (w.f == NULL) {
+        rc = su_err(e, SU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
     w.mac = st_hmac_new(s, s->k_backup);
     if (w.mac == NULL)
         w.failed = 1;
@@ -287,6 +295,52 @@ static int check_meta(const parsed *p, const unsigned char *store_id, const char
     return SU_OK;
 }
 
+/* The header every backup starts with (see the top of this file). */
+typedef struct header {
+    unsigned char store_id[SS_STORE_ID_LEN];
+    uint32_t version;
+    const unsigned char *slot;
+    size_t slotlen;
+    uint64_t created;
+} header;
+
+#define HEADER_MAX (MAGIC_LEN + 4 + SS_STORE_ID_LEN + 4 + 1024 + 8)
+
+static int read_header(su_rd *r, header *h, const char *path, ss_error *e) {
+    unsigned char magic[MAGIC_LEN];
+    su_rd_raw(r, magic, MAGIC_LEN);
+    su_rd_u32(r, &h->version);
+    su_rd_raw(r, h->store_id, SS_STORE_ID_LEN);
+    su_rd_bytes(r, &h->slot, &h->slotlen, 1024);
+    su_rd_u64(r, &h->created);
+    if (r->failed || memcmp(magic, MAGIC, MAGIC_LEN) != 0)
+        return bad(path, e, "not a sealhsm backup");
+    if (h->version != BACKUP_VERSION)
+        return su_err(e, SU_EIO, "backup %s has version %u; this sealhsm reads version %u", path,
+                      h->version, BACKUP_VERSION);
+    return SU_OK;
+}
+
+int ss_backup_info(const char *in_path, int64_t *created_ms,
+                   unsigned char store_id[SS_STORE_ID_LEN], ss_error *e) {
+    FILE *f = fopen(in_path, "rb");
+    if (f == NULL)
+        return su_err(e, errno == ENOENT ? SU_ENOTFOUND : SU_EIO, "cannot open %s: %s", in_path,
+                      strerror(errno));
+    unsigned char buf[HEADER_MAX];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    su_rd r;
+    su_rd_init(&r, buf, n);
+    header h;
+    int rc = read_header(&r, &h, in_path, e);
+    if (rc == SU_OK) {
+        *created_ms = (int64_t)h.created;
+        memcpy(store_id, h.store_id, SS_STORE_ID_LEN);
+    }
+    return rc;
+}
+
 int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
                ss_error *e) {
     unsigned char *buf = NULL, sum[32];
@@ -310,23 +364,11 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, O
     size_t body = n - 32 - ST_MAC_LEN;
     su_rd r;
     su_rd_init(&r, buf, body);
-    unsigned char magic[MAGIC_LEN], store_id[SS_STORE_ID_LEN];
-    uint32_t version;
-    const unsigned char *slotp;
-    size_t slotlen;
-    uint64_t created;
+    header h;
     st_slot slot;
-    su_rd_raw(&r, magic, MAGIC_LEN);
-    su_rd_u32(&r, &version);
-    su_rd_raw(&r, store_id, SS_STORE_ID_LEN);
-    su_rd_bytes(&r, &slotp, &slotlen, 1024);
-    su_rd_u64(&r, &created);
-    if (r.failed || memcmp(magic, MAGIC, MAGIC_LEN) != 0)
-        rc = bad(in_path, e, "not a sealhsm backup");
-    else if (version != BACKUP_VERSION)
-        rc = su_err(e, SU_EIO, "backup %s has version %u; this sealhsm reads version %u", in_path,
-                    version, BACKUP_VERSION);
-    else if (!st_slot_decode(slotp, slotlen, &slot) || slot.role != SS_ROLE_SO)
+    unsigned char *store_id = h.store_id;
+    rc = read_header(&r, &h, in_path, e);
+    if (rc == SU_OK && (!st_slot_decode(h.slot, h.slotlen, &slot) || slot.role != SS_ROLE_SO))
         rc = bad(in_path, e, "SO slot");
     unsigned char *mk = rc == SU_OK ? OPENSSL_secure_zalloc(ST_KEY_LEN) : NULL;
     if (rc == SU_OK && mk == NULL)

@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,51 @@ static int leaf_matches(ss_store *s, const ss_keyinfo *k, const ss_blob *leaf, s
     return SU_OK;
 }
 
+/*
+ * The chain as stored: the leaf, then the certificate that issued it (names and
+ * signature), then its issuer, and so on up to a self-issued one. Certificates that
+ * issue none of these, and duplicates, are left out: a chain handed to TLS peers and
+ * code-signing verifiers carries only what builds the path (README, "cert import").
+ * idx[0..*kept) are the positions kept, in chain order.
+ */
+static int chain_order(ss_store *s, const char *label, const ss_blob *in, size_t n, size_t *idx,
+                       size_t *kept, ss_error *e) {
+    X509 *x[MAX_CHAIN] = {0};
+    int used[MAX_CHAIN] = {0}, rc = SU_OK;
+    for (size_t i = 0; i < n && rc == SU_OK; i++) {
+        const unsigned char *p = in[i].data;
+        if ((x[i] = X509_new_ex(s->libctx, s->propq)) == NULL ||
+            d2i_X509(&x[i], &p, (long)in[i].len) == NULL || p != in[i].data + in[i].len)
+            rc = su_err(e, SU_EUSAGE, "key %s: certificate %zu is not valid DER X.509", label,
+                        i + 1);
+    }
+    size_t cur = 0;
+    *kept = 0;
+    if (rc == SU_OK) {
+        idx[(*kept)++] = 0;
+        used[0] = 1;
+    }
+    while (rc == SU_OK && X509_check_issued(x[cur], x[cur]) != X509_V_OK) {
+        size_t next = n;
+        for (size_t j = 0; j < n && next == n; j++)
+            if (!used[j] && X509_check_issued(x[j], x[cur]) == X509_V_OK &&
+                X509_verify(x[cur], X509_get0_pubkey(x[j])) == 1)
+                next = j;
+        if (next == n)
+            break;
+        /* copies of a certificate already in the chain never count again */
+        for (size_t j = 0; j < n; j++)
+            if (!used[j] && X509_cmp(x[j], x[next]) == 0)
+                used[j] = 1;
+        used[next] = 1;
+        idx[(*kept)++] = next;
+        cur = next;
+    }
+    for (size_t i = 0; i < n; i++)
+        X509_free(x[i]);
+    return rc;
+}
+
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
     if (rc != SU_OK)
@@ -54,12 +100,15 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
     if (rc == SU_OK)
         rc = leaf_matches(s, &r.info, &chain[0], e);
+    size_t idx[MAX_CHAIN], kept = 0;
+    if (rc == SU_OK)
+        rc = chain_order(s, label, chain, n, idx, &kept, e);
     su_buf b;
     su_buf_init(&b, 0);
     if (rc == SU_OK) {
-        su_buf_u32(&b, (uint32_t)n);
-        for (size_t i = 0; i < n; i++)
-            su_buf_bytes(&b, chain[i].data, chain[i].len);
+        su_buf_u32(&b, (uint32_t)kept);
+        for (size_t i = 0; i < kept; i++)
+            su_buf_bytes(&b, chain[idx[i]].data, chain[idx[i]].len);
         unsigned char mac[ST_MAC_LEN];
         if (b.failed || !st_hmac(s, s->k_mac, r.info.id, SS_KEY_ID_LEN, b.data, b.len, mac))
             rc = su_err(e, SU_EIO, "out of memory");

@@ -102,12 +102,13 @@ static int open_dbis(ss_store *s, st_env *se, int create, ss_error *e) {
 }
 
 /* Checks data.mdb before LMDB sees it: LMDB would silently turn an empty file into
- * a new environment. */
+ * a new environment, and it follows symbolic links (docs/security.md, "File
+ * modes"): a data.mdb linked to another keystore's would get a second lock file. */
 static int check_data_file(ss_store *s, int create, ss_error *e) {
     char p[4096];
     snprintf(p, sizeof(p), "%s/data.mdb", s->path);
     struct stat st;
-    if (stat(p, &st) != 0) {
+    if (lstat(p, &st) != 0) {
         if (errno == ENOENT && create)
             return SU_OK;
         if (errno == ENOENT)
@@ -116,16 +117,35 @@ static int check_data_file(ss_store *s, int create, ss_error *e) {
     }
     if (create)
         return su_err(e, SU_EUSAGE, "keystore %s already exists", s->path);
-    if (!S_ISREG(st.st_mode))
-        return su_err(e, SU_EINTEGRITY, "keystore %s: data.mdb is not a regular file", s->path);
-    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
-        return su_err(e, SU_EIO,
-                      "keystore %s: data.mdb must be owned by this user and not writable by "
-                      "others: refused",
-                      s->path);
+    int rc = su_check_private_stat(p, &st, e);
+    if (rc != SU_OK)
+        return rc;
     if (st.st_size < 8192)
         return su_err(e, SU_EINTEGRITY, "keystore %s is corrupt (data.mdb is %lld bytes)", s->path,
                       (long long)st.st_size);
+    return SU_OK;
+}
+
+/* LMDB opens lock.mdb and data.mdb itself, following symlinks: both are checked
+ * with lstat before it does, and after it did the file it maps must still be the
+ * one checked (same device and inode), so a link swapped in between is refused. */
+static int check_lmdb_files(ss_store *s, MDB_env *env, ss_error *e) {
+    char p[4096];
+    struct stat st, fst;
+    snprintf(p, sizeof(p), "%s/lock.mdb", s->path);
+    int rc = su_check_private_file(p, e);
+    if (rc == SU_ENOTFOUND && env == NULL)
+        rc = SU_OK; /* LMDB creates it, mode 0600 */
+    if (rc != SU_OK || env == NULL)
+        return rc;
+    snprintf(p, sizeof(p), "%s/data.mdb", s->path);
+    mdb_filehandle_t fd;
+    if (lstat(p, &st) != 0 || mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &fst) != 0)
+        return su_err(e, SU_EIO, "keystore %s: cannot check %s", s->path, p);
+    if ((rc = su_check_private_stat(p, &st, e)) != SU_OK)
+        return rc;
+    if (st.st_dev != fst.st_dev || st.st_ino != fst.st_ino)
+        return su_err(e, SU_EIO, "keystore file %s changed while it was opened: refused", p);
     return SU_OK;
 }
 
@@ -154,13 +174,19 @@ static int env_start(ss_store *s, st_env *se, int create, ss_error *e) {
         return st_mdb_err(s, rc, "opening", e);
     mdb_env_set_maxdbs(se->env, ST_DB_COUNT + 8);
     mdb_env_set_mapsize(se->env, map_size());
+    if ((rc = check_lmdb_files(s, NULL, e)) != SU_OK) {
+        mdb_env_close(se->env);
+        se->env = NULL;
+        return rc;
+    }
     rc = mdb_env_open(se->env, s->path, MDB_NOTLS, 0600);
     if (rc != 0) {
         mdb_env_close(se->env);
         se->env = NULL;
         return st_mdb_err(s, rc, "opening", e);
     }
-    if ((rc = check_length(s, se->env, e)) != SU_OK) {
+    if ((rc = check_lmdb_files(s, se->env, e)) != SU_OK ||
+        (rc = check_length(s, se->env, e)) != SU_OK) {
         mdb_env_close(se->env);
         se->env = NULL;
         return rc;
@@ -200,8 +226,10 @@ int st_env_open(ss_store *s, int create, ss_error *e) {
             se->pid = getpid();
             char lp[4096];
             snprintf(lp, sizeof(lp), "%s/sealhsm.lock", s->path);
-            se->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-            if (se->lockfd < 0 || flock(se->lockfd, LOCK_SH) != 0)
+            se->lockfd = su_open_private(lp, O_RDWR | O_CREAT, e);
+            if (se->lockfd < 0)
+                rc = -se->lockfd;
+            else if (flock(se->lockfd, LOCK_SH) != 0)
                 rc = su_err(e, SU_EIO, "keystore %s: cannot lock %s: %s", s->path, lp,
                             strerror(errno));
             if (rc == SU_OK)

@@ -290,6 +290,27 @@ int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, s
 int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
                    const st_usage *u, ss_error *e);
 
+/* ---- login.c: PIN attempts, also for per-key usage PINs --------------------------------- */
+
+/* One PIN attempt: its try counter, its durable marker and the words for errors. */
+typedef struct st_attempt {
+    char tries_key[128];
+    char prefix[160];
+    char marker[192];
+    char who[SS_LABEL_MAX + 32];
+    char hint_buf[SS_LABEL_MAX + 64];
+    const char *hint;
+    int audit; /* role PINs write unlock records; key PINs leave it to the signature's */
+} st_attempt;
+
+/* Before the KDF of key k's usage PIN: refuses a locked key (SU_EPIN, "locked") and
+ * commits the attempt's marker, as role logins do. */
+int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_error *e);
+/* The verdict: ok resets the key's counter, a failure counts; *left = tries left. */
+int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e);
+/* In txn: zero key k's failure counter (the SO set a new key PIN). */
+int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+
 /* ---- officer.c: approvals and activations ------------------------------------------------ */
 
 #define ST_MAX_APPROVALS 32
@@ -306,6 +327,13 @@ int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activa
                        ss_error *e);
 int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
                         const st_activation *a, ss_error *e);
+/* Takes officer name's pending approvals off every key and ends every live
+ * activation (an activation does not record who granted it, so any could be theirs);
+ * counts both for the audit record. */
+int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *withdrawn,
+                        uint32_t *ended, ss_error *e);
+/* Ends key k's live activation, keeping its pending approvals; *ended says if one was. */
+int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e);
 
 /* ---- policy.c ----------------------------------------------------------------------------- */
 

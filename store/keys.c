@@ -27,6 +27,26 @@ int st_label_valid(const char *label, ss_error *e) {
     return SU_OK;
 }
 
+/*
+ * A new key's label must not look like another name for a key (docs/security.md,
+ * "Labels"): " k2" and "k2 " pass for "k2" on a screen, and "id=HEX", "object=k2"
+ * or "k2;type=private" read as URI syntax (sealhsm:id=... names a key by id), as
+ * does a %XX escape. Existing keys keep their labels: only new ones are checked.
+ */
+static int label_new_valid(const char *label, ss_error *e) {
+    int rc = st_label_valid(label, e);
+    if (rc != SU_OK)
+        return rc;
+    size_t n = strlen(label);
+    if (label[0] == ' ' || label[n - 1] == ' ')
+        return su_err(e, SU_EUSAGE, "key label '%s' has leading or trailing white space", label);
+    if (strpbrk(label, "=;%") != NULL)
+        return su_err(e, SU_EUSAGE,
+                      "key label '%s' may not contain '=', ';' or '%%' (they read as URI syntax)",
+                      label);
+    return SU_OK;
+}
+
 int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
@@ -261,6 +281,20 @@ static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_
                     "key %s: --audit batched cannot be combined with --max-signatures or --rate "
                     "(their counts must be exact)",
                     spec->label);
+    /* a window that can never be open is a typo, not a policy (README, "Policy") */
+    char t1[32], t2[32];
+    if (rc == SU_OK && spec->policy.not_before != 0 && spec->policy.not_after != 0 &&
+        spec->policy.not_before > spec->policy.not_after) {
+        su_format_time(spec->policy.not_before, t1);
+        su_format_time(spec->policy.not_after, t2);
+        rc = su_err(e, SU_EUSAGE, "key %s: --not-before %s is after --not-after %s", spec->label,
+                    t1, t2);
+    }
+    if (rc == SU_OK && spec->policy.not_after != 0 && spec->policy.not_after < su_now()) {
+        su_format_time(spec->policy.not_after, t2);
+        rc = su_err(e, SU_EUSAGE, "key %s: --not-after %s is already past (%s would never sign)",
+                    spec->label, t2, what);
+    }
     if (rc == SU_OK && spec->policy.approvals > 0 && spec->policy.activation_ttl == 0)
         rc = su_err(e, SU_EUSAGE, "key %s: --approvals needs an activation TTL", spec->label);
     return rc;
@@ -270,6 +304,8 @@ int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key generation", e);
+    if (rc == SU_OK)
+        rc = label_new_valid(spec->label, e);
     if (rc != SU_OK)
         return rc;
     char tn[16];
@@ -292,6 +328,8 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
     if (out != NULL)
         *out = NULL;
     int rc = check_spec(s, spec, "key import", e);
+    if (rc == SU_OK)
+        rc = label_new_valid(spec->label, e);
     if (rc != SU_OK)
         return rc;
     EVP_PKEY *pkey = NULL;
@@ -500,6 +538,8 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     }
     if (rc == SU_OK)
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+    /* an activation granted under a smaller quorum does not outlive a larger one */
+    int raised = rc == SU_OK && p->approvals > r.info.policy.approvals, ended = 0;
     if (rc == SU_OK) {
         r.info.policy = *p;
         if (!p->key_pin)
@@ -513,16 +553,53 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         OPENSSL_secure_clear_free(der, derlen);
     if (rc == SU_OK)
         rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK && raised)
+        rc = st_activation_end(s, txn, &r.info, &ended, e);
     if (rc == SU_OK) {
         su_buf pol;
-        char reason[80] = "policy changed, digest ";
+        char reason[120] = "policy changed, digest ";
         unsigned char dg[32];
         su_buf_init(&pol, 0);
         if (ss_policy_digest(p, dg, NULL) == SU_OK)
             su_hex(reason + strlen(reason), dg, 16);
+        if (ended)
+            strcat(reason, "; activation ended (more approvals needed)");
         su_buf_free(&pol);
         rc = audit_key(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);
     }
+    return end_key_change(s, txn, &r, rc, e);
+}
+
+int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_error *e) {
+    MDB_txn *txn;
+    st_keyrec r;
+    int rc = begin_key_change(s, label, "resetting a key PIN", &txn, &r, e);
+    if (rc != SU_OK)
+        return rc;
+    unsigned char *der = NULL;
+    size_t derlen = 0;
+    if (r.info.state == SS_STATE_REVOKED)
+        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
+    else if (!r.info.policy.key_pin)
+        rc = su_err(e, SU_EUSAGE, "key %s has no key PIN (its policy has no --key-pin)", label);
+    else if (new_pin == NULL)
+        rc = su_err(e, SU_ENOPIN, "key %s: no new key PIN", label);
+    /* the verifier is bound to the sealed record (AAD): reseal with the new one */
+    if (rc == SU_OK)
+        rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
+    if (rc == SU_OK)
+        rc = make_kpin(s, txn, &r, new_pin, e);
+    if (rc == SU_OK)
+        rc = st_keyrec_seal(s, &r, der, derlen, e);
+    if (der != NULL)
+        OPENSSL_secure_clear_free(der, derlen);
+    if (rc == SU_OK)
+        rc = st_key_store(s, txn, &r, e);
+    if (rc == SU_OK)
+        rc = st_kpin_tries_clear(s, txn, &r.info, e);
+    if (rc == SU_OK)
+        rc = audit_key(s, txn, SS_OP_PIN, SS_OUT_OK, &r.info,
+                       "key PIN reset by the SO; key PIN lockout cleared", e);
     return end_key_change(s, txn, &r, rc, e);
 }
 

@@ -75,10 +75,7 @@ static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries,
 #define BUSY_WAIT_MS 50
 #define BUSY_MAX_WAITS 600
 
-typedef struct attempt {
-    char tries_key[128];
-    char marker[192];
-} attempt;
+typedef st_attempt attempt;
 
 /* Converts dead attempts into failures; returns the live ones. */
 static int sweep_markers(ss_store *s, MDB_txn *txn, const char *prefix, uint32_t *failures,
@@ -119,45 +116,54 @@ static const char *lock_hint(ss_role role) {
                                   : ": the SO must remove and re-add the officer";
 }
 
-/* Durably records the attempt before any KDF work; refuses a locked role. */
+/* The counter, markers and words of a role's PIN attempts. */
+static void role_attempt(attempt *at, ss_role role, const char *officer) {
+    memset(at, 0, sizeof(*at));
+    st_slot_key(at->tries_key, sizeof(at->tries_key), "tries", role, officer);
+    st_slot_key(at->prefix, sizeof(at->prefix) - 2, "pending", role, officer);
+    strcat(at->prefix, "/");
+    role_label(role, officer, at->who, sizeof(at->who));
+    at->hint = lock_hint(role);
+    at->audit = 1;
+}
+
+/* Durably records the attempt before any KDF work; refuses a locked subject. With
+ * slot != NULL, also loads role's PIN slot in the same transaction. */
 static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot *slot, attempt *at,
                          uint32_t *failures, ss_error *e) {
-    char who[96], reason[160], prefix[160];
+    char reason[SS_LABEL_MAX + 96];
     unsigned char nonce[8];
     char hex[17];
-    st_slot_key(at->tries_key, sizeof(at->tries_key), "tries", role, officer);
-    st_slot_key(prefix, sizeof(prefix) - 2, "pending", role, officer);
-    strcat(prefix, "/");
-    role_label(role, officer, who, sizeof(who));
+    const char *who = at->who;
     int rc = st_random(s, nonce, sizeof(nonce), e);
     if (rc != SU_OK)
         return rc;
     su_hex(hex, nonce, sizeof(nonce));
-    snprintf(at->marker, sizeof(at->marker), "%s%ld.%s", prefix, (long)getpid(), hex);
+    snprintf(at->marker, sizeof(at->marker), "%s%ld.%s", at->prefix, (long)getpid(), hex);
 
     for (int waits = 0;; waits++) {
         MDB_txn *txn;
         uint32_t live = 0;
         if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
             return rc;
-        rc = load_slot(s, txn, role, officer, slot, e);
+        rc = slot != NULL ? load_slot(s, txn, role, officer, slot, e) : SU_OK;
         if (rc == SU_OK)
             rc = get_tries(s, txn, at->tries_key, failures, e);
         if (rc == SU_OK)
-            rc = sweep_markers(s, txn, prefix, failures, &live, e);
+            rc = sweep_markers(s, txn, at->prefix, failures, &live, e);
         if (rc == SU_OK && *failures >= s->max_tries) {
             snprintf(reason, sizeof(reason), "%s is locked after %u failed PIN attempts", who,
                      *failures);
             st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_DENIED, .reason = reason};
             ss_error ignore;
             if (set_tries(s, txn, at->tries_key, *failures, &ignore) == SU_OK &&
-                st_audit_append(s, txn, &in, &ignore) == SU_OK &&
+                (!at->audit || st_audit_append(s, txn, &in, &ignore) == SU_OK) &&
                 st_commit(s, txn, &ignore) == SU_OK)
                 txn = NULL;
             if (txn != NULL)
                 mdb_txn_abort(txn);
             return su_err(e, SU_EPIN, "%s is locked after %u failed PIN attempts%s", who, *failures,
-                          lock_hint(role));
+                          at->hint);
         }
         if (rc == SU_OK && *failures + live >= s->max_tries) {
             /* would allow more guesses in flight than tries left: wait for them */
@@ -182,29 +188,44 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
     }
 }
 
-/* Removes the attempt's marker and resets (success) or counts (failure) the role. */
-static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, ss_error *e) {
+/* Removes the attempt's marker and resets (success) or counts (failure) the role;
+ * *failures is the committed count this outcome makes, concurrent attempts' included. */
+static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, uint32_t *failures,
+                          ss_error *e) {
     int rc = st_del(s, txn, ST_DB_META, at->marker, strlen(at->marker), e);
+    *failures = 0;
     if (rc == SU_OK) {
-        uint32_t now_failures = 0;
-        if (!ok && (rc = get_tries(s, txn, at->tries_key, &now_failures, e)) == SU_OK)
-            now_failures++;
+        if (!ok && (rc = get_tries(s, txn, at->tries_key, failures, e)) == SU_OK)
+            (*failures)++;
         if (rc == SU_OK)
-            rc = set_tries(s, txn, at->tries_key, now_failures, e);
+            rc = set_tries(s, txn, at->tries_key, *failures, e);
     }
     return rc;
 }
 
-/* Records the outcome: removes the marker, resets or counts, audits. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reason, ss_error *e) {
+static uint32_t tries_left(const ss_store *s, uint32_t failures) {
+    return s->max_tries > failures ? s->max_tries - failures : 0;
+}
+
+/* Records the outcome: removes the marker, resets or counts, audits. The record of a
+ * failure says how many tries are left as counted in this transaction, so that
+ * concurrent wrong PINs each report the true number. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, uint32_t *failures, ss_error *e) {
     MDB_txn *txn;
+    char reason[SS_LABEL_MAX + 96];
+    const char *who = at->who;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
+    rc = record_outcome(s, txn, at, ok, failures, e);
+    if (ok)
+        snprintf(reason, sizeof(reason), "%s", who);
+    else
+        snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who,
+                 tries_left(s, *failures));
     st_audit_in in = {
         .op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED, .reason = reason};
-    rc = record_outcome(s, txn, at, ok, e);
-    if (rc == SU_OK)
+    if (rc == SU_OK && at->audit)
         rc = st_audit_append(s, txn, &in, e);
     if (rc == SU_OK)
         return st_commit(s, txn, e);
@@ -217,7 +238,8 @@ static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reaso
     ss_error ignore;
     if (st_txn(s, 1, &txn, &ignore) != SU_OK)
         return rc;
-    if (record_outcome(s, txn, at, ok, &ignore) != SU_OK || st_commit(s, txn, &ignore) != SU_OK) {
+    if (record_outcome(s, txn, at, ok, failures, &ignore) != SU_OK ||
+        st_commit(s, txn, &ignore) != SU_OK) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -225,7 +247,7 @@ static int end_attempt(ss_store *s, const attempt *at, int ok, const char *reaso
 }
 
 int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, ss_error *e) {
-    char who[96], reason[160];
+    char who[96];
     if (role != SS_ROLE_SO && role != SS_ROLE_USER && role != SS_ROLE_OFFICER)
         return su_err(e, SU_EUSAGE, "unknown role");
     if (role == SS_ROLE_OFFICER && (officer == NULL || *officer == '\0' || strchr(officer, '/')))
@@ -238,6 +260,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
     st_slot slot;
     attempt at;
     uint32_t failures;
+    role_attempt(&at, role, officer);
     int rc = begin_attempt(s, role, officer, &slot, &at, &failures, e);
     if (rc != SU_OK)
         return rc;
@@ -255,9 +278,10 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         return ok < 0 ? -ok : rc;
     }
     if (ok == 0) {
-        uint32_t left = s->max_tries > failures + 1 ? s->max_tries - failures - 1 : 0;
-        snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who, left);
-        end_attempt(s, &at, 0, reason, NULL);
+        uint32_t now;
+        if (end_attempt(s, &at, 0, &now, NULL) != SU_OK)
+            now = failures + 1; /* not recorded: the marker counts at the next attempt */
+        uint32_t left = tries_left(s, now);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
                       left, left == 0 ? ": now locked" : "");
     }
@@ -267,10 +291,44 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         return su_err(e, SU_EIO, "out of memory");
     }
     /* the audit key is live now: this record and any pending ones get MACs */
-    rc = end_attempt(s, &at, 1, who, e);
+    rc = end_attempt(s, &at, 1, &failures, e);
     if (rc != SU_OK)
         ss_logout(s); /* an unlock that cannot be audited does not happen */
     return rc;
+}
+
+/* ---- per-key usage PINs: counted and locked like role PINs --------------------------- */
+
+static void kpin_attempt(attempt *at, const ss_keyinfo *k) {
+    char hex[2 * SS_KEY_ID_LEN + 1];
+    memset(at, 0, sizeof(*at));
+    su_hex(hex, k->id, SS_KEY_ID_LEN);
+    snprintf(at->tries_key, sizeof(at->tries_key), "tries/key/%s", hex);
+    snprintf(at->prefix, sizeof(at->prefix), "pending/key/%s/", hex);
+    snprintf(at->who, sizeof(at->who), "the key PIN of key %s", k->label);
+    snprintf(at->hint_buf, sizeof(at->hint_buf),
+             ": the SO must set a new one with 'sealhsm pin reset-key %s'", k->label);
+    at->hint = at->hint_buf;
+    at->audit = 0; /* the signature's own record (denied or ok) says it */
+}
+
+int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_error *e) {
+    uint32_t failures;
+    kpin_attempt(at, k);
+    return begin_attempt(s, SS_ROLE_NONE, NULL, NULL, at, &failures, e);
+}
+
+int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e) {
+    uint32_t failures = 0;
+    int rc = end_attempt(s, at, ok, &failures, e);
+    *left = tries_left(s, failures);
+    return rc;
+}
+
+int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
+    attempt at;
+    kpin_attempt(&at, k);
+    return set_tries(s, txn, at.tries_key, 0, e);
 }
 
 static int check_new_pin(const su_pin *pin, const char *who, ss_error *e) {
@@ -410,7 +468,7 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
 }
 
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
-    char reason[128], key[128];
+    char reason[192], key[128];
     int rc = st_require_role(s, SS_ROLE_SO, "removing an officer", e);
     if (rc == SU_OK)
         rc = officer_name_valid(name, e);
@@ -428,7 +486,13 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_META, key, strlen(key), e);
-    snprintf(reason, sizeof(reason), "officer %s removed", name);
+    /* their approvals go with them (docs/security.md, "Approvals") */
+    uint32_t withdrawn = 0, ended = 0;
+    if (rc == SU_OK)
+        rc = st_officer_withdraw(s, txn, name, &withdrawn, &ended, e);
+    snprintf(reason, sizeof(reason),
+             "officer %s removed; %u pending approval%s withdrawn, %u live activation%s ended",
+             name, withdrawn, withdrawn == 1 ? "" : "s", ended, ended == 1 ? "" : "s");
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
     return finish(s, txn, rc, e);

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
@@ -75,6 +76,74 @@ int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY
                  : su_err(e, SU_EIO, "cannot encode approvals");
     su_buf_free(&b);
     return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
+}
+
+/* Drops name's pending approvals (name NULL: none) and, with end_live, the live
+ * activation; stores the record only if something changed. */
+static int withdraw(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, const char *name, int end_live,
+                    uint32_t *withdrawn, int *ended, ss_error *e) {
+    st_activation a;
+    int rc = st_activation_load(s, txn, k, &a, e);
+    if (rc != SU_OK)
+        return rc;
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t i = 0; i < a.napprovals; i++) {
+        if (name != NULL && strcmp(a.approvals[i].name, name) == 0)
+            dropped++;
+        else
+            a.approvals[kept++] = a.approvals[i];
+    }
+    a.napprovals = kept;
+    *ended = end_live && a.expires > su_now();
+    if (*ended)
+        a.expires = 0;
+    if (withdrawn != NULL)
+        *withdrawn += dropped;
+    return dropped > 0 || *ended ? st_activation_store(s, txn, k->id, &a, e) : SU_OK;
+}
+
+int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e) {
+    return withdraw(s, txn, k, NULL, 1, NULL, ended, e);
+}
+
+int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *withdrawn,
+                        uint32_t *ended, ss_error *e) {
+    *withdrawn = *ended = 0;
+    /* the ids first: the records are rewritten below, under the same transaction */
+    MDB_cursor *cur;
+    int rc = st_cursor(s, txn, ST_DB_ACTIVATIONS, &cur, "reading approvals", e);
+    if (rc != SU_OK)
+        return rc;
+    unsigned char(*ids)[SS_KEY_ID_LEN] = NULL;
+    size_t n = 0;
+    MDB_val k, v;
+    int mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != SS_KEY_ID_LEN)
+            continue;
+        void *grown = realloc(ids, (n + 1) * sizeof(*ids));
+        if (grown == NULL)
+            rc = su_err(e, SU_EIO, "out of memory");
+        else {
+            ids = grown;
+            memcpy(ids[n++], k.mv_data, SS_KEY_ID_LEN);
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "reading approvals", e);
+    for (size_t i = 0; i < n && rc == SU_OK; i++) {
+        st_keyrec r;
+        int live = 0;
+        if ((rc = st_key_load(s, txn, NULL, ids[i], &r, e)) != SU_OK)
+            break;
+        rc = withdraw(s, txn, &r.info, name, 1, withdrawn, &live, e);
+        *ended += (uint32_t)live;
+        st_keyrec_clear(&r);
+    }
+    free(ids);
+    return rc;
 }
 
 int ss_approve(ss_store *s, const char *label, ss_error *e) {

@@ -232,6 +232,10 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
 /* Needs SO. Sets a new user PIN and clears the user lockout. Audited. Returns SU_OK;
  * SU_ENOPIN / SU_EUSAGE for a missing or badly sized new_pin. */
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e);
+/* SO only: sets a new usage PIN on key label (which must have policy.key_pin) and
+ * clears its lockout; audited. SU_ENOTFOUND for no such key, SU_EUSAGE for a key
+ * without a key PIN or a PIN of the wrong length, SU_EPOLICY for a revoked key. */
+int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_error *e);
 
 /* Needs SO. Adds officer name (1..64 bytes of letters, digits, '.', '_', '-', '@')
  * with its own PIN slot. Audited. Returns SU_OK; SU_EUSAGE for a bad name, an existing
@@ -395,8 +399,11 @@ typedef struct ss_blob {
 void ss_blobs_free(ss_blob *v, size_t n);
 
 /* Needs SO. Stores a certificate chain (DER, leaf first) with the key, replacing any
- * earlier chain. Audited. Returns SU_OK; SU_EUSAGE when n is not 1..the chain limit,
- * a certificate is not DER X.509, or the leaf's public key is not the key's. */
+ * earlier chain; the leaf's public key must match the key. Of the others only those
+ * that chain the leaf are kept, in issuing order (unrelated ones and duplicates are
+ * dropped: ss_cert_get shows what was kept). Audited. Returns SU_OK; SU_EUSAGE when n
+ * is not 1..the chain limit, a certificate is not DER X.509, or the leaf's public key
+ * is not the key's. */
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e);
 /* Needs a login. The stored chain (leaf first; free with ss_blobs_free); *chain NULL
  * and *n 0 when none, also for an id that names no key. Returns SU_OK. */
@@ -505,6 +512,12 @@ int ss_backup(ss_store *s, const char *out_path, ss_error *e);
  * or format this sealhsm cannot read. */
 int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, OSSL_LIB_CTX *libctx,
                ss_error *e);
+/* The header of a backup file: when it was made (Unix ms) and the id of the keystore
+ * it came from. Unauthenticated until ss_restore has checked the file with the SO
+ * PIN; SU_EINTEGRITY for a file that is not a sealhsm backup, SU_ENOTFOUND if
+ * missing. */
+int ss_backup_info(const char *in_path, int64_t *created_ms,
+                   unsigned char store_id[SS_STORE_ID_LEN], ss_error *e);
 
 /* ---- self-tests ------------------------------------------------------------------------- */
 

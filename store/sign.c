@@ -25,8 +25,9 @@ static void audit_refusal(ss_store *s, const ss_keyinfo *k, const ss_sign_req *r
                           const char *msg) {
     char dbuf[32];
     st_audit_in in = {.op = SS_OP_SIGN,
-                      .outcome =
-                          code == SU_EPOLICY || code == SU_ENOTFOUND ? SS_OUT_DENIED : SS_OUT_ERROR,
+                      .outcome = code == SU_EPOLICY || code == SU_ENOTFOUND || code == SU_EPIN
+                                     ? SS_OUT_DENIED
+                                     : SS_OUT_ERROR,
                       .key_id = k->id,
                       .label = k->label,
                       .reason = msg,
@@ -49,11 +50,22 @@ static int check_kpin(ss_store *s, const st_keyrec *r, const ss_sign_req *req, s
         su_pin_free(pin);
         return su_err(e, SU_EPOLICY, "policy: key %s: key-pin: no key PIN given", r->info.label);
     }
+    /* counted and locked like role PINs: a durable marker before the KDF */
+    st_attempt at;
+    rc = st_kpin_attempt_begin(s, &r->info, &at, e);
     unsigned char h[ST_KEY_LEN];
-    rc = st_argon2id(pin, r->kpin_salt, r->kpin_m, r->kpin_t, r->kpin_p, h, e);
+    if (rc == SU_OK)
+        rc = st_argon2id(pin, r->kpin_salt, r->kpin_m, r->kpin_t, r->kpin_p, h, e);
     su_pin_free(pin);
-    if (rc == SU_OK && CRYPTO_memcmp(h, r->kpin_hash, ST_KEY_LEN) != 0)
-        rc = su_err(e, SU_EPOLICY, "policy: key %s: key-pin: wrong key PIN", r->info.label);
+    if (rc == SU_OK) {
+        /* no verdict recorded (I/O error): the marker counts at the next attempt */
+        int ok = CRYPTO_memcmp(h, r->kpin_hash, ST_KEY_LEN) == 0;
+        uint32_t left = 0;
+        rc = st_kpin_attempt_end(s, &at, ok, &left, e);
+        if (rc == SU_OK && !ok)
+            rc = su_err(e, SU_EPOLICY, "policy: key %s: key-pin: wrong key PIN (%u tries left%s)",
+                        r->info.label, left, left == 0 ? ": now locked" : "");
+    }
     OPENSSL_cleanse(h, sizeof(h));
     return rc;
 }

@@ -235,6 +235,9 @@ int st_make_dirs(const char *dir, ss_error *e) {
     closedir(d);
     if (!empty)
         return su_err(e, SU_EUSAGE, "keystore %s already exists and is not empty", dir);
+    /* an empty directory made beforehand (umask 022: 0755) becomes private; a
+     * directory of another user stays as it is and is refused when opened */
+    chmod(dir, 0700);
     return SU_OK;
 }
 

@@ -235,6 +235,7 @@ int cmd_revoke(cli *c, int argc, char **argv);
 int cmd_destroy(cli *c, int argc, char **argv);
 int cmd_pin_change(cli *c, int argc, char **argv);
 int cmd_pin_reset_user(cli *c, int argc, char **argv);
+int cmd_pin_reset_key(cli *c, int argc, char **argv);
 int cmd_officer_add(cli *c, int argc, char **argv);
 int cmd_officer_remove(cli *c, int argc, char **argv);
 int cmd_officer_list(cli *c, int argc, char **argv);

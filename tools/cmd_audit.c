@@ -78,15 +78,23 @@ static int print_jsonl(const ss_audit_rec *r, void *arg) {
     return SU_OK;
 }
 
-/* Text output goes to terminals: control characters in stored strings are shown as '?'. */
-static void field(const char *name, const char *v, int quote) {
+/* Free text is quoted and escaped the way the syslog lines are (su_quote): one
+ * record, one line, each key once, control characters never reach a terminal. */
+static int field(const char *name, const char *v, int quote) {
     if (v == NULL || *v == '\0')
-        return;
-    printf(" %s=%s", name, quote ? "\"" : "");
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
-    if (quote)
-        putchar('"');
+        return SU_OK;
+    if (!quote) {
+        printf(" %s=%s", name, v);
+        return SU_OK;
+    }
+    size_t n = su_quote_size(v);
+    char *q = malloc(n);
+    if (q == NULL)
+        return SU_EIO;
+    su_quote(q, n, v);
+    printf(" %s=%s", name, q);
+    free(q);
+    return SU_OK;
 }
 
 static int print_text(const ss_audit_rec *r, void *arg) {
@@ -94,26 +102,26 @@ static int print_text(const ss_audit_rec *r, void *arg) {
     su_format_time_ms(r->time_ms, t);
     printf("%llu %s op=%s outcome=%s", (unsigned long long)r->seq, t, ss_audit_op_name(r->op),
            ss_audit_outcome_name(r->outcome));
-    field("user", r->user, 0);
+    int rc = field("user", r->user, 1);
     printf(" pid=%u", r->pid);
-    field("program", r->program, 0);
+    rc |= field("program", r->program, 1);
     if (r->via_daemon)
         printf(" via=daemon");
-    field("label", r->label, 0);
+    rc |= field("label", r->label, 1);
     if (r->has_key) {
         su_hex(hex, r->key_id, sizeof(r->key_id));
         field("key_id", hex, 0);
     }
-    field("digest", r->digest, 0);
+    rc |= field("digest", r->digest, 1);
     if (r->tbs_hash_len > 0 && r->tbs_hash_len <= 64) {
         su_hex(hex, r->tbs_hash, r->tbs_hash_len);
         field("tbs_hash", hex, 0);
     }
-    field("reason", r->reason, 1);
+    rc |= field("reason", r->reason, 1);
     if (!r->authenticated)
         printf(" (unauthenticated)");
     printf("\n");
-    return SU_OK;
+    return rc != SU_OK ? su_err(arg, SU_EIO, "out of memory") : SU_OK;
 }
 
 typedef struct export_args {

@@ -48,8 +48,19 @@ int cmd_restore(cli *c, int argc, char **argv) {
     rc = cli_role_pin(c, SS_ROLE_SO, NULL, &pin);
     if (rc == SU_OK)
         rc = ss_restore(in, path, pin, NULL, &c->err);
-    if (rc == SU_OK)
+    /* an old backup brings back every key it held, destroyed ones included: say
+     * which keystore and which moment this one is (docs/security.md, "Backups") */
+    int64_t created = 0;
+    unsigned char id[SS_STORE_ID_LEN];
+    char when[32], hex[2 * SS_STORE_ID_LEN + 1];
+    if (rc == SU_OK && ss_backup_info(in, &created, id, &c->err) == SU_OK) {
+        su_format_time(created / 1000, when);
+        su_hex(hex, id, sizeof(id));
+        printf("keystore %s restored from %s (backup made %s of keystore %s)\n", path, in, when,
+               hex);
+    } else if (rc == SU_OK) {
         printf("keystore %s restored from %s\n", path, in);
+    }
     su_pin_free(pin);
     return rc;
 }

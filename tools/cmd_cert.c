@@ -74,8 +74,21 @@ int cmd_cert_import(cli *c, int argc, char **argv) {
         rc = cli_session(c, SS_ROLE_SO, NULL, &s);
     if (rc == SU_OK)
         rc = ss_cert_import(s, c->pos[0], ch.v, ch.n, &c->err);
+    /* the store keeps only what chains the leaf: say what it left out */
+    ss_blob *kept = NULL;
+    size_t nkept = 0;
+    ss_keyinfo *k = NULL;
+    if (rc == SU_OK && (rc = ss_key_get(s, c->pos[0], NULL, &k, &c->err)) == SU_OK)
+        rc = ss_cert_get(s, k->id, &kept, &nkept, &c->err);
+    if (rc == SU_OK && nkept < ch.n)
+        fprintf(stderr,
+                "sealhsm: key %s: %zu of %zu certificates left out (they do not chain the "
+                "certificate, or repeat one)\n",
+                c->pos[0], ch.n - nkept, ch.n);
     if (rc == SU_OK)
-        printf("key %s: %zu certificate%s stored\n", c->pos[0], ch.n, ch.n == 1 ? "" : "s");
+        printf("key %s: %zu certificate%s stored\n", c->pos[0], nkept, nkept == 1 ? "" : "s");
+    ss_keyinfo_free(k);
+    ss_blobs_free(kept, nkept);
     for (size_t i = 0; i < ch.n; i++)
         OPENSSL_free(ch.v[i].data);
     ss_close(s);

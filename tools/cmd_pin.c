@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `sealhsm pin change [--so]` and `sealhsm pin reset-user`. */
+/* `sealhsm pin change [--so]`, `sealhsm pin reset-user` and `sealhsm pin reset-key`. */
 #include "cli.h"
 
 static const struct option change_opts[] = {
@@ -54,6 +54,31 @@ int cmd_pin_reset_user(cli *c, int argc, char **argv) {
         rc = ss_pin_reset_user(s, pin, &c->err);
     if (rc == SU_OK)
         printf("user PIN reset; the user role is unlocked\n");
+    su_pin_free(pin);
+    ss_close(s);
+    return rc;
+}
+
+int cmd_pin_reset_key(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {
+        CLI_OPTS_COMMON,
+        CLI_OPTS_LOGIN,
+        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+        CLI_OPTS_END,
+    };
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+        return rc;
+    su_pin *pin = NULL;
+    rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", "SEALHSM_KEY_PIN",
+                     "key", &pin);
+    if (rc == SU_OK)
+        rc = ss_pin_reset_key(s, c->pos[0], pin, &c->err);
+    if (rc == SU_OK)
+        printf("key %s: key PIN reset; the key PIN is unlocked\n", c->pos[0]);
     su_pin_free(pin);
     ss_close(s);
     return rc;

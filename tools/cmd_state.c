@@ -56,7 +56,9 @@ int cmd_destroy(cli *c, int argc, char **argv) {
         return rc;
     rc = ss_key_destroy(s, c->pos[0], &c->err);
     if (rc == SU_OK)
-        printf("key %s destroyed\n", c->pos[0]);
+        printf("key %s destroyed (zeroized in this keystore); backups made before now still "
+               "hold it and restore it: destroy or lock away those backups too\n",
+               c->pos[0]);
     ss_close(s);
     return rc;
 }

@@ -117,6 +117,11 @@ static const cli_cmd commands[] = {
      "usage: sealhsm pin reset-user [--new-pin-file FILE]\n"
      "Sets a new user PIN and clears the user lockout (logs in as SO). The new PIN comes\n"
      "from --new-pin-file or $SEALHSM_NEW_PIN, else two prompts.\n" LOGIN_HELP COMMON_HELP},
+    {"pin", "reset-key", cmd_pin_reset_key,
+     "usage: sealhsm pin reset-key LABEL [--new-pin-file FILE]\n"
+     "Sets a new usage PIN on a --key-pin key and clears its lockout (logs in as SO).\n"
+     "The new PIN comes from --new-pin-file, $SEALHSM_NEW_PIN or $SEALHSM_KEY_PIN, else\n"
+     "two prompts.\n" LOGIN_HELP COMMON_HELP},
     {"officer", "add", cmd_officer_add,
      "usage: sealhsm officer add NAME [--officer-pin-file FILE]\n"
      "Adds an approval officer (logs in as SO). The officer's PIN comes from\n"
@@ -280,6 +285,8 @@ int main(int argc, char **argv) {
     /* PINs and derived keys live in the secure heap; without it they would fall back
      * to ordinary memory, which is still cleansed, so a failure here is not fatal. */
     CRYPTO_secure_malloc_init(1 << 16, 32);
+    /* PINs in the environment move to the secure heap before anything else runs */
+    su_pin_env_scrub();
 
     cli c = {0};
     int rc = run(&c, argc, argv);

@@ -7,8 +7,7 @@
 #include <string.h>
 
 static int is_set(const char *var) {
-    const char *v = var ? getenv(var) : NULL;
-    return v != NULL && *v != '\0';
+    return var != NULL && su_pin_env_has(var);
 }
 
 static int from(const char *kind, const char *value, const char *prompt, su_pin **out,

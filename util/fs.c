@@ -10,6 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The words for the group/other bits of mode that a private file must not have. */
+static const char *open_bits(mode_t mode) {
+    if (mode & (S_IWGRP | S_IWOTH))
+        return "writable";
+    if (mode & (S_IRGRP | S_IROTH))
+        return "readable";
+    return "searchable";
+}
+
 int su_check_private_dir(const char *path, su_error *e) {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -23,10 +32,57 @@ int su_check_private_dir(const char *path, su_error *e) {
         return su_err(e, SU_EIO,
                       "keystore %s is owned by uid %u, not by this user (uid %u): refused", path,
                       (unsigned)st.st_uid, (unsigned)geteuid());
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return su_err(e, SU_EIO, "keystore %s is writable by group or others (mode %03o): refused",
-                      path, (unsigned)(st.st_mode & 0777));
+    /* Read or search access is enough to copy the keystore for an offline PIN
+     * guessing attack (docs/security.md, "File modes"). */
+    if (st.st_mode & 077)
+        return su_err(e, SU_EIO,
+                      "keystore %s is %s by group or others (mode %03o): refused (chmod 700 it)",
+                      path, open_bits(st.st_mode), (unsigned)(st.st_mode & 0777));
     return SU_OK;
+}
+
+int su_check_private_file(const char *path, su_error *e) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return su_err(e, SU_ENOTFOUND, "%s does not exist", path);
+        return su_err(e, SU_EIO, "%s: %s", path, strerror(errno));
+    }
+    return su_check_private_stat(path, &st, e);
+}
+
+int su_check_private_stat(const char *path, const struct stat *st, su_error *e) {
+    if (S_ISLNK(st->st_mode))
+        return su_err(e, SU_EIO, "keystore file %s is a symbolic link: refused", path);
+    if (!S_ISREG(st->st_mode))
+        return su_err(e, SU_EIO, "keystore file %s is not a regular file: refused", path);
+    if (st->st_uid != geteuid())
+        return su_err(e, SU_EIO, "keystore file %s is owned by uid %u, not by this user: refused",
+                      path, (unsigned)st->st_uid);
+    if (st->st_mode & 077)
+        return su_err(e, SU_EIO,
+                      "keystore file %s is %s by group or others (mode %03o): refused (chmod 600 "
+                      "it)",
+                      path, open_bits(st->st_mode), (unsigned)(st->st_mode & 0777));
+    return SU_OK;
+}
+
+int su_open_private(const char *path, int flags, su_error *e) {
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return -su_err(e, SU_EIO, "keystore file %s is a symbolic link: refused", path);
+        return -su_err(e, errno == ENOENT ? SU_ENOTFOUND : SU_EIO, "cannot open %s: %s", path,
+                       strerror(errno));
+    }
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? su_err(e, SU_EIO, "%s: %s", path, strerror(errno))
+                                 : su_check_private_stat(path, &st, e);
+    if (rc != SU_OK) {
+        close(fd);
+        return -rc;
+    }
+    return fd;
 }
 
 int su_read_file(const char *path, size_t max, unsigned char **out, size_t *outlen, su_error *e) {

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
+
+extern char **environ;
 
 su_pin *su_pin_new(const void *data, size_t len) {
     su_pin *p = OPENSSL_secure_zalloc(sizeof(*p));
@@ -139,26 +143,129 @@ static int prompt_once(const char *text, su_pin **out, su_error *e) {
     return rc;
 }
 
+/*
+ * PINs taken out of the environment (docs/security.md, "PINs in the environment").
+ * A variable's value lives in the process's initial environment block, which
+ * /proc/PID/environ shows and core dumps hold. Once read, a PIN variable is moved
+ * here (secure heap: locked, not dumped), its value overwritten in place and the
+ * variable removed; later reads (a key PIN at every signature, a second keystore's
+ * login) are served from here.
+ */
+typedef struct stashed {
+    char *name;
+    su_pin *value; /* raw value, possibly too long: checked by finish() on each read */
+    struct stashed *next;
+} stashed;
+
+static pthread_mutex_t stash_mu = PTHREAD_MUTEX_INITIALIZER;
+static stashed *stash;
+
+static stashed *stash_find(const char *name) {
+    for (stashed *p = stash; p != NULL; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
+static void stash_drop(const char *name) {
+    for (stashed **pp = &stash; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            stashed *p = *pp;
+            *pp = p->next;
+            su_pin_free(p->value);
+            free(p->name);
+            free(p);
+            return;
+        }
+    }
+}
+
+/* Moves variable name (value v, inside environ) into the stash, replacing what it
+ * held (the application set the variable again); caller holds stash_mu. */
+static void stash_take(const char *name, char *v) {
+    size_t n = strlen(v);
+    stash_drop(name);
+    if (n > 0) {
+        stashed *p = calloc(1, sizeof(*p));
+        /* longer than any valid PIN: keep enough to report the length error */
+        su_pin *val = su_pin_new(v, n > PIN_CAP ? PIN_CAP : n);
+        if (p == NULL || val == NULL || (p->name = strdup(name)) == NULL) {
+            free(p);
+            su_pin_free(val);
+        } else {
+            p->value = val;
+            p->next = stash;
+            stash = p;
+        }
+    }
+    /* the whole "NAME=value" entry is overwritten, after unsetenv found it by name */
+    size_t namelen = strlen(name);
+    char *entry = v - namelen - 1;
+    int whole = strncmp(entry, name, namelen) == 0 && entry[namelen] == '=';
+    unsetenv(name);
+    OPENSSL_cleanse(whole ? entry : v, whole ? namelen + 1 + n : n);
+}
+
+static int is_pin_var(const char *entry, size_t namelen) {
+    if (namelen < 8 || strncmp(entry, "SEALHSM_", 8) != 0)
+        return 0;
+    for (size_t i = 8; i + 3 <= namelen; i++)
+        if (memcmp(entry + i, "PIN", 3) == 0)
+            return 1;
+    return 0;
+}
+
+void su_pin_env_scrub(void) {
+    char name[256];
+    pthread_mutex_lock(&stash_mu);
+    for (size_t i = 0; environ != NULL && environ[i] != NULL;) {
+        char *eq = strchr(environ[i], '=');
+        size_t namelen = eq ? (size_t)(eq - environ[i]) : 0;
+        if (eq == NULL || namelen >= sizeof(name) || !is_pin_var(environ[i], namelen)) {
+            i++;
+            continue;
+        }
+        memcpy(name, environ[i], namelen);
+        name[namelen] = '\0';
+        stash_take(name, eq + 1); /* unsetenv shifts environ: look at index i again */
+    }
+    pthread_mutex_unlock(&stash_mu);
+}
+
+/* A copy of variable name's PIN value, NULL when unset or empty. A variable present
+ * in the environment (set again since it was taken) wins and is taken in its turn;
+ * an absent one is served from the stash. */
+static su_pin *env_value(const char *name) {
+    pthread_mutex_lock(&stash_mu);
+    char *v = getenv(name);
+    if (v != NULL)
+        stash_take(name, v);
+    stashed *p = stash_find(name);
+    su_pin *copy = p ? su_pin_new(p->value->data, p->value->len) : NULL;
+    pthread_mutex_unlock(&stash_mu);
+    return copy;
+}
+
+int su_pin_env_has(const char *name) {
+    su_pin *v = name ? env_value(name) : NULL;
+    su_pin_free(v);
+    return v != NULL;
+}
+
 int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e) {
     *out = NULL;
     if (spec == NULL)
         return su_err(e, SU_ENOPIN, "no PIN source");
     if (strncmp(spec, "env:", 4) == 0) {
-        const char *v = getenv(spec + 4);
-        if (v == NULL || *v == '\0')
+        su_pin *v = env_value(spec + 4);
+        if (v == NULL)
             return su_err(e, SU_ENOPIN, "PIN variable %s is not set", spec + 4);
         char what[128];
         snprintf(what, sizeof(what), "variable %.100s", spec + 4);
-        size_t n = strlen(v);
-        if (n > SU_PIN_MAX + 1)
-            return su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX);
-        /* finish() may strip a newline, so hand it a private copy */
-        char *copy = OPENSSL_secure_zalloc(n + 1);
-        if (copy == NULL)
-            return su_err(e, SU_EIO, "out of secure memory");
-        memcpy(copy, v, n);
-        int rc = finish(what, copy, n, out, e);
-        OPENSSL_secure_clear_free(copy, n + 1);
+        int rc = v->len > SU_PIN_MAX + 1
+                     ? su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX)
+                     : finish(what, v->data, v->len, out, e); /* may strip a newline: a copy */
+        su_pin_free(v);
         return rc;
     }
     if (strncmp(spec, "file:", 5) == 0) {

@@ -156,6 +156,18 @@ void su_uri_clear(su_uri *u);
  * escape, an encoded NUL or no memory. */
 char *su_pct_decode(const char *s, size_t n);
 
+/* ---- free text in key=value lines ---------------------------------------- */
+
+/*
+ * Writes v (NULL: "") double-quoted into out, escaping '"', '\\', \n, \r, \t and every
+ * other byte outside printable ASCII (\xHH), so that the value stays one token of one
+ * line. Returns 1; 0 when it had to be cut to fit outlen (it then ends in ..." and
+ * is still a well-formed quoted value; outlen < 6 writes nothing).
+ */
+int su_quote(char *out, size_t outlen, const char *v);
+/* The outlen with which su_quote never cuts v. */
+size_t su_quote_size(const char *v);
+
 /* ---- comma-separated lists ---------------------------------------------- */
 
 /* Calls fn for each trimmed item of "a, b,c"; stops when fn returns nonzero and passes
@@ -187,6 +199,16 @@ su_pin *su_pin_new(const void *data, size_t len);
  * (an empty file is a PIN of length 0), SU_EIO for read failures.
  */
 int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, su_error *e);
+/*
+ * Takes every SEALHSM_*PIN* variable out of the environment: its value is copied
+ * into the secure heap, overwritten in place (so /proc/PID/environ and a core dump
+ * no longer show it) and the variable removed. "env:NAME" sources are then served
+ * from that copy; a variable first read through "env:NAME" (any name) is taken out
+ * the same way. Called by the tool and the provider at start; thread-safe.
+ */
+void su_pin_env_scrub(void);
+/* 1 if "env:NAME" would give a value (taken out already, or set and non-empty). */
+int su_pin_env_has(const char *name);
 /* Prompts twice on the terminal (no echo) and requires both entries to match. Returns
  * SU_OK; SU_ENOPIN with no terminal; SU_EUSAGE when the entries differ or a length is
  * not SU_PIN_MIN..SU_PIN_MAX; SU_EIO for read failures. */
@@ -197,11 +219,29 @@ bool su_have_tty(void);
 /* ---- filesystem ---------------------------------------------------------- */
 
 /*
- * Checks that path is a directory owned by the effective uid and not writable
- * by group or others (docs/reference.md, Keystore). SU_ENOTFOUND if missing, SU_EIO if the
- * permissions or owner are wrong (the message names the path).
+ * Checks that path is a directory owned by the effective uid that group and others
+ * can neither read, write nor search (mode 0700 or stricter). SU_ENOTFOUND if
+ * missing, SU_EIO if the permissions or owner are wrong (the message names the path
+ * and its mode).
  */
 int su_check_private_dir(const char *path, su_error *e);
+struct stat;
+/*
+ * Checks a file inside a keystore without following a symbolic link (lstat): a
+ * regular file owned by the effective uid, no group or other permission bits.
+ * SU_ENOTFOUND if missing; SU_EIO for a symlink, another file type, a wrong owner
+ * or mode (the message names the path and the mode).
+ */
+int su_check_private_file(const char *path, su_error *e);
+/* The same checks on a stat result already at hand (lstat or fstat of path). */
+int su_check_private_stat(const char *path, const struct stat *st, su_error *e);
+/*
+ * Opens (flags may add O_CREAT: mode 0600) a keystore file with O_NOFOLLOW and checks
+ * the opened file as su_check_private_stat does. Returns the fd, or minus an SU_*
+ * code: SU_EIO for a symlink (dangling or not: nothing is created) or a bad mode,
+ * SU_ENOTFOUND when missing without O_CREAT.
+ */
+int su_open_private(const char *path, int flags, su_error *e);
 /* Reads a whole (small) file into a malloc'd buffer, at most max bytes. Returns SU_OK;
  * SU_ENOTFOUND when it does not exist; SU_EUSAGE when it is larger than max; SU_EIO
  * for other failures. */

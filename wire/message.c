@@ -256,6 +256,10 @@ static int get_bool(const cbor_item_t *v, int *out) {
 
 /* A signed 32-bit integer (PSS salt lengths are negative for OpenSSL's specials). */
 static int get_i32(const cbor_item_t *v, int32_t *out) {
+    /* libcbor asserts on cbor_get_int of a non-integer: the type is checked first,
+     * or one frame from any client would abort the daemon */
+    if (!cbor_isa_uint(v) && !cbor_isa_negint(v))
+        return 0;
     uint64_t x = cbor_get_int(v);
     if (cbor_isa_uint(v) && x <= INT32_MAX) {
         *out = (int32_t)x;

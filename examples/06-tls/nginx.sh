@@ -138,6 +138,6 @@ nginx_pid=
 
 # 7. The handshakes are in the audit log, signed by program nginx.
 SEALHSM_PIN=$(cat secrets/nginx-pin) "$SEALHSM" --keystore "$WORK/keystore" audit export \
-    --format text | grep 'op=sign outcome=ok.*program=nginx' | tee nginx-signs.txt
+    --format text | grep 'op=sign outcome=ok.*program="nginx"' | tee nginx-signs.txt
 [ "$(wc -l <nginx-signs.txt)" -ge 2 ]
 echo "OK: s_client verified nginx (ssl_certificate_key = tls-nginx.keyref.pem) over TLS 1.3 and TLS 1.2; handshakes audited"

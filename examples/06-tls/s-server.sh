@@ -94,5 +94,5 @@ server_pid=
 
 # 5. Each handshake left an audit record (batched: flushed within milliseconds).
 "$SEALHSM" audit export --since "$((last + 1))" --format text | grep 'op=sign' | tee signs.txt
-[ "$(grep -c 'op=sign outcome=ok.*label=tls-web' signs.txt)" -eq 2 ]
+[ "$(grep -c 'op=sign outcome=ok.*label="tls-web"' signs.txt)" -eq 2 ]
 echo "OK: s_client verified s_server (key sealhsm:tls-web) over TLS 1.3 and TLS 1.2; 2 handshake signatures audited"

@@ -297,6 +297,25 @@ def _cert(tmp, name, pad=0):
     return cert
 
 
+def _padded_chain(tmp, n, pad):
+    """n padded CA certificates, ca1 issued by ca2 ... caN self-signed: (ca1's key,
+    ca1, the chain file ca1..caN)."""
+    top = _cert(tmp, f"ca{n}", pad)
+    for i in range(n - 1, 0, -1):
+        csr = tmp / f"ca{i}.csr"
+        conftest.run([conftest.OPENSSL, "req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes", "-keyout", tmp / f"ca{i}.key",
+                      "-subj", f"/CN=ca{i}", "-addext", "nsComment=" + "x" * pad,
+                      "-out", csr], check=0)
+        conftest.run([conftest.OPENSSL, "x509", "-req", "-in", csr, "-CA", tmp / f"ca{i + 1}.pem",
+                      "-CAkey", tmp / f"ca{i + 1}.key", "-copy_extensions", "copy",
+                      "-set_serial", str(i), "-days", "2", "-out", tmp / f"ca{i}.pem"], check=0)
+    chain = tmp / "chain.pem"
+    chain.write_bytes(b"".join((tmp / f"ca{i}.pem").read_bytes() for i in range(1, n + 1)))
+    assert top.exists()
+    return tmp / "ca1.key", tmp / "ca1.pem", chain
+
+
 def _hsm_cert(ks, tmp, label, ca_key, ca_cert):
     """A certificate for LABEL's key: CSR signed by the HSM key, issued by a test CA."""
     csr = tmp / f"{label}.csr"
@@ -315,11 +334,10 @@ def test_fail_closed_when_the_map_is_full(ks, signer, tmp_path):
     ks.keygen("art", "ec:P-256")
     ks.keygen("pad1", "ec:P-256")
     ks.keygen("pad2", "ec:P-256")
-    # grow the file past 1 MiB with two ~700 KB certificate chains (SO commands)
-    ca = _cert(tmp_path, "ca")
-    ca_key = tmp_path / "ca.key"
-    chain = tmp_path / "chain.pem"
-    chain.write_bytes(_cert(tmp_path, "filler", 48000).read_bytes() * 15)
+    # grow the file past 1 MiB with two ~700 KB certificate chains (SO commands): 15
+    # padded CA certificates, each issued by the next (cert import keeps only the
+    # certificates that chain the leaf)
+    ca_key, ca, chain = _padded_chain(tmp_path, 15, 48000)
     assert 900 << 10 < chain.stat().st_size < 1 << 20
     for label in ("pad1", "pad2"):
         ks.sealhsm("cert", "import", label, _hsm_cert(ks, tmp_path, label, ca_key, ca), chain,

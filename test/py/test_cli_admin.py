@@ -147,7 +147,7 @@ def test_audit_export_text(ks):
     # one line per record; this export's own unlock is the one more
     assert [int(l.split()[0]) for l in lines] == [r["seq"] for r in recs] + [recs[-1]["seq"] + 1]
     assert all(re.match(r"^\d+ \d{4}-\d\d-\d\dT\S+Z op=\w+ outcome=\w+", l) for l in lines)
-    assert any("op=keygen" in l and "label=k1" in l for l in lines)
+    assert any("op=keygen" in l and 'label="k1"' in l for l in lines)
 
 
 # -- backup and restore ---------------------------------------------------------------------

@@ -48,6 +48,7 @@ def test_every_byte_flip_of_a_key_record_is_exit_6(ks, tmp_path):
         data = bytearray(image)
         data[offset + i] ^= 0xFF
         (d / "data.mdb").write_bytes(bytes(data))
+        os.chmod(d / "data.mdb", 0o600)  # a keystore file open to others is refused first
         cmd = ["show", "victim"] if i % 2 == 0 else ["list"]
         env = dict(ks.env(), SEALHSM_KEYSTORE=str(d))
         res = conftest.run([SEALHSM, *cmd], env=env)

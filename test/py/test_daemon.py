@@ -279,7 +279,7 @@ def test_audit_names_the_peer_and_via_daemon(ks, daemon_factory, tmp_path):
     assert unlock[0]["via"] == "local"
     text = ks.sealhsm("audit", "export").out.splitlines()
     line = [l for l in text if "op=sign" in l][-1]
-    assert "via=daemon" in line and "program=openssl" in line
+    assert "via=daemon" in line and 'program="openssl"' in line
     # refusals too
     ks.keygen("prod", "ec:P-256", "--env", "prod")
     res, sig, _ = sign_via_daemon(ks, d, "prod", tmp_path, name="sig2")

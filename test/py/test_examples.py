@@ -258,7 +258,7 @@ def test_06_tls_s_server(tmp_path):
     assert "Protocol version: TLSv1.3" in (w / "client-tls1_3.err").read_text()
     assert "Protocol version: TLSv1.2" in (w / "client-tls1_2.err").read_text()
     signs = (w / "signs.txt").read_text().splitlines()
-    assert len(signs) == 2 and all("label=tls-web" in s and 'reason="batched"' in s for s in signs)
+    assert len(signs) == 2 and all('label="tls-web"' in s and 'reason="batched"' in s for s in signs)
     res = plain("verify", "-CAfile", w / "ca.pem", w / "server.pem")
     assert res.out.strip().endswith(": OK")
 

@@ -33,9 +33,9 @@ def test_syslog_copy_from_tool_and_provider(tmp_path):
     # facility authpriv: <85> notice for ok records, <84> warning for refusals
     assert all(m.startswith(("<85>", "<84>")) for m in msgs), msgs
     assert any("sealhsm[" in m and "op=init outcome=ok" in m for m in msgs), msgs
-    assert any("op=keygen outcome=ok" in m and "label=fw" in m for m in msgs), msgs
+    assert any("op=keygen outcome=ok" in m and 'label="fw"' in m for m in msgs), msgs
     sign = [m for m in msgs if "op=sign outcome=ok" in m]
-    assert len(sign) == 1 and "program=openssl" in sign[0] and "digest=sha256" in sign[0], msgs
+    assert len(sign) == 1 and 'program="openssl"' in sign[0] and 'digest="sha256"' in sign[0], msgs
     # the records sent are the committed ones: same count as the log holds
     exported = ks.sealhsm("audit", "export", "--format", "jsonl").out.splitlines()
     assert len(msgs) == len(exported) - 1  # export's own unlock comes after the drain
@@ -65,5 +65,5 @@ def test_provider_param_syslog(ks, tmp_path):
                tmp_path / "m.txt", via="conf", conf=conf,
                env=ks.env(SEALHSM_SYSLOG_SOCKET=path))
     msgs = _drain(sock)
-    assert any("op=unlock outcome=ok" in m and "program=openssl" in m for m in msgs), msgs
-    assert any("op=sign outcome=ok" in m and "label=tls" in m for m in msgs), msgs
+    assert any("op=unlock outcome=ok" in m and 'program="openssl"' in m for m in msgs), msgs
+    assert any("op=sign outcome=ok" in m and 'label="tls"' in m for m in msgs), msgs

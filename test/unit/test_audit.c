@@ -270,7 +270,7 @@ static void test_syslog_copy(void) {
         msg[n] = '\0';
         CHECK(strncmp(msg, "<85>", 4) == 0 || strncmp(msg, "<84>", 4) == 0);
         seen_init |= strstr(msg, "sealhsm[") != NULL && strstr(msg, "op=init") != NULL;
-        seen_keygen |= strstr(msg, "op=keygen outcome=ok") != NULL && strstr(msg, "label=logged");
+        seen_keygen |= strstr(msg, "op=keygen outcome=ok") != NULL && strstr(msg, "label=\"logged\"");
     }
     CHECK(seen_init);
     CHECK(seen_keygen);

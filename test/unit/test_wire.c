@@ -169,6 +169,10 @@ static void hostile(void) {
     /* {0: 3, 11: h'0102'}: key id of the wrong size */
     static const unsigned char shortid[] = {0xa2, 0x00, 0x03, 0x0b, 0x42, 0x01, 0x02};
     CHECK(sw_decode_request(shortid, sizeof(shortid), &d, NULL) == SU_EUSAGE);
+    /* {23: ""}: a salt length that is not an integer (libcbor's cbor_get_int would
+     * abort the decoding process: found by fuzz_wire_request) */
+    static const unsigned char salttext[] = {0xa1, 0x17, 0x60};
+    CHECK(sw_decode_request(salttext, sizeof(salttext), &d, NULL) == SU_EUSAGE);
     /* {0: 3, 10: "a\0b"}: embedded NUL in a label */
     static const unsigned char nul[] = {0xa2, 0x00, 0x03, 0x0a, 0x63, 'a', 0x00, 'b'};
     CHECK(sw_decode_request(nul, sizeof(nul), &d, NULL) == SU_EUSAGE);
