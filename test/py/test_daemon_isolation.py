@@ -241,9 +241,13 @@ def test_signer_memory_holds_no_key_and_no_pin(ks, host, hardening_bin):
 
 @needs_faketime
 def test_faked_clock_cannot_sign_past_not_after(ks, host):
-    ks.keygen("expired", "ec:P-256", "--not-after", "2026-01-01T00:00:00Z")
+    # a key expiring in 2 s (keygen refuses a --not-after already past)
+    end = int(time.time()) + 2
+    ks.keygen("expired", "ec:P-256", "--not-after",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)))
     ks.keygen("early", "ec:P-256", "--not-before", "2099-01-01T00:00:00Z")
     host.start()
+    time.sleep(max(0.0, end + 1.1 - time.time()))
     past = "@2025-06-01 00:00:00"
     # the preload reaches the signer: its clock says 2025
     res, _ = host.run_as(["date", "-u", "+%Y"], faketime=past)
