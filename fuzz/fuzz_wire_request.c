@@ -21,7 +21,8 @@ static void check_text(const char *s) {
 }
 
 static void check_fields(const sw_request *r) {
-    FZ_CHECK(r->op >= SW_OP_HELLO && r->op <= SW_OP_SIGN);
+    /* an op newer than this build decodes (the daemon answers that it does not know it) */
+    FZ_CHECK(r->op != 0);
     if (r->op == SW_OP_HELLO)
         FZ_CHECK(r->version_min >= 1 && r->version_min <= r->version_max);
     if (r->op == SW_OP_KEY_FIND)

@@ -345,6 +345,7 @@ static void seed_wire(ss_store *s) {
                  &(sw_request){.op = SW_OP_HELLO, .version_min = 1, .version_max = 7});
     wire_request("status", &(sw_request){.op = SW_OP_STATUS});
     wire_request("key-list", &(sw_request){.op = SW_OP_KEY_LIST});
+    wire_request("newer-op", &(sw_request){.op = 99}); /* answered "unknown op", not dropped */
     wire_request("key-find-label", &(sw_request){.op = SW_OP_KEY_FIND, .label = "release-2026"});
     sw_request r = {.op = SW_OP_KEY_FIND, .has_id = 1};
     memcpy(r.id, keys[0].id, SW_KEY_ID_LEN);
