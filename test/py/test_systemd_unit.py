@@ -3,13 +3,14 @@
 with no warning, its sandbox scores as systemd's reviewer scores it, and it holds the
 settings the README's production section promises."""
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, REPO, run
+from conftest import BUILD, run
 
 UNIT = BUILD / "systemd" / "sealhsmd.service"
 SEALHSMD = BUILD / "daemon" / "sealhsmd"
@@ -153,3 +154,89 @@ def test_the_daemon_runs_as_the_unit_starts_it(ks, tmp_path):
         ns.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def syscall_set(group, seen=None):
+    """The system calls of a systemd syscall-filter group, nested groups expanded."""
+    seen = set() if seen is None else seen
+    out = set()
+    if group in seen:
+        return out
+    seen.add(group)
+    text = run(["systemd-analyze", "syscall-filter", group], check=0).out
+    for line in text.splitlines()[1:]:
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        out |= syscall_set(name, seen) if name.startswith("@") else {name}
+    return out
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+@pytest.mark.skipif(os.environ.get("SEALHSM_ASAN") == "1",
+                    reason="the ASan runtime makes calls the installed daemon does not")
+def test_the_daemon_stays_inside_the_units_syscall_filter(ks, tmp_path):
+    """Every system call the daemon makes while it unlocks, serves signatures of each key
+    type, a status and a garbage frame, and stops, is allowed by the unit's
+    SystemCallFilter= lines (in order: the allow list, then the deny lists): under systemd
+    a call outside them fails with EPERM (SystemCallErrorNumber=)."""
+    import socket
+    import tempfile
+    import time
+    from conftest import OPENSSL, USER_PIN, base_env
+    allowed = set()
+    for value in service_settings(unit_for_test(tmp_path))["SystemCallFilter"]:
+        deny = value.startswith("~")
+        names = set()
+        for g in value.lstrip("~").split():
+            names |= syscall_set(g) if g.startswith("@") else {g}
+        allowed = allowed - names if deny else allowed | names
+    for label, type_ in (("k", "ec:P-256"), ("ed", "ed25519"), ("rsa", "rsa:2048")):
+        ks.keygen(label, type_)
+    base = Path(tempfile.mkdtemp(prefix="shu", dir="/tmp"))
+    trace = tmp_path / "strace.out"
+    try:
+        sock = base / "s.sock"
+        proc = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, SEALHSMD, "--keystore",
+                                 ks.path, "--socket", sock, "--foreground"],
+                                env=base_env(SEALHSM_PIN=USER_PIN), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(1500):
+                if sock.exists():
+                    break
+                time.sleep(0.02)
+            data = tmp_path / "data"
+            data.write_bytes(b"syscalls\n")
+            prov = ["-provider-path", BUILD / "provider", "-provider", "sealhsm",
+                    "-provider", "default"]
+            env = base_env(SEALHSM_DAEMON=sock)
+            for label in ("k", "rsa"):
+                run([OPENSSL, "dgst", *prov, "-sha256", "-sign", f"sealhsm:{label}", "-out",
+                     tmp_path / "sig", data], env=env, check=0, timeout=120)
+            run([OPENSSL, "pkeyutl", *prov, "-sign", "-rawin", "-inkey", "sealhsm:ed", "-in",
+                 data, "-out", tmp_path / "sig"], env=env, check=0, timeout=120)
+            run([BUILD / "tools" / "sealhsm", "status", "--socket", sock], env=base_env(),
+                check=0, timeout=120)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(sock))
+            s.sendall(b"\x00\x00\x00\x04\xff\xff\xff\xff")
+            s.settimeout(60)
+            s.recv(16)
+            s.close()
+        finally:
+            # SIGTERM to the daemon itself (strace's child); strace exits with its status
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                for child in f.read().split():
+                    os.kill(int(child), 15)
+            err = proc.communicate(timeout=120)[1].decode(errors="replace")
+        assert proc.returncode == 0, err
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    used = set()
+    for line in trace.read_text().splitlines():
+        m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+        if m:
+            used.add(m.group(1))
+    assert {"accept4", "fdatasync"} & used or "accept" in used, sorted(used)
+    assert used - allowed == set(), f"outside the unit's SystemCallFilter: {sorted(used - allowed)}"
