@@ -179,7 +179,8 @@ def test_the_daemon_stays_inside_the_units_syscall_filter(ks, tmp_path):
     """Every system call the daemon makes while it unlocks, serves signatures of each key
     type, a status and a garbage frame, and stops, is allowed by the unit's
     SystemCallFilter= lines (in order: the allow list, then the deny lists): under systemd
-    a call outside them fails with EPERM (SystemCallErrorNumber=)."""
+    a call outside them fails with EPERM (SystemCallErrorNumber=). And none of its
+    mappings would be refused by MemoryDenyWriteExecute=."""
     import socket
     import tempfile
     import time
@@ -240,3 +241,8 @@ def test_the_daemon_stays_inside_the_units_syscall_filter(ks, tmp_path):
             used.add(m.group(1))
     assert {"accept4", "fdatasync"} & used or "accept" in used, sorted(used)
     assert used - allowed == set(), f"outside the unit's SystemCallFilter: {sorted(used - allowed)}"
+    # MemoryDenyWriteExecute=: no writable and executable mapping, no page made executable
+    wx = [l for l in trace.read_text().splitlines()
+          if re.search(r"mprotect\(.*PROT_EXEC", l)
+          or re.search(r"mmap\(.*(PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE)", l)]
+    assert wx == [], wx
