@@ -246,3 +246,7 @@ def test_the_daemon_stays_inside_the_units_syscall_filter(ks, tmp_path):
           if re.search(r"mprotect\(.*PROT_EXEC", l)
           or re.search(r"mmap\(.*(PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE)", l)]
     assert wx == [], wx
+    # RestrictAddressFamilies=AF_UNIX
+    fam = [l for l in trace.read_text().splitlines()
+           if re.search(r"\bsocket(pair)?\(", l) and "AF_UNIX" not in l]
+    assert fam == [], fam
