@@ -5,7 +5,8 @@
  * keeps one small keystore (logged in as the user) and per input replaces its
  * whole log with the records the input describes, then runs `audit verify`
  * (ss_audit_verify), `audit export` (ss_audit_each) and, in some inputs, one more
- * append (which MACs an unauthenticated tail after checking that it chains).
+ * append (which refuses an unauthenticated tail that is not failed unlocks chained
+ * to the head).
  *
  * Input: one flags byte, then records as u16 big-endian length + bytes.
  *   flags & 1  fix up: each record is the content only; the harness sets its seq and
@@ -24,21 +25,27 @@
 #define MAX_RECORDS 16
 
 static ss_store *S;
-static unsigned char fresh_root[32];
+static unsigned char fresh_root[32], global[32];
 
+/* The format 2 head (store/audit.c): MAC over auth_seq, auth_hash, the freshness
+ * root, the settings digest and the clock floor (0 here). */
 static void put_head(MDB_txn *txn, uint64_t seq, const unsigned char hash[32], uint64_t auth_seq,
                      const unsigned char auth_hash[32]) {
-    unsigned char v[8 + 32 + 8 + 32 + 32 + ST_MAC_LEN], b[8 + 32 + 32];
+    unsigned char v[8 + 32 + 8 + 32 + 32 + 32 + 8 + ST_MAC_LEN], b[8 + 32 + 32 + 32 + 8];
     ss_error e;
     su_be64(v, seq);
     memcpy(v + 8, hash, 32);
     su_be64(v + 40, auth_seq);
     memcpy(v + 48, auth_hash, 32);
     memcpy(v + 80, fresh_root, 32);
+    memcpy(v + 112, global, 32);
+    su_be64(v + 144, 0);
     su_be64(b, auth_seq);
     memcpy(b + 8, auth_hash, 32);
     memcpy(b + 40, fresh_root, 32);
-    FZ_CHECK(st_hmac(S, S->k_audit, "head", 4, b, sizeof(b), v + 112));
+    memcpy(b + 72, global, 32);
+    su_be64(b + 104, 0);
+    FZ_CHECK(st_hmac(S, S->k_audit, "head2", 5, b, sizeof(b), v + 152));
     FZ_CHECK(st_put(S, txn, ST_DB_META, "audit/head", 10, v, sizeof(v), &e) == SU_OK);
 }
 
@@ -48,6 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     ss_error e;
     FZ_CHECK(st_txn(S, 0, &txn, &e) == SU_OK);
     FZ_CHECK(st_fresh_root(S, txn, fresh_root, &e) == SU_OK);
+    FZ_CHECK(st_fresh_global_digest(S, txn, global, &e) == SU_OK);
     mdb_txn_abort(txn);
     return 0;
 }

@@ -23,6 +23,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     S = fz_keystore(SS_ROLE_SO);
     ss_keyspec spec = {.label = "k"};
     ss_error e = {0};
+    /* --approvals 2 needs two officers */
+    su_pin *op = su_pin_new(FZ_USER_PIN, strlen(FZ_USER_PIN));
+    FZ_CHECK(ss_officer_add(S, "alice", op, &e) == SU_OK);
+    FZ_CHECK(ss_officer_add(S, "bob", op, &e) == SU_OK);
+    su_pin_free(op);
     FZ_CHECK(ss_keytype_parse("ec:P-256", &spec.type, &e) == SU_OK);
     ss_policy_default(&spec.policy);
     spec.policy.approvals = 2;
@@ -103,6 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         u.window_start = (int64_t)start;
         FZ_CHECK(st_txn(S, 1, &txn, &e) == SU_OK);
         FZ_CHECK(st_usage_store(S, txn, K->id, &u, &e) == SU_OK);
+        /* the new root into the head, as the audit append of a real change does: the
+         * next update checks the tree against it */
+        FZ_CHECK(st_audit_head_refresh(S, txn, &e) == SU_OK);
         FZ_CHECK(st_commit(S, txn, &e) == SU_OK);
         if (n > 28) /* and sometimes a record of another length */
             put(ST_DB_USAGE, body, n, 0);

@@ -431,6 +431,11 @@ int main(int argc, char **argv) {
      * refusals and state changes */
     dir = make_keystore("full");
     s = open_as(dir, SS_ROLE_SO, SO_PIN);
+    /* officers first: --approvals may not exceed their number, and once a key needs
+     * approvals, adding officers needs theirs (the officer quorum) */
+    su_pin *op = pin(OFFICER_PIN);
+    if (ss_officer_add(s, "alice", op, &e) != SU_OK || ss_officer_add(s, "bob", op, &e) != SU_OK)
+        die("officer", &e);
     ss_policy p;
     ss_policy_default(&p);
     p.env = SS_ENV_PROD;
@@ -462,9 +467,6 @@ int main(int argc, char **argv) {
         ss_key_destroy(s, "old", &e) != SU_OK ||
         ss_key_set_state(s, "rsa", SS_STATE_DISABLED, "parked", &e) != SU_OK)
         die("state", &e);
-    su_pin *op = pin(OFFICER_PIN);
-    if (ss_officer_add(s, "alice", op, &e) != SU_OK)
-        die("officer", &e);
     import_cert(s, "release-2026");
     ss_close(s);
     if (ss_open(dir, NULL, NULL, &s, &e) != SU_OK ||

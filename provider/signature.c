@@ -10,7 +10,6 @@
 #include "prov.h"
 
 #include <limits.h>
-#include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 #include <stdio.h>

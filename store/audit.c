@@ -8,13 +8,21 @@
  *               mac_i = HMAC(k_audit, h_i).
  *
  * The head (meta "audit/head") names the last record (seq, h) and the last
- * authenticated one (auth_seq, auth_h), the latter MACed. New records always
- * chain from the head, never from whatever the table ends with, so removing
- * the tail is caught at the next verify.
+ * authenticated one (auth_seq, auth_h). Its MAC covers auth_seq and auth_h, the
+ * root of the freshness tree (fresh.c), the digest of the keystore's settings,
+ * PIN slots and officers (fresh_global.c) and the clock floor (the latest time
+ * an authenticated record was written, clock.c). New records always chain from
+ * the head, never from whatever the table ends with, so removing the tail is
+ * caught at the next verify.
  *
- * Records written before any unlock (failed PIN attempts) cannot be MACed: they
- * are chained, marked unauthenticated, and receive their MAC at the next
- * successful unlock if their chain links up to the authenticated head.
+ * Records written before any unlock (failed PIN attempts) cannot be MACed. They
+ * are chained and marked unauthenticated, and stay so: the next authenticated
+ * record chains over them (fixing their content), but nothing ever MACs them as
+ * if they were authentic. Only `unlock` records with outcome denied or error may
+ * lack a MAC; any other record without one was forged (docs/security.md).
+ *
+ * Format 1 heads (144 bytes, MAC over auth_seq, auth_h and the root only) are
+ * read until the keystore is upgraded (upgrade.c).
  */
 #include "internal.h"
 
@@ -32,12 +40,18 @@
 #define VIA_DAEMON 1
 #define HEAD_KEY "audit/head"
 
+#define HEAD_V1_LEN (8 + 32 + 8 + 32 + 32 + ST_MAC_LEN)
+#define HEAD_V2_LEN (HEAD_V1_LEN + 32 + 8)
+
 typedef struct head {
+    int v2; /* the format 2 layout */
     uint64_t seq;
     unsigned char hash[32];
     uint64_t auth_seq;
     unsigned char auth_hash[32];
     unsigned char fresh_root[32]; /* root of the freshness tree (fresh.c) */
+    unsigned char global[32];     /* settings, slots, officers (fresh_global.c) */
+    int64_t floor_ms;             /* latest time an authenticated record was written */
     unsigned char mac[ST_MAC_LEN];
 } head;
 
@@ -61,44 +75,70 @@ const char *ss_audit_outcome_name(ss_audit_outcome o) {
 }
 
 static void head_mac(ss_store *s, const head *h, unsigned char out[ST_MAC_LEN]) {
-    unsigned char b[8 + 32 + 32];
+    unsigned char b[8 + 32 + 32 + 32 + 8];
     su_be64(b, h->auth_seq);
     memcpy(b + 8, h->auth_hash, 32);
     memcpy(b + 40, h->fresh_root, 32);
-    if (!st_hmac(s, s->k_audit, "head", 4, b, sizeof(b), out))
+    memcpy(b + 72, h->global, 32);
+    su_be64(b + 104, (uint64_t)h->floor_ms);
+    if (!st_hmac(s, s->k_audit, h->v2 ? "head2" : "head", h->v2 ? 5 : 4, b, h->v2 ? sizeof(b) : 72,
+                 out))
         memset(out, 0, ST_MAC_LEN);
 }
 
-static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
+/* v2: the layout of format 2, or -1: whichever the stored head has. A session with
+ * keys refuses a head of the other layout (an older one put back would otherwise
+ * skip what format 2 covers); a failed unlock writes back what it found. */
+static int head_load_as(ss_store *s, MDB_txn *txn, head *h, int v2, ss_error *e) {
     MDB_val v;
     memset(h, 0, sizeof(*h));
+    h->v2 = v2 == 1 || (v2 < 0 && s->format >= 2);
     int rc = st_get(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), &v, e);
     if (rc == SU_ENOTFOUND)
         return SU_OK; /* empty log: only during init */
     if (rc != SU_OK)
         return rc;
+    if (v2 < 0)
+        h->v2 = v.mv_size == HEAD_V2_LEN;
     su_rd r;
+    uint64_t floor = 0;
     su_rd_init(&r, v.mv_data, v.mv_size);
     su_rd_u64(&r, &h->seq);
     su_rd_raw(&r, h->hash, 32);
     su_rd_u64(&r, &h->auth_seq);
     su_rd_raw(&r, h->auth_hash, 32);
     su_rd_raw(&r, h->fresh_root, 32);
+    if (h->v2) {
+        su_rd_raw(&r, h->global, 32);
+        su_rd_u64(&r, &floor);
+        h->floor_ms = (int64_t)floor;
+    }
     su_rd_raw(&r, h->mac, ST_MAC_LEN);
     if (!su_rd_done(&r) || h->auth_seq > h->seq)
         return su_err(e, SU_EINTEGRITY, "keystore %s: audit head is corrupt", s->path);
     return SU_OK;
 }
 
+static int head_load(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
+    /* before a login the format read at open may be older than the file's */
+    return head_load_as(s, txn, h, s->k_audit != NULL ? s->format >= 2 : -1, e);
+}
+
 static int head_store(ss_store *s, MDB_txn *txn, const head *h, ss_error *e) {
-    unsigned char v[8 + 32 + 8 + 32 + 32 + ST_MAC_LEN];
+    unsigned char v[HEAD_V2_LEN];
     su_be64(v, h->seq);
     memcpy(v + 8, h->hash, 32);
     su_be64(v + 40, h->auth_seq);
     memcpy(v + 48, h->auth_hash, 32);
     memcpy(v + 80, h->fresh_root, 32);
-    memcpy(v + 112, h->mac, ST_MAC_LEN);
-    return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, sizeof(v), e);
+    size_t n = 112;
+    if (h->v2) {
+        memcpy(v + 112, h->global, 32);
+        su_be64(v + 144, (uint64_t)h->floor_ms);
+        n = 152;
+    }
+    memcpy(v + n, h->mac, ST_MAC_LEN);
+    return st_put(s, txn, ST_DB_META, HEAD_KEY, strlen(HEAD_KEY), v, n + ST_MAC_LEN, e);
 }
 
 static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]) {
@@ -184,9 +224,9 @@ static int peek_str(su_rd *r, size_t max) {
  * rec_decode accepts.
  */
 static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsigned char **prev,
-                    size_t *content_len, int *auth) {
+                    size_t *content_len, int *auth, int *failed_unlock) {
     su_rd rd;
-    uint8_t version, op, outcome, via = VIA_DAEMON;
+    uint8_t version, op = 0, outcome = 0, via = VIA_DAEMON;
     uint64_t t;
     uint32_t u32;
     const unsigned char *kid, *tbs;
@@ -213,13 +253,19 @@ static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsig
     su_rd_raw(&rd, (unsigned char[32]){0}, 32);
     *auth = p[n - 1 - ST_MAC_LEN];
     *content_len = n - 1 - ST_MAC_LEN;
+    *failed_unlock = op == SS_OP_UNLOCK && outcome != SS_OUT_OK;
     return ok && su_rd_done(&rd) && (version == AUDIT_VERSION || version == AUDIT_VERSION_VIA) &&
            via == VIA_DAEMON && op <= SS_OP_PIN && outcome <= SS_OUT_ERROR &&
            (kidlen == 0 || kidlen == SS_KEY_ID_LEN) && *auth <= 1;
 }
 
-/* MACs the unauthenticated records after the authenticated head, if they chain. */
-static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
+/*
+ * The records after the authenticated head were written without the audit key:
+ * before this authenticated append chains over them they must link up to the
+ * head and be failed unlocks, the only records written before a login. Anything
+ * else there was put in by someone who writes the file but holds no PIN.
+ */
+static int check_pending(ss_store *s, MDB_txn *txn, const head *h, ss_error *e) {
     unsigned char prev[32];
     memcpy(prev, h->auth_hash, 32);
     for (uint64_t q = h->auth_seq + 1; q <= h->seq; q++) {
@@ -227,32 +273,31 @@ static int seal_pending(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
         su_be64(k, q);
         MDB_val v;
         rec r;
-        if (st_get(s, txn, ST_DB_AUDIT, k, 8, &v, e) != SU_OK)
-            return SU_OK; /* leave the gap for verify to report */
-        if (!rec_decode(v.mv_data, v.mv_size, &r))
-            return SU_OK;
-        int linked = r.pub.seq == q && memcmp(r.pub.prev_hash, prev, 32) == 0 &&
-                     rec_hash(s, v.mv_data, r.content_len, hash);
-        size_t clen = r.content_len;
-        rec_clear(&r);
-        if (!linked)
-            return SU_OK;
-        unsigned char *nv = OPENSSL_malloc(v.mv_size);
-        if (nv == NULL)
-            return su_err(e, SU_EIO, "out of memory");
-        memcpy(nv, v.mv_data, clen);
-        nv[clen] = 1;
-        int ok = st_hmac(s, s->k_audit, hash, 32, NULL, 0, nv + clen + 1);
-        int rc = ok ? st_put(s, txn, ST_DB_AUDIT, k, 8, nv, v.mv_size, e)
-                    : su_err(e, SU_EIO, "HMAC failed");
-        OPENSSL_free(nv);
+        int rc = st_get(s, txn, ST_DB_AUDIT, k, 8, &v, e);
+        if (rc == SU_ENOTFOUND)
+            return su_err(e, SU_EINTEGRITY, "audit record %llu is missing", (unsigned long long)q);
         if (rc != SU_OK)
             return rc;
+        if (!rec_decode(v.mv_data, v.mv_size, &r))
+            return su_err(e, SU_EINTEGRITY, "audit record %llu is corrupt", (unsigned long long)q);
+        int linked = r.pub.seq == q && memcmp(r.pub.prev_hash, prev, 32) == 0 &&
+                     rec_hash(s, v.mv_data, r.content_len, hash);
+        int allowed = r.pub.op == SS_OP_UNLOCK && r.pub.outcome != SS_OUT_OK;
+        char what[64];
+        snprintf(what, sizeof(what), "%s %s", ss_audit_op_name(r.pub.op),
+                 ss_audit_outcome_name(r.pub.outcome));
+        rec_clear(&r);
+        if (!linked)
+            return su_err(e, SU_EINTEGRITY,
+                          "audit record %llu: hash chain broken (a record before it was "
+                          "altered, removed, inserted or reordered)",
+                          (unsigned long long)q);
+        if (!allowed)
+            return su_err(e, SU_EINTEGRITY,
+                          "audit record %llu: a '%s' record without a MAC (only failed unlocks "
+                          "are written before a login): forged",
+                          (unsigned long long)q, what);
         memcpy(prev, hash, 32);
-    }
-    if (h->seq > h->auth_seq && memcmp(prev, h->hash, 32) == 0) {
-        h->auth_seq = h->seq;
-        memcpy(h->auth_hash, h->hash, 32);
     }
     return SU_OK;
 }
@@ -329,8 +374,17 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
         rc = head_check(s, txn, &h, e);
     if (rc != SU_OK)
         return rc;
-    if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = seal_pending(s, txn, &h, e)) != SU_OK)
+    if (s->k_audit != NULL && !h.v2 && h.seq > 0)
+        return su_err(e, SU_EIO, "keystore %s has format %u: log in as SO or user to upgrade it",
+                      s->path, s->format);
+    if (s->k_audit != NULL && h.seq > h.auth_seq && (rc = check_pending(s, txn, &h, e)) != SU_OK)
         return rc;
+    int64_t now_ms = su_now_ms();
+    /* the clock floor: an authenticated success is not recorded with a clock that
+     * runs well behind what the keystore has already recorded (clock.c) */
+    if (s->k_audit != NULL && in->outcome == SS_OUT_OK && in->op != SS_OP_UNLOCK &&
+        !s->clock_rebase && st_clock_is_behind(now_ms, h.floor_ms))
+        return st_clock_refusal(s, now_ms, h.floor_ms, e);
 
     if ((uint32_t)getuid() != s->uid)
         st_who(s); /* within the write txn: one writer at a time */
@@ -346,7 +400,7 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     su_buf_init(&b, 0);
     su_buf_u8(&b, in->signer != NULL ? AUDIT_VERSION_VIA : AUDIT_VERSION);
     su_buf_u64(&b, h.seq + 1);
-    su_buf_u64(&b, (uint64_t)su_now_ms());
+    su_buf_u64(&b, (uint64_t)now_ms);
     su_buf_u32(&b, uid);
     su_buf_str(&b, user);
     su_buf_u32(&b, pid);
@@ -400,13 +454,116 @@ int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *
     s->last_seq = h.seq; /* if the transaction aborts, the head will not name it */
     memcpy(s->last_hash, hash, 32);
     if (s->k_audit != NULL) {
-        /* only sessions with keys change records, so only they move the root */
-        if ((rc = st_fresh_root(s, txn, h.fresh_root, e)) != SU_OK)
+        /* the root moves only with records this transaction changed (after checking
+         * the tree it started from, fresh.c), never to bless a file edit */
+        if (s->fresh_moved && (rc = st_fresh_root(s, txn, h.fresh_root, e)) != SU_OK)
             return rc;
+        /* the digest of settings, slots and officers moves only with a change made
+         * (and checked) in this very transaction, never to bless a file edit */
+        if (s->global_dirty && (rc = st_fresh_global_digest(s, txn, h.global, e)) != SU_OK)
+            return rc;
+        if (s->clock_rebase || now_ms > h.floor_ms)
+            h.floor_ms = now_ms;
         h.auth_seq = h.seq;
         memcpy(h.auth_hash, hash, 32);
         head_mac(s, &h, h.mac);
     }
+    return head_store(s, txn, &h, e);
+}
+
+/* The authenticated head of txn (its MAC checked). */
+static int head_authentic(ss_store *s, MDB_txn *txn, head *h, ss_error *e) {
+    unsigned char mac[ST_MAC_LEN];
+    int rc = head_load(s, txn, h, e);
+    if (rc != SU_OK)
+        return rc;
+    head_mac(s, h, mac);
+    if (h->seq == 0 || CRYPTO_memcmp(mac, h->mac, ST_MAC_LEN) != 0)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
+    return SU_OK;
+}
+
+int st_audit_head_state(ss_store *s, MDB_txn *txn, unsigned char global[32], int64_t *floor_ms,
+                        ss_error *e) {
+    head h;
+    int rc = head_authentic(s, txn, &h, e);
+    if (rc == SU_OK && global != NULL)
+        memcpy(global, h.global, 32);
+    if (rc == SU_OK && floor_ms != NULL)
+        *floor_ms = h.floor_ms;
+    return rc;
+}
+
+int st_audit_pending_check(ss_store *s, MDB_txn *txn, ss_error *e) {
+    head h;
+    int rc = head_authentic(s, txn, &h, e);
+    return rc == SU_OK && h.seq > h.auth_seq ? check_pending(s, txn, &h, e) : rc;
+}
+
+int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e) {
+    MDB_cursor *cur;
+    int mrc, rc = st_cursor(s, txn, ST_DB_AUDIT, &cur, "re-MACing the audit log", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_val k, v;
+    *n = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t seq;
+        const unsigned char *prev;
+        size_t clen;
+        int auth, failed_unlock;
+        unsigned char hash[32];
+        if (!rec_peek(v.mv_data, v.mv_size, &seq, &prev, &clen, &auth, &failed_unlock)) {
+            rc = su_err(e, SU_EINTEGRITY, "audit record %llu is corrupt", (unsigned long long)seq);
+            break;
+        }
+        if (!auth)
+            continue;
+        unsigned char *nv = OPENSSL_malloc(v.mv_size);
+        if (nv == NULL) {
+            rc = su_err(e, SU_EIO, "out of memory");
+            break;
+        }
+        memcpy(nv, v.mv_data, v.mv_size);
+        if (!rec_hash(s, nv, clen, hash) ||
+            !st_hmac(s, s->k_audit, hash, 32, NULL, 0, nv + clen + 1))
+            rc = su_err(e, SU_EIO, "HMAC failed");
+        MDB_val nval = {v.mv_size, nv};
+        if (rc == SU_OK && (mrc = mdb_cursor_put(cur, &k, &nval, MDB_CURRENT)) != 0)
+            rc = st_mdb_err(s, mrc, "re-MACing the audit log", e);
+        OPENSSL_free(nv);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "re-MACing the audit log", e);
+    head h;
+    if (rc == SU_OK)
+        rc = head_load(s, txn, &h, e);
+    if (rc == SU_OK) {
+        head_mac(s, &h, h.mac);
+        rc = head_store(s, txn, &h, e);
+    }
+    return rc;
+}
+
+int st_audit_head_upgrade(ss_store *s, MDB_txn *txn, ss_error *e) {
+    head h;
+    unsigned char mac[ST_MAC_LEN];
+    int rc = head_load_as(s, txn, &h, 0, e);
+    if (rc != SU_OK)
+        return rc;
+    head_mac(s, &h, mac); /* the format 1 MAC */
+    if (h.seq == 0 || CRYPTO_memcmp(mac, h.mac, ST_MAC_LEN) != 0)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
+    h.v2 = 1;
+    h.floor_ms = 0;
+    if ((rc = st_fresh_root(s, txn, h.fresh_root, e)) == SU_OK)
+        rc = st_fresh_global_digest(s, txn, h.global, e);
+    if (rc != SU_OK)
+        return rc;
+    head_mac(s, &h, h.mac);
     return head_store(s, txn, &h, e);
 }
 
@@ -423,15 +580,10 @@ int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e) {
 
 int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e) {
     head h;
-    unsigned char mac[ST_MAC_LEN];
-    int rc = head_load(s, txn, &h, e);
-    if (rc != SU_OK)
-        return rc;
-    head_mac(s, &h, mac);
-    if (h.seq == 0 || CRYPTO_memcmp(mac, h.mac, ST_MAC_LEN) != 0)
-        return su_err(e, SU_EINTEGRITY, "keystore %s: audit head fails its MAC", s->path);
-    memcpy(root, h.fresh_root, 32);
-    return SU_OK;
+    int rc = head_authentic(s, txn, &h, e);
+    if (rc == SU_OK)
+        memcpy(root, h.fresh_root, 32);
+    return rc;
 }
 
 int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e) {
@@ -548,7 +700,7 @@ static void walk_stretch(stretch *st) {
         uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0, rseq;
         const unsigned char *rprev, *p = v.mv_data;
         size_t clen;
-        int auth;
+        int auth, failed_unlock;
         unsigned char hash[32], want[ST_MAC_LEN];
         if (st->to != 0 && seq > st->to && expect > st->to)
             break; /* the stretch is complete; the next one starts here */
@@ -559,7 +711,7 @@ static void walk_stretch(stretch *st) {
                                     (unsigned long long)expect);
             break;
         }
-        if (!rec_peek(p, v.mv_size, &rseq, &rprev, &clen, &auth)) {
+        if (!rec_peek(p, v.mv_size, &rseq, &rprev, &clen, &auth, &failed_unlock)) {
             rc = BAD(seq, "audit record %llu is corrupt", (unsigned long long)seq);
             break;
         }
@@ -582,8 +734,11 @@ static void walk_stretch(stretch *st) {
                      "audit record %llu: hash chain broken (a record before it was altered, "
                      "removed, inserted or reordered)",
                      (unsigned long long)seq);
-        else if (!auth && seq <= h->auth_seq)
-            rc = BAD(seq, "audit record %llu lacks its MAC", (unsigned long long)seq);
+        else if (!auth && !failed_unlock)
+            rc = BAD(seq,
+                     "audit record %llu has no MAC, and only failed unlocks are written "
+                     "without one: forged or altered",
+                     (unsigned long long)seq);
         else if (seq == h->auth_seq && memcmp(hash, h->auth_hash, 32) != 0)
             rc = BAD(seq, "audit record %llu does not match the authenticated head",
                      (unsigned long long)seq);
@@ -726,6 +881,8 @@ int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e
     }
     if (rc == SU_OK)
         rc = st_fresh_verify_all(s, txn, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_check(s, txn, e);
     mdb_txn_abort(txn);
     return rc;
 }

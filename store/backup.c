@@ -253,6 +253,11 @@ static int load_tables(ss_store *s, const parsed *p, ss_error *e) {
             rc = su_err(e, SU_EINTEGRITY, "backup has no PIN try limit");
     }
     if (rc == SU_OK) {
+        /* a backup of an older format is upgraded as it is restored (upgrade.c) */
+        s->format = 1;
+        rc = st_upgrade_in(s, txn, e);
+    }
+    if (rc == SU_OK) {
         char reason[PATH_MAX + 32];
         snprintf(reason, sizeof(reason), "restored from a backup into %s", s->path);
         st_audit_in in = {.op = SS_OP_RESTORE, .outcome = SS_OUT_OK, .reason = reason};

@@ -81,6 +81,26 @@ static int chain_order(ss_store *s, const char *label, const ss_blob *in, size_t
     return rc;
 }
 
+int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                   const ss_blob *chain, size_t n, ss_error *e) {
+    su_buf b;
+    unsigned char mac[ST_MAC_LEN];
+    su_buf_init(&b, 0);
+    su_buf_u32(&b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        su_buf_bytes(&b, chain[i].data, chain[i].len);
+    int rc = !b.failed && st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b.data, b.len, mac)
+                 ? SU_OK
+                 : su_err(e, SU_EIO, "out of memory");
+    su_buf_put(&b, mac, ST_MAC_LEN);
+    if (rc == SU_OK)
+        rc = st_put(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, b.data, b.len, e);
+    if (rc == SU_OK)
+        rc = st_fresh_update(s, txn, id, e);
+    su_buf_free(&b);
+    return rc;
+}
+
 int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t n, ss_error *e) {
     int rc = st_require_role(s, SS_ROLE_SO, "importing a certificate", e);
     if (rc != SU_OK)
@@ -99,26 +119,17 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
     if (r.info.state == SS_STATE_DESTROYED)
         rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
     if (rc == SU_OK)
+        rc = st_fresh_check(s, txn, &r.info, e);
+    if (rc == SU_OK)
         rc = leaf_matches(s, &r.info, &chain[0], e);
     size_t idx[MAX_CHAIN], kept = 0;
     if (rc == SU_OK)
         rc = chain_order(s, label, chain, n, idx, &kept, e);
-    su_buf b;
-    su_buf_init(&b, 0);
-    if (rc == SU_OK) {
-        su_buf_u32(&b, (uint32_t)kept);
-        for (size_t i = 0; i < kept; i++)
-            su_buf_bytes(&b, chain[idx[i]].data, chain[idx[i]].len);
-        unsigned char mac[ST_MAC_LEN];
-        if (b.failed || !st_hmac(s, s->k_mac, r.info.id, SS_KEY_ID_LEN, b.data, b.len, mac))
-            rc = su_err(e, SU_EIO, "out of memory");
-        su_buf_put(&b, mac, ST_MAC_LEN);
-    }
+    ss_blob ordered[MAX_CHAIN];
+    for (size_t j = 0; rc == SU_OK && j < kept; j++)
+        ordered[j] = chain[idx[j]];
     if (rc == SU_OK)
-        rc = st_put(s, txn, ST_DB_CERTS, r.info.id, SS_KEY_ID_LEN, b.data, b.len, e);
-    if (rc == SU_OK)
-        rc = st_fresh_update(s, txn, r.info.id, e);
-    su_buf_free(&b);
+        rc = st_certs_store(s, txn, r.info.id, ordered, kept, e);
     if (rc == SU_OK) {
         st_audit_in in = {.op = SS_OP_CERT,
                           .outcome = SS_OUT_OK,
@@ -135,24 +146,16 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
     return rc;
 }
 
-int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
-                ss_error *e) {
-    *chain = NULL;
-    *n = 0;
-    int rc = st_require_login(s, "reading certificates", e);
-    if (rc != SU_OK)
-        return rc;
-    MDB_txn *txn;
+int st_certs_load(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain,
+                  size_t *n, ss_error *e) {
     MDB_val v;
     char name[2 * SS_KEY_ID_LEN + 8];
+    *chain = NULL;
+    *n = 0;
     st_key_name(name, sizeof(name), NULL, id);
-    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
-        return rc;
-    rc = st_get(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, &v, e);
-    if (rc == SU_ENOTFOUND) {
-        mdb_txn_abort(txn);
+    int rc = st_get(s, txn, ST_DB_CERTS, id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_ENOTFOUND)
         return SU_OK;
-    }
     ss_blob *out = NULL;
     uint32_t cnt = 0;
     if (rc == SU_OK) {
@@ -180,7 +183,6 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
                 out[i].len = len;
         }
     }
-    mdb_txn_abort(txn);
     if (rc != SU_OK) {
         ss_blobs_free(out, cnt);
         return rc;
@@ -188,4 +190,19 @@ int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **ch
     *chain = out;
     *n = cnt;
     return SU_OK;
+}
+
+int ss_cert_get(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain, size_t *n,
+                ss_error *e) {
+    *chain = NULL;
+    *n = 0;
+    int rc = st_require_login(s, "reading certificates", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
+        return rc;
+    rc = st_certs_load(s, txn, id, chain, n, e);
+    mdb_txn_abort(txn);
+    return rc;
 }

@@ -351,8 +351,11 @@ int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e) {
         memcpy(s->dbi, s->shared->dbi, sizeof(s->dbi));
     }
     rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
-    if (rc == 0 && write)
+    if (rc == 0 && write) {
         s->shared->syslog.len = 0; /* lines of an aborted transaction never happened */
+        s->global_dirty = s->clock_rebase = s->fresh_moved =
+            0; /* nor its changes (fresh_global.c) */
+    }
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, write ? "starting a write" : "reading", e);
 }
 

@@ -7,8 +7,9 @@
  * hash tree whose root is carried in the MACed audit head, and the head itself is
  * tied to the end of the audit chain:
  *
- *   kd(id)        = SHA-256("k" | id | H(key record) | H(usage) | H(activation) | H(certs))
- *                   stored as meta "f/k/<id>"
+ *   kd(id)        = SHA-256("k" | id | H(key record) | H(usage) | H(activation) | H(certs)
+ *                   | H(label index entry of the record's label))
+ *                   stored as meta "f/k/<id>" (format 1: without the label entry)
  *   bucket(p)     = SHA-256("b" | (id | kd) for every key whose id starts with the
  *                   12-bit prefix p, in id order)                (not stored)
  *   node(L, p)    = the 16 child digests of the L-nibble prefix p, L = 0..2, stored
@@ -23,12 +24,17 @@
  * approvals, policy changes) call st_fresh_check, which recomputes kd from the
  * records, climbs to the root and compares it with the head's. Replaying records
  * then also means replaying the head, which new records would overwrite: the
- * audit append refuses to write over an existing record. Rolling back the whole
+ * audit append refuses to write over an existing record. The tree is made of
+ * unkeyed hashes, so a writer of the file can recompute it: an update therefore
+ * first checks that the stored path still leads to the head's root, and only an
+ * append in a transaction that made such an update moves the root in the head
+ * (a later append never copies a root it did not compute). Rolling back the whole
  * store (records, head and the tail of the audit log together) is not detectable
  * locally; forwarding the audit log (syslog) is what reveals it.
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +44,35 @@
 
 static const int fresh_dbs[] = {ST_DB_KEYS, ST_DB_USAGE, ST_DB_ACTIVATIONS, ST_DB_CERTS};
 
+/* H(label | id it points to) of the label index entry named in a key record (the
+ * record's layout, record.c: version, id, u32-prefixed label), zeros when absent:
+ * deleting or re-pointing the entry hides the key from `list`. */
+static int label_digest(ss_store *s, MDB_txn *txn, const MDB_val *rec, unsigned char h[32],
+                        ss_error *e) {
+    su_rd r;
+    const unsigned char *label;
+    size_t n;
+    MDB_val v;
+    memset(h, 0, 32);
+    su_rd_init(&r, rec->mv_data, rec->mv_size);
+    su_rd_raw(&r, (unsigned char[1 + SS_KEY_ID_LEN]){0}, 1 + SS_KEY_ID_LEN);
+    if (!su_rd_bytes(&r, &label, &n, SS_LABEL_MAX) || n == 0)
+        return SU_OK; /* a malformed record fails its own checks */
+    int rc = st_get(s, txn, ST_DB_LABELS, label, n, &v, e);
+    if (rc == SU_ENOTFOUND)
+        return SU_OK;
+    if (rc == SU_OK && !st_sha256(s, label, n, v.mv_data, v.mv_size, h))
+        rc = su_err(e, SU_EIO, "SHA-256 failed");
+    return rc;
+}
+
 static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsigned char out[32],
                       int *present, ss_error *e) {
-    unsigned char buf[1 + SS_KEY_ID_LEN + 4 * 32];
+    unsigned char buf[1 + SS_KEY_ID_LEN + 5 * 32];
+    size_t n = 1 + SS_KEY_ID_LEN + (s->format >= 2 ? 5 : 4) * 32;
     buf[0] = 'k';
     memcpy(buf + 1, id, SS_KEY_ID_LEN);
+    memset(buf + 1 + SS_KEY_ID_LEN + 4 * 32, 0, 32);
     *present = 0;
     for (int i = 0; i < 4; i++) {
         MDB_val v;
@@ -58,9 +88,11 @@ static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsign
             *present = 1;
         if (!st_sha256(s, v.mv_data, v.mv_size, NULL, 0, h))
             return su_err(e, SU_EIO, "SHA-256 failed");
+        if (i == 0 && s->format >= 2 &&
+            (rc = label_digest(s, txn, &v, buf + 1 + SS_KEY_ID_LEN + 4 * 32, e)) != SU_OK)
+            return rc;
     }
-    return st_sha256(s, buf, sizeof(buf), NULL, 0, out) ? SU_OK
-                                                        : su_err(e, SU_EIO, "SHA-256 failed");
+    return st_sha256(s, buf, n, NULL, 0, out) ? SU_OK : su_err(e, SU_EIO, "SHA-256 failed");
 }
 
 static void kd_key(char out[4 + SS_KEY_ID_LEN], const unsigned char *id) {
@@ -243,16 +275,29 @@ static int deferred(const ss_store *s, const unsigned char *id) {
 }
 
 static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e) {
-    unsigned char kd[32], root[32];
+    unsigned char kd[32], root[32], want[32];
     char k[4 + SS_KEY_ID_LEN];
     int present;
-    int rc = key_digest(s, txn, id, kd, &present, e);
+    /* the path as stored must lead to the root this transaction started from (the
+     * head's) or last wrote: otherwise the climb would fold a forged sibling in */
+    int rc = s->fresh_moved ? st_fresh_root(s, txn, want, e) : st_audit_head_root(s, txn, want, e);
+    if (rc == SU_OK)
+        rc = climb(s, txn, id, 0, root, e);
+    if (rc == SU_OK && CRYPTO_memcmp(root, want, 32) != 0)
+        return su_err(e, SU_EINTEGRITY,
+                      "keystore %s: key records do not match the authenticated audit head "
+                      "(replaced or rolled back)",
+                      s->path);
+    if (rc == SU_OK)
+        rc = key_digest(s, txn, id, kd, &present, e);
     kd_key(k, id);
     if (rc == SU_OK)
         rc = present ? st_put(s, txn, ST_DB_META, k, sizeof(k), kd, 32, e)
                      : st_del(s, txn, ST_DB_META, k, sizeof(k), e);
     if (rc == SU_OK)
         rc = climb(s, txn, id, 1, root, e);
+    if (rc == SU_OK)
+        s->fresh_moved = 1;
     if (rc == SU_OK && present)
         cache_note(s, id, root, kd);
     return rc;
@@ -413,5 +458,45 @@ int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e) {
                     s->path);
     EVP_MD_CTX_free(c);
     free(nodes);
+    return rc;
+}
+
+int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e) {
+    MDB_cursor *cur;
+    int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "rebuilding the freshness tree", e);
+    if (rc != SU_OK)
+        return rc;
+    MDB_val k = {2, "f/"}, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0 && k.mv_size >= 3 && memcmp(k.mv_data, "f/", 2) == 0;) {
+        /* f/g (fresh_global.c) is not part of the tree */
+        if (k.mv_size == 3 && memcmp(k.mv_data, "f/g", 3) == 0)
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        else if ((mrc = mdb_cursor_del(cur, 0)) == 0)
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(cur);
+    if (mrc != 0 && mrc != MDB_NOTFOUND && mrc != EINVAL)
+        return st_mdb_err(s, mrc, "rebuilding the freshness tree", e);
+    pthread_mutex_lock(&s->fresh_mu);
+    s->fresh_have_root = 0;
+    s->fresh_n = 0;
+    pthread_mutex_unlock(&s->fresh_mu);
+    s->fresh_moved = 1; /* an empty tree: the updates below start from it */
+    if ((rc = st_cursor(s, txn, ST_DB_KEYS, &cur, "rebuilding the freshness tree", e)) != SU_OK)
+        return rc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        unsigned char id[SS_KEY_ID_LEN];
+        if (k.mv_size != SS_KEY_ID_LEN) {
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: malformed key id", s->path);
+            break;
+        }
+        memcpy(id, k.mv_data, SS_KEY_ID_LEN);
+        rc = update_now(s, txn, id, e);
+    }
+    mdb_cursor_close(cur);
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, "rebuilding the freshness tree", e);
     return rc;
 }

@@ -99,8 +99,11 @@ static int load_key(ss_store *s, MDB_txn *txn, const unsigned char *id, last_key
 /*
  * Applies one signature inside txn. The item's own outcome goes to it->rc;
  * the return value is nonzero only when txn itself failed and must be aborted.
+ * floor_ms: the clock floor of the head txn started from (read once per commit;
+ * the records of this commit only raise it to now).
  */
-static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_key *lk) {
+static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, int64_t floor_ms,
+                 last_key *lk) {
     ss_error *e = &it->err;
     const ss_sign_req *req = it->req;
     st_usage u;
@@ -110,6 +113,8 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, last_
         return it->rc == SU_EIO ? it->rc : SU_OK;
     st_keyrec r = lk->r; /* borrowed: lk owns it */
     int rc = st_fresh_check(s, txn, &r.info, e);
+    if (rc == SU_OK)
+        rc = st_clock_rule(&r.info, now, floor_ms, e);
     if (rc == SU_OK)
         rc = st_usage_load(s, txn, &r.info, &u, e);
     if (rc == SU_OK)
@@ -193,10 +198,13 @@ static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int
     int64_t now = su_now();
     st_gate_item *failed = NULL;
     last_key lk = {0};
+    int64_t floor_ms = 0;
     if (rc == SU_OK)
         st_fresh_defer(s);
+    if (rc == SU_OK && items != NULL && st_audit_head_state(s, txn, NULL, &floor_ms, NULL) != SU_OK)
+        floor_ms = 0; /* a damaged head fails each signature's freshness check */
     for (st_gate_item *it = items; rc == SU_OK && it != NULL; it = it->next) {
-        rc = apply(s, txn, it, now, &lk);
+        rc = apply(s, txn, it, now, floor_ms, &lk);
         if (rc != SU_OK)
             failed = it;
     }

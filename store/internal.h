@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-#define ST_FORMAT_VERSION 1
+#define ST_FORMAT_VERSION 2 /* 2: head covers settings, slots, officers and the clock */
 #define ST_KEY_LEN 32
 #define ST_MAC_LEN 32
 #define ST_SALT_LEN 16
@@ -84,7 +84,13 @@ struct ss_store {
     char *propq;
     unsigned char store_id[SS_STORE_ID_LEN];
     uint32_t max_tries;
-    int syslog; /* copy committed audit records to syslog */
+    int syslog;      /* copy committed audit records to syslog */
+    uint32_t format; /* the keystore's format version (upgraded at login) */
+    /* the write transaction in progress changed settings, slots or officers
+     * (fresh_global.c): its audit append may move the head's digest of them */
+    int global_dirty;
+    int clock_rebase; /* `clock accept`: the next append sets the clock floor to now */
+    int fresh_moved;  /* the write transaction in progress moved the freshness root */
 
     /* session: set by ss_login, wiped by ss_logout */
     ss_role role;
@@ -393,6 +399,80 @@ int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e);
 int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e);
 /* The freshness root carried by the audit head, after checking the head's MAC. */
 int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+/* The head's digest of settings, slots and officers and its clock floor (either may
+ * be NULL), after checking the head's MAC. */
+int st_audit_head_state(ss_store *s, MDB_txn *txn, unsigned char global[32], int64_t *floor_ms,
+                        ss_error *e);
+/* SU_EINTEGRITY naming the record when a record after the authenticated head is not
+ * a failed unlock chained to it (records are written without a MAC only before a
+ * login). Needs the audit key. */
+int st_audit_pending_check(ss_store *s, MDB_txn *txn, ss_error *e);
+/* Rekey (rekey.c), after the session switched to the new keys: every authenticated
+ * record and the head get their MACs under the new audit key. The caller checked the
+ * log under the old key in the same transaction. *n counts the records re-MACed. */
+int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e);
+/* Format 1 -> 2: checks the old head's MAC and rewrites it in the new layout with
+ * the current freshness root and settings digest (upgrade.c). */
+int st_audit_head_upgrade(ss_store *s, MDB_txn *txn, ss_error *e);
+
+/* ---- upgrade.c: format upgrade and the checks of every login --------------------------- */
+
+/* Format 1 -> 2 inside txn (a no-op on format 2); s->format follows what txn holds. */
+int st_upgrade_in(ss_store *s, MDB_txn *txn, ss_error *e);
+/* The same in a transaction of its own. */
+int st_upgrade(ss_store *s, ss_error *e);
+/* After a login unwrapped the keys: upgrades an older format, then checks that the
+ * settings, PIN slots and officers are the latest ones and that nothing but failed
+ * unlocks was written without the audit key since the last authenticated record. */
+int st_login_check(ss_store *s, ss_error *e);
+
+/* ---- clock.c: the clock floor ---------------------------------------------------------- */
+
+/* The clock (now_ms) reads more than 5 minutes before floor_ms. */
+int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
+/* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
+int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
+/* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is
+ * more than 5 minutes behind floor_ms, the latest time the keystore recorded. */
+int st_clock_rule(const ss_keyinfo *k, int64_t now, int64_t floor_ms, ss_error *e);
+/* The same with the floor read from the authenticated head of txn. */
+int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, ss_error *e);
+
+/* ---- cert.c ------------------------------------------------------------------------------ */
+
+/* The certificate chain stored with key id (MAC checked); *n = 0 when there is none. */
+int st_certs_load(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain,
+                  size_t *n, ss_error *e);
+
+/* Stores (MACed) the chain of key id and updates its freshness digest. */
+int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                   const ss_blob *chain, size_t n, ss_error *e);
+
+/* ---- quorum.c: officer quorum for officer changes -------------------------------------- */
+
+int st_officer_count(ss_store *s, MDB_txn *txn, uint32_t *n, ss_error *e);
+/* Q = max(the quorum setting, the largest --approvals of a key not destroyed). */
+int st_quorum_effective(ss_store *s, MDB_txn *txn, uint32_t *setting, uint32_t *q, ss_error *e);
+/* While Q >= 1: SU_EPOLICY unless a live admin activation by Q existing officers is
+ * recorded; consumes it (and records the settings change, fresh_global.c). */
+int st_quorum_require(ss_store *s, MDB_txn *txn, const char *what, ss_error *e);
+/* After a refusal of st_quorum_require (its transaction aborted): the denied record. */
+void st_quorum_denied(ss_store *s, ss_audit_op op, const ss_error *e);
+/* The admin activation record, if any, is authentic. */
+int st_admin_check(ss_store *s, MDB_txn *txn, ss_error *e);
+/* SU_EUSAGE when m approvals exceed the number of officers. */
+int st_quorum_check_approvals(ss_store *s, uint32_t m, const char *label, ss_error *e);
+
+/* ---- fresh_global.c: settings, PIN slots and officers bound to the audit head ------------ */
+
+/* The digest of the stored list (meta "f/g") that the head carries. */
+int st_fresh_global_digest(ss_store *s, MDB_txn *txn, unsigned char out[32], ss_error *e);
+/* The settings, role slots and officer slots are the ones the authenticated head
+ * names: SU_EINTEGRITY naming the first one that is not. Needs the audit key. */
+int st_fresh_global_check(ss_store *s, MDB_txn *txn, ss_error *e);
+/* After changing any of them (check first, before the change): records the new list;
+ * the audit append of the same transaction puts its digest into the head. */
+int st_fresh_global_update(ss_store *s, MDB_txn *txn, ss_error *e);
 
 /* ---- fresh.c: records bound to the audit head (no replay of older copies) ---------- */
 
@@ -410,6 +490,9 @@ int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e);
 void st_fresh_discard(ss_store *s);
 /* Every key and the whole tree, for `audit verify`. */
 int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
+/* Recomputes every key's digest and the whole tree (format upgrade, rekey): the
+ * caller has checked the records first. */
+int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e);
 
 /* ---- attest_store.c: the keystore's attestation key, sealed like a key record ----- */
 
@@ -426,6 +509,8 @@ int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
 int st_require_login(ss_store *s, const char *what, ss_error *e);
 /* keys.c */
 int st_label_valid(const char *label, ss_error *e);
+/* keys.c: SU_EINTEGRITY unless the label index entry of k's label names k. */
+int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
 /* keys.c: PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
 int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
 int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,

@@ -306,6 +306,8 @@ int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e
     int rc = check_spec(s, spec, "key generation", e);
     if (rc == SU_OK)
         rc = label_new_valid(spec->label, e);
+    if (rc == SU_OK)
+        rc = st_quorum_check_approvals(s, spec->policy.approvals, spec->label, e);
     if (rc != SU_OK)
         return rc;
     char tn[16];
@@ -330,6 +332,8 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
     int rc = check_spec(s, spec, "key import", e);
     if (rc == SU_OK)
         rc = label_new_valid(spec->label, e);
+    if (rc == SU_OK)
+        rc = st_quorum_check_approvals(s, spec->policy.approvals, spec->label, e);
     if (rc != SU_OK)
         return rc;
     EVP_PKEY *pkey = NULL;
@@ -417,6 +421,51 @@ int ss_key_use_by(ss_store *s, const ss_signer *signer, const char *label, const
     return SU_ENOTFOUND;
 }
 
+static int by_label(const void *a, const void *b) {
+    return strcmp((*(ss_keyinfo *const *)a)->label, (*(ss_keyinfo *const *)b)->label);
+}
+
+int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_LABELS, k->label, strlen(k->label), &v, e);
+    if (rc == SU_ENOTFOUND ||
+        (rc == SU_OK && (v.mv_size != SS_KEY_ID_LEN || memcmp(v.mv_data, k->id, SS_KEY_ID_LEN))))
+        return su_err(e, SU_EINTEGRITY,
+                      "key %s: its label index entry is missing or names another key (a key "
+                      "hidden from list)",
+                      k->label);
+    return rc;
+}
+
+/* A record that fails to load is reported by its label when the index still names
+ * it: loading it by label again gives the same error naming the label. */
+static void name_by_label(ss_store *s, MDB_txn *txn, const void *id, ss_error *e) {
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if (e == NULL || st_cursor(s, txn, ST_DB_LABELS, &cur, "listing keys", NULL) != SU_OK)
+        return;
+    int mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (v.mv_size == SS_KEY_ID_LEN && memcmp(v.mv_data, id, SS_KEY_ID_LEN) == 0 &&
+            k.mv_size > 0 && k.mv_size <= SS_LABEL_MAX)
+            break;
+    if (mrc == 0) {
+        char label[SS_LABEL_MAX + 1];
+        st_keyrec r;
+        ss_error again;
+        memcpy(label, k.mv_data, k.mv_size);
+        label[k.mv_size] = '\0';
+        if (st_key_load(s, txn, label, NULL, &r, &again) == SU_OK)
+            st_keyrec_clear(&r);
+        else
+            *e = again;
+    }
+    mdb_cursor_close(cur);
+}
+
+/* Walks the key records, not the label index: a key whose index entry was deleted
+ * is reported, not skipped. */
 int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
     *out = NULL;
     *n = 0;
@@ -425,7 +474,7 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
         return rc;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if ((rc = st_read_cursor(s, ST_DB_LABELS, &txn, &cur, "listing keys", e)) != SU_OK)
+    if ((rc = st_read_cursor(s, ST_DB_KEYS, &txn, &cur, "listing keys", e)) != SU_OK)
         return rc;
     int mrc;
     ss_keyinfo **v = NULL;
@@ -433,18 +482,19 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
     MDB_val key, val;
     for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrc == 0 && rc == SU_OK;
          mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        char label[SS_LABEL_MAX + 1];
         st_keyrec r;
-        if (key.mv_size == 0 || key.mv_size > SS_LABEL_MAX) {
-            rc = su_err(e, SU_EINTEGRITY, "keystore %s: label index is corrupt", s->path);
+        if (key.mv_size != SS_KEY_ID_LEN) {
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: malformed key id", s->path);
             break;
         }
-        memcpy(label, key.mv_data, key.mv_size);
-        label[key.mv_size] = '\0';
-        rc = st_key_load(s, txn, label, NULL, &r, e);
-        if (rc != SU_OK)
+        rc = st_key_load(s, txn, NULL, key.mv_data, &r, e);
+        if (rc != SU_OK) {
+            name_by_label(s, txn, key.mv_data, e);
             break;
-        rc = fill_info(s, txn, &r.info, e);
+        }
+        rc = st_label_points_here(s, txn, &r.info, e);
+        if (rc == SU_OK)
+            rc = fill_info(s, txn, &r.info, e);
         if (rc == SU_OK && cnt == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             ss_keyinfo **g = realloc(v, ncap * sizeof(*v));
@@ -466,6 +516,8 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
         ss_keylist_free(v, cnt);
         return rc;
     }
+    if (cnt > 1)
+        qsort(v, cnt, sizeof(*v), by_label);
     *out = v;
     *n = cnt;
     return SU_OK;
@@ -485,6 +537,8 @@ static int begin_key_change(ss_store *s, const char *label, const char *what, MD
     if (rc == SU_OK && r->info.state == SS_STATE_DESTROYED) {
         st_keyrec_clear(r);
         rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    } else if (rc == SU_OK && (rc = st_fresh_check(s, *txn, &r->info, e)) != SU_OK) {
+        st_keyrec_clear(r); /* a change must not fold older records into the tree */
     }
     if (rc != SU_OK)
         mdb_txn_abort(*txn);
@@ -506,6 +560,8 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     st_keyrec r;
     ss_keyspec spec = {.label = label, .policy = *p};
     int rc = check_spec(s, &spec, "changing a policy", e);
+    if (rc == SU_OK)
+        rc = st_quorum_check_approvals(s, p->approvals, label, e);
     if (rc == SU_OK)
         rc = begin_key_change(s, label, "changing a policy", &txn, &r, e);
     if (rc != SU_OK)
@@ -535,6 +591,13 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
             st_keyrec_clear(&r);
             return SU_EPOLICY;
         }
+    }
+    if (rc == SU_OK && p->approvals < r.info.policy.approvals &&
+        (rc = st_quorum_require(s, txn, "lowering --approvals", e)) == SU_EPOLICY) {
+        mdb_txn_abort(txn);
+        st_keyrec_clear(&r);
+        st_quorum_denied(s, SS_OP_POLICY, e);
+        return rc;
     }
     if (rc == SU_OK)
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);

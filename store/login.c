@@ -207,24 +207,32 @@ static uint32_t tries_left(const ss_store *s, uint32_t failures) {
     return s->max_tries > failures ? s->max_tries - failures : 0;
 }
 
-/* Records the outcome: removes the marker, resets or counts, audits. The record of a
- * failure says how many tries are left as counted in this transaction, so that
- * concurrent wrong PINs each report the true number. */
-static int end_attempt(ss_store *s, const attempt *at, int ok, uint32_t *failures, ss_error *e) {
+/* Records the outcome: removes the marker, resets or counts, audits. ok: the PIN was
+ * right (the counter resets). refused: NULL, or why a login with the right PIN is
+ * refused all the same (recorded as an unlock error). The record of a failure says
+ * how many tries are left as counted in this transaction, so that concurrent wrong
+ * PINs each report the true number. */
+static int end_attempt(ss_store *s, const attempt *at, int ok, const char *refused,
+                       uint32_t *failures, ss_error *e) {
     MDB_txn *txn;
-    char reason[SS_LABEL_MAX + 96];
+    char reason[sizeof(((ss_error *)0)->msg) + 256];
     const char *who = at->who;
     int rc = st_txn(s, 1, &txn, e);
     if (rc != SU_OK)
         return rc;
     rc = record_outcome(s, txn, at, ok, failures, e);
-    if (ok)
+    if (refused != NULL)
+        snprintf(reason, sizeof(reason), "%s", refused);
+    else if (ok)
         snprintf(reason, sizeof(reason), "%s", who);
     else
         snprintf(reason, sizeof(reason), "wrong PIN for %s (%u tries left)", who,
                  tries_left(s, *failures));
-    st_audit_in in = {
-        .op = SS_OP_UNLOCK, .outcome = ok ? SS_OUT_OK : SS_OUT_DENIED, .reason = reason};
+    st_audit_in in = {.op = SS_OP_UNLOCK,
+                      .outcome = refused != NULL ? SS_OUT_ERROR
+                                 : ok            ? SS_OUT_OK
+                                                 : SS_OUT_DENIED,
+                      .reason = reason};
     if (rc == SU_OK && at->audit)
         rc = st_audit_append(s, txn, &in, e);
     if (rc == SU_OK)
@@ -279,7 +287,7 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
     }
     if (ok == 0) {
         uint32_t now;
-        if (end_attempt(s, &at, 0, &now, NULL) != SU_OK)
+        if (end_attempt(s, &at, 0, NULL, &now, NULL) != SU_OK)
             now = failures + 1; /* not recorded: the marker counts at the next attempt */
         uint32_t left = tries_left(s, now);
         return su_err(e, SU_EPIN, "wrong PIN for %s in keystore %s (%u tries left%s)", who, s->path,
@@ -290,8 +298,16 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         ss_logout(s);
         return su_err(e, SU_EIO, "out of memory");
     }
-    /* the audit key is live now: this record and any pending ones get MACs */
-    rc = end_attempt(s, &at, 1, &failures, e);
+    /* the audit key is live now: upgrade an older format, and refuse a keystore
+     * whose settings, slots or officers were put back, or whose log holds records
+     * forged without the key (upgrade.c); the PIN itself was right */
+    int crc = st_login_check(s, e);
+    char why[sizeof(e->msg) + 128];
+    snprintf(why, sizeof(why), "%s: refused: %s", who, crc == SU_OK || e == NULL ? "" : e->msg);
+    rc = crc == SU_OK ? end_attempt(s, &at, 1, NULL, &failures, e)
+                      : end_attempt(s, &at, 1, why, &failures, NULL);
+    if (crc != SU_OK)
+        rc = crc;
     if (rc != SU_OK)
         ss_logout(s); /* an unlock that cannot be audited does not happen */
     return rc;
@@ -320,7 +336,7 @@ int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_e
 
 int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e) {
     uint32_t failures = 0;
-    int rc = end_attempt(s, at, ok, &failures, e);
+    int rc = end_attempt(s, at, ok, NULL, &failures, e);
     *left = tries_left(s, failures);
     return rc;
 }
@@ -391,8 +407,9 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
-    rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory")
-                    : load_slot(s, txn, s->role, s->officer, &slot, e);
+    rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory") : st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = load_slot(s, txn, s->role, s->officer, &slot, e);
     if (rc == SU_OK) {
         int ok = old_pin == NULL ? 0 : st_slot_open(s, &slot, old_pin, mk, e);
         if (ok < 0)
@@ -402,6 +419,8 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     }
     if (rc == SU_OK)
         rc = rewrap(s, txn, s->role, s->officer, new_pin, mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
     OPENSSL_cleanse(&slot, sizeof(slot));
     snprintf(reason, sizeof(reason), "PIN of %s changed", who);
@@ -419,7 +438,11 @@ int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e) {
     MDB_txn *txn;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = rewrap(s, txn, SS_ROLE_USER, NULL, new_pin, s->mk, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = rewrap(s, txn, SS_ROLE_USER, NULL, new_pin, s->mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     if (rc == SU_OK)
         rc = set_tries(s, txn, "tries/user", 0, e);
     if (rc == SU_OK)
@@ -452,11 +475,17 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     MDB_val v;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
     if (rc == SU_OK)
         rc = su_err(e, SU_EUSAGE, "officer %s already exists", name);
     else if (rc == SU_ENOTFOUND)
+        rc = st_quorum_require(s, txn, "adding an officer", e);
+    if (rc == SU_OK)
         rc = rewrap(s, txn, SS_ROLE_OFFICER, name, pin, s->mk, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     char key[128];
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
@@ -464,7 +493,10 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     snprintf(reason, sizeof(reason), "officer %s added", name);
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    return finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, e);
+    if (rc == SU_EPOLICY)
+        st_quorum_denied(s, SS_OP_OFFICER, e);
+    return rc;
 }
 
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
@@ -478,11 +510,17 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     MDB_val v;
     if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
         return rc;
-    rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    rc = st_fresh_global_check(s, txn, e);
+    if (rc == SU_OK)
+        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
     if (rc == SU_ENOTFOUND)
         rc = su_err(e, SU_ENOTFOUND, "officer %s does not exist", name);
     if (rc == SU_OK)
+        rc = st_quorum_require(s, txn, "removing an officer", e);
+    if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_OFFICERS, name, strlen(name), e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     st_slot_key(key, sizeof(key), "tries", SS_ROLE_OFFICER, name);
     if (rc == SU_OK)
         rc = st_del(s, txn, ST_DB_META, key, strlen(key), e);
@@ -495,7 +533,10 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
              name, withdrawn, withdrawn == 1 ? "" : "s", ended, ended == 1 ? "" : "s");
     if (rc == SU_OK)
         rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    return finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, e);
+    if (rc == SU_EPOLICY)
+        st_quorum_denied(s, SS_OP_OFFICER, e);
+    return rc;
 }
 
 void ss_strings_free(char **v, size_t n) {

@@ -498,6 +498,51 @@ typedef struct ss_audit_report {
  * the first bad record. */
 int ss_audit_verify(ss_store *s, ss_audit_report *r, ss_error *e);
 
+/* ---- whole-keystore integrity, clock, quorum, master-key rotation (docs/security.md) ---- */
+
+/* The keystore's format version (ST_FORMAT_VERSION after the first login with a key). */
+uint32_t ss_format(const ss_store *s);
+
+typedef struct ss_verify_report {
+    uint64_t keys, labels, officers; /* records checked in each table */
+    ss_audit_report audit;
+} ss_verify_report;
+/* Any role: every record of every table and index against its MAC, the freshness
+ * tree and the authenticated head, then the audit log. SU_OK or SU_EINTEGRITY
+ * naming the first problem. */
+int ss_verify(ss_store *s, ss_verify_report *r, ss_error *e);
+
+/* SO: the current clock becomes the keystore's clock floor (audited). */
+int ss_clock_accept(ss_store *s, ss_error *e);
+
+/* Any role: the `officer quorum` setting, the effective quorum (the setting or the
+ * largest --approvals of a key not destroyed) and the number of officers. */
+int ss_quorum_get(ss_store *s, uint32_t *setting, uint32_t *effective, uint32_t *officers,
+                  ss_error *e);
+/* SO: sets the quorum setting (SU_EUSAGE above the number of officers; lowering it
+ * needs a live admin activation, else SU_EPOLICY, audited). */
+int ss_quorum_set(ss_store *s, uint32_t m, ss_error *e);
+/* Officer logged in: one approval toward the admin activation that officer add and
+ * remove, lowering approvals or the quorum, and rekey need while the quorum is >= 1.
+ * expires (may be NULL) gets the activation's end, 0 while approvals are missing. */
+int ss_approve_admin(ss_store *s, int64_t *expires, ss_error *e);
+
+typedef struct ss_officer_pin {
+    const char *name;
+    const su_pin *pin;
+} ss_officer_pin;
+typedef struct ss_rekey_report {
+    uint64_t keys, records, officers_kept, officers_removed;
+} ss_rekey_report;
+/* SO, with the keystore open in no other process: a new master key; every key record,
+ * counter, approval, certificate record, the attestation key and every audit MAC are
+ * redone under it and the SO and user slots rewrapped with their (unchanged) PINs, in
+ * one transaction. Officers given in officers[] keep their slots (rewrapped with their
+ * PINs); the others are removed. Needs an admin activation while the quorum is >= 1
+ * (SU_EPOLICY); SU_EPIN for a wrong PIN; report (may be NULL) counts what was done. */
+int ss_rekey(ss_store *s, const su_pin *so_pin, const su_pin *user_pin,
+             const ss_officer_pin *officers, size_t n, ss_rekey_report *report, ss_error *e);
+
 /* ---- backup and restore ------------------------------------------------------------------ */
 
 /* Needs SO. Writes a sealed, integrity-protected backup file (a temporary file renamed

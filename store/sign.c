@@ -161,7 +161,11 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     /* A first look, to refuse before signing; the authoritative checks (freshness
      * included) run again in the commit transaction before anything is released. */
     int64_t now = su_now();
-    rc = st_usage_load(s, txn, &r.info, &u, e);
+    /* batched keys release before the commit: the clock rule must hold here (the
+     * commit checks it for the others) */
+    rc = r.info.policy.audit_batched ? st_clock_check(s, txn, &r.info, now, e) : SU_OK;
+    if (rc == SU_OK)
+        rc = st_usage_load(s, txn, &r.info, &u, e);
     if (rc == SU_OK)
         rc = st_activation_load(s, txn, &r.info, &a, e);
     mdb_txn_abort(txn);

@@ -115,6 +115,7 @@ static int read_meta(ss_store *s, ss_error *e) {
                         s->path, fmt, ST_FORMAT_VERSION);
         else if (fmt < 1)
             rc = su_err(e, SU_EINTEGRITY, "keystore %s: bad format version", s->path);
+        s->format = fmt;
     } else if (rc == SU_OK || rc == SU_ENOTFOUND) {
         rc = su_err(e, SU_EINTEGRITY, "keystore %s is not a sealhsm keystore (no format record)",
                     s->path);
@@ -299,6 +300,8 @@ static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_
         rc = st_put_slot(s, txn, &user, e);
     if (rc == SU_OK)
         rc = st_attest_key_store(s, txn, ca, cert, certlen, e);
+    if (rc == SU_OK)
+        rc = st_fresh_global_update(s, txn, e);
     if (rc == SU_OK) {
         s->role = SS_ROLE_SO;
         char reason[96];
@@ -341,6 +344,7 @@ int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin, cons
     if (s == NULL)
         return su_err(e, SU_EIO, "out of memory");
     s->max_tries = p->max_pin_tries;
+    s->format = ST_FORMAT_VERSION;
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
     rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory") : st_env_open(s, 1, e);
     int opened = rc == SU_OK;

@@ -139,6 +139,8 @@ int cli_new_pin(cli *c, const char *file, const char *flag, const char *env1, co
 int cli_keystore_path(cli *c, char *out, size_t len);
 /* Opens the keystore; then, unless role is SS_ROLE_NONE, logs in with that role's PIN. */
 int cli_session(cli *c, ss_role role, const char *officer, ss_store **out);
+/* The same, handing the PIN it logged in with to the caller (who frees it). */
+int cli_session_pin(cli *c, ss_role role, const char *officer, ss_store **out, su_pin **pin);
 /* A read-only command's start: cli_parse with these arguments, then cli_session as
  * cli_reader_role. Returns SU_OK with *s open, CLI_HELP, or the first error. */
 int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
@@ -246,5 +248,10 @@ int cmd_audit_verify(cli *c, int argc, char **argv);
 int cmd_audit_export(cli *c, int argc, char **argv);
 int cmd_backup(cli *c, int argc, char **argv);
 int cmd_restore(cli *c, int argc, char **argv);
+int cmd_verify(cli *c, int argc, char **argv);
+int cmd_upgrade(cli *c, int argc, char **argv);
+int cmd_clock_accept(cli *c, int argc, char **argv);
+int cmd_officer_quorum(cli *c, int argc, char **argv);
+int cmd_rekey(cli *c, int argc, char **argv);
 
 #endif

@@ -30,7 +30,7 @@ int cmd_audit_verify(cli *c, int argc, char **argv) {
         return rc;
     printf("audit: %llu records verified, chain and MACs intact", (unsigned long long)r.records);
     if (r.unauthenticated > 0)
-        printf(" (%llu trailing records not yet authenticated)",
+        printf(" (%llu unauthenticated: failed unlocks written before a login)",
                (unsigned long long)r.unauthenticated);
     printf("\n");
     return SU_OK;

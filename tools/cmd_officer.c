@@ -83,10 +83,22 @@ int cmd_officer_list(cli *c, int argc, char **argv) {
     return rc;
 }
 
+enum { OPT_ADMIN = 1100 }; /* above the shared ids of cli.h */
+
+typedef struct approve_opts {
+    const char *officer;
+    int admin;
+} approve_opts;
+
 static int approve_opt(cli *c, int opt, const char *arg, void *ctx) {
+    approve_opts *o = ctx;
+    if (opt == OPT_ADMIN) {
+        o->admin = 1;
+        return SU_OK;
+    }
     if (opt != OPT_OFFICER)
         return CLI_NOT_MINE;
-    *(const char **)ctx = arg;
+    o->officer = arg;
     return check_name(c, arg);
 }
 
@@ -112,17 +124,34 @@ int cmd_approve(cli *c, int argc, char **argv) {
         {"pin-fd", required_argument, NULL, OPT_PIN_FD},
         {"officer-pin-file", required_argument, NULL, OPT_OFFICER_PIN_FILE},
         {"officer", required_argument, NULL, OPT_OFFICER},
+        {"admin", no_argument, NULL, OPT_ADMIN},
         CLI_OPTS_END,
     };
-    const char *officer = NULL;
-    int rc = cli_parse(c, argc, argv, opts, approve_opt, &officer, 1, 1);
+    approve_opts o = {0};
+    int rc = cli_parse(c, argc, argv, opts, approve_opt, &o, 0, 1);
     if (rc != SU_OK)
         return rc;
+    const char *officer = o.officer;
     if (officer == NULL)
         return cli_usage_err(c, "--officer NAME is required");
+    if (o.admin != (c->npos == 0))
+        return cli_usage_err(c, "name a key (LABEL) or give --admin, not both");
     ss_store *s;
     if ((rc = cli_session(c, SS_ROLE_OFFICER, officer, &s)) != SU_OK)
         return rc;
+    if (o.admin) {
+        int64_t until = 0;
+        rc = ss_approve_admin(s, &until, &c->err);
+        if (rc == SU_OK && until > 0) {
+            char t[32];
+            su_format_time(until, t);
+            printf("admin approval by officer %s: admin activation live until %s\n", officer, t);
+        } else if (rc == SU_OK) {
+            printf("admin approval by officer %s recorded (more approvals needed)\n", officer);
+        }
+        ss_close(s);
+        return rc;
+    }
     rc = ss_approve(s, c->pos[0], &c->err);
     if (rc == SU_OK) {
         printf("key %s: approved by officer %s\n", c->pos[0], officer);

@@ -130,15 +130,25 @@ static const cli_cmd commands[] = {
     {"officer", "remove", cmd_officer_remove,
      "usage: sealhsm officer remove NAME\n"
      "Removes an approval officer (logs in as SO).\n" LOGIN_HELP COMMON_HELP},
+    {"officer", "quorum", cmd_officer_quorum,
+     "usage: sealhsm officer quorum [M] [--json]\n"
+     "Shows the officer quorum, or sets it to M (logs in as SO). While the effective\n"
+     "quorum Q (the setting, or the largest --approvals of a key not destroyed) is 1 or\n"
+     "more, officer add and remove, lowering a key's --approvals, lowering the quorum and\n"
+     "rekey need a live admin activation by Q officers ('approve --admin').\n"
+     "  --json                         print {setting, effective, officers}\n" READER_HELP
+         COMMON_HELP},
     {"officer", "list", cmd_officer_list,
      "usage: sealhsm officer list [--json]\n"
      "Lists the approval officers.\n"
      "  --json                         print a JSON array of names\n" READER_HELP COMMON_HELP},
     {"approve", NULL, cmd_approve,
      "usage: sealhsm approve LABEL --officer NAME [--officer-pin-file FILE]\n"
-     "Records officer NAME's approval toward activating the key (logs in as the officer;\n"
-     "PIN from --pin-file, --pin-fd, --officer-pin-file, $SEALHSM_OFFICER_PIN or a "
-     "prompt).\n" COMMON_HELP},
+     "       sealhsm approve --admin --officer NAME [--officer-pin-file FILE]\n"
+     "Records officer NAME's approval toward activating the key, or with --admin toward\n"
+     "the admin activation that officer changes need (see 'officer quorum'); logs in as\n"
+     "the officer (PIN from --pin-file, --pin-fd, --officer-pin-file,\n"
+     "$SEALHSM_OFFICER_PIN or a prompt).\n" COMMON_HELP},
     {"audit", "verify", cmd_audit_verify,
      "usage: sealhsm audit verify [--json]\n"
      "Checks the audit log's sequence, hash chain and MACs; exit 6 on any break.\n"
@@ -150,6 +160,31 @@ static const cli_cmd commands[] = {
      "  --since SEQ                    first record (default 1)\n"
      "  --format jsonl|text            one JSON object or one line per record (default "
      "text)\n" READER_HELP COMMON_HELP},
+    {"verify", NULL, cmd_verify,
+     "usage: sealhsm verify [--json]\n"
+     "Checks the whole keystore: every record of every table and index against its MAC,\n"
+     "the freshness tree and the authenticated audit head, then the audit log; exit 6\n"
+     "naming the first problem.\n"
+     "  --json                         print {ok, keys, labels, officers, audit_records,\n"
+     "                                 unauthenticated[, error]}\n" READER_HELP COMMON_HELP},
+    {"clock", "accept", cmd_clock_accept,
+     "usage: sealhsm clock accept\n"
+     "After a genuine correction of the system clock: the current time becomes the\n"
+     "keystore's clock floor (logs in as SO; audited). Operations whose clock reads more\n"
+     "than 5 minutes before the latest time the keystore recorded are refused.\n" LOGIN_HELP
+         COMMON_HELP},
+    {"upgrade", NULL, cmd_upgrade,
+     "usage: sealhsm upgrade\n"
+     "Upgrades a keystore made by an earlier sealhsm to the current format (logs in as\n"
+     "SO; any SO or user login does the same).\n" LOGIN_HELP COMMON_HELP},
+    {"rekey", NULL, cmd_rekey,
+     "usage: sealhsm rekey [--user-pin-file FILE] [--officer-pin NAME=FILE ...]\n"
+     "Rotates the master key (logs in as SO): every record is resealed and the SO and\n"
+     "user slots are rewrapped, PINs unchanged, in one transaction. The user PIN comes\n"
+     "from --user-pin-file, $SEALHSM_PIN or a prompt. An officer slot can only be\n"
+     "rewrapped with that officer's PIN: officers not given with --officer-pin are\n"
+     "removed and must be enrolled again. Needs an admin activation while the officer\n"
+     "quorum is 1 or more; no other process may have the keystore open.\n" LOGIN_HELP COMMON_HELP},
     {"backup", NULL, cmd_backup,
      "usage: sealhsm backup --out FILE\n"
      "Writes a sealed backup of the keystore (logs in as SO).\n" LOGIN_HELP COMMON_HELP},

@@ -19,9 +19,10 @@ int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts,
     return rc != SU_OK ? rc : cli_session(c, cli_reader_role(c), NULL, s);
 }
 
-int cli_session(cli *c, ss_role role, const char *officer, ss_store **out) {
+int cli_session_pin(cli *c, ss_role role, const char *officer, ss_store **out, su_pin **pin_out) {
     char path[PATH_MAX];
     ss_store *s = NULL;
+    su_pin *pin = NULL;
     *out = NULL;
     /* open before asking for a PIN: a missing keystore is reported as such */
     int rc = cli_keystore_path(c, path, sizeof(path));
@@ -30,16 +31,22 @@ int cli_session(cli *c, ss_role role, const char *officer, ss_store **out) {
     if (rc != SU_OK)
         return rc;
     if (role != SS_ROLE_NONE) {
-        su_pin *pin = NULL;
         rc = cli_role_pin(c, role, officer, &pin);
         if (rc == SU_OK)
             rc = ss_login(s, role, officer, pin, &c->err);
-        su_pin_free(pin);
     }
+    if (rc != SU_OK || pin_out == NULL)
+        su_pin_free(pin);
     if (rc != SU_OK) {
         ss_close(s);
         return rc;
     }
+    if (pin_out != NULL)
+        *pin_out = pin;
     *out = s;
     return SU_OK;
+}
+
+int cli_session(cli *c, ss_role role, const char *officer, ss_store **out) {
+    return cli_session_pin(c, role, officer, out, NULL);
 }

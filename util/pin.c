@@ -246,6 +246,15 @@ static su_pin *env_value(const char *name) {
     return copy;
 }
 
+/* When the program exits or the module holding this copy of util/ is unloaded (the
+ * provider's dlclose), the stashed PINs are cleansed and freed. */
+__attribute__((destructor)) static void stash_forget(void) {
+    pthread_mutex_lock(&stash_mu);
+    while (stash != NULL)
+        stash_drop(stash->name);
+    pthread_mutex_unlock(&stash_mu);
+}
+
 int su_pin_env_has(const char *name) {
     su_pin *v = name ? env_value(name) : NULL;
     su_pin_free(v);

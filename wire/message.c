@@ -248,7 +248,8 @@ static int get_u32(const cbor_item_t *v, uint32_t *out) {
 }
 
 static int get_bool(const cbor_item_t *v, int *out) {
-    if (!cbor_is_bool(v))
+    /* libcbor 0.8's cbor_is_bool asserts on a float: simple values (width 0) only */
+    if (!cbor_isa_float_ctrl(v) || cbor_float_get_width(v) != CBOR_FLOAT_0 || !cbor_is_bool(v))
         return 0;
     *out = cbor_get_bool(v);
     return 1;

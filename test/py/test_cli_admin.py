@@ -100,6 +100,9 @@ def test_policy_change_of_key_with_approvals_needs_activation(ks, tmp_path):
     denied = [r for r in audit_records(ks) if r["op"] == "policy"]
     assert denied and denied[-1]["outcome"] == "denied" and denied[-1]["label"] == "k1"
     ks.sealhsm("approve", "k1", "--officer", "alice", user=False, SEALHSM_OFFICER_PIN=ALICE_PIN)
+    # lowering --approvals also needs the officers' admin activation (the officer quorum)
+    ks.sealhsm("approve", "--admin", "--officer", "alice", user=False,
+               SEALHSM_OFFICER_PIN=ALICE_PIN)
     ks.sealhsm("policy", "k1", "--approvals", "0", so=True)
     assert show(ks, "k1")["policy"]["approvals"] == 0
 

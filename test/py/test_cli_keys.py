@@ -97,6 +97,8 @@ def test_show_text(ks):
 
 
 def test_policy_options_round_trip(ks):
+    for name in ("alice", "bob"):  # --approvals 2 needs two officers
+        ks.sealhsm("officer", "add", name, so=True, SEALHSM_OFFICER_PIN="officer-pin-1")
     ks.keygen("k1", "rsa:3072", "--env", "prod", "--digests", "SHA-384,sha512",
               "--padding", "pss", "--not-before", "2025-01-01", "--not-after",
               "2030-12-31T10:00:00Z", "--max-signatures", "100", "--rate", "10/min",

@@ -428,17 +428,18 @@ def test_newer_format_is_refused(ks, key):
     ledger = Ledger(ks)
     ledger.sign(key, check_ok=True)
     meta = mdb_records(ks.path, "meta")
-    fmt = dict(meta)[b"format"]
-    assert fmt == (1).to_bytes(4, "big")
-    mdb_rewrite(ks.path, "meta", [(k, (2).to_bytes(4, "big") if k == b"format" else v)
+    cur = int.from_bytes(dict(meta)[b"format"], "big")
+    assert cur == 2
+    newer = cur + 1
+    mdb_rewrite(ks.path, "meta", [(k, newer.to_bytes(4, "big") if k == b"format" else v)
                                   for k, v in meta])
     for args, so in ((["list"], False), (["keygen", "k2", "--type", "ec:P-256"], True),
                      (["audit", "verify"], False), (["backup", "--out", ks.tmp / "b"], True)):
         res = tool(ks, *args, so=so)
         line = assert_fails(res, 7, str(ks.path))
-        assert "format version 2" in line and "upgrade sealhsm" in line, line
+        assert f"format version {newer}" in line and "upgrade sealhsm" in line, line
     res, out = ledger.sign(key)
-    assert res.rc != 0 and out == b"" and "format version 2" in res.err, res
+    assert res.rc != 0 and out == b"" and f"format version {newer}" in res.err, res
     assert not (ks.tmp / "b").exists()
     mdb_rewrite(ks.path, "meta", meta)
     assert_intact(ledger, [key])

@@ -17,6 +17,14 @@ def approve(ks, label, officer):
                       SEALHSM_OFFICER_PIN=OFFICERS[officer]).out
 
 
+def admin(ks, *names):
+    """The officer quorum's admin activation (docs/reference.md): with a key needing two
+    approvals, removing an officer needs two other officers' admin approvals first."""
+    for n in names:
+        ks.sealhsm("approve", "--admin", "--officer", n, user=False,
+                   SEALHSM_OFFICER_PIN=OFFICERS[n])
+
+
 def activated(out):
     return "activated" in out and "not yet activated" not in out
 
@@ -26,6 +34,7 @@ def test_removed_officers_pending_approval_no_longer_counts(ks):
     add(ks, "alice", "bob", "carol")
     ks.keygen("fw", "ec:P-256", "--approvals", "2", "--activation-ttl", "1h")
     assert not activated(approve(ks, "fw", "alice"))
+    admin(ks, "bob", "carol")
     out = ks.sealhsm("officer", "remove", "alice", so=True).out
     assert "alice" in out
     rec = [r for r in audit_records(ks) if r["op"] == "officer"][-1]
@@ -49,6 +58,7 @@ def test_removing_an_officer_ends_live_activations(ks):
     approve(ks, "fw", "alice")
     assert activated(approve(ks, "fw", "bob"))
     signer.ok("fw")
+    admin(ks, "bob", "carol")
     ks.sealhsm("officer", "remove", "alice", so=True)
     rec = [r for r in audit_records(ks) if r["op"] == "officer"][-1]
     assert "1 live activation ended" in rec["reason"], rec

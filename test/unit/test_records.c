@@ -214,6 +214,7 @@ static void test_decoders_bad_input(void) {
     ss_store *s = fresh(dir, SS_ROLE_SO);
     su_pin *alice_pin = user_pin;
     CHECK_EQ_INT(ss_officer_add(s, "alice", alice_pin, &e), SU_OK);
+    CHECK_EQ_INT(ss_officer_add(s, "bob", alice_pin, &e), SU_OK); /* --approvals 2 needs two */
     ss_keyspec spec = {.label = "dual", .type = {SS_ALG_EC, 256}};
     ss_policy_default(&spec.policy);
     spec.policy.approvals = 2;

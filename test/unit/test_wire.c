@@ -185,6 +185,11 @@ static void hostile(void) {
     /* {0: 0, 0: 0} in a response, and in a key map */
     static const unsigned char dupst[] = {0xa2, 0x00, 0x00, 0x00, 0x00};
     CHECK(sw_decode_response(dupst, sizeof(dupst), &r, NULL) == SU_EUSAGE);
+    /* {0: 0, 50: [{6: 1.5}]}: a float where a bool goes (libcbor asserts if asked
+     * whether a float is a bool) */
+    static const unsigned char floatbool[] = {0xa2, 0x00, 0x00, 0x18, 0x32, 0x81, 0xa1,
+                                              0x06, 0xfa, 0x3f, 0xc0, 0x00, 0x00};
+    CHECK(sw_decode_response(floatbool, sizeof(floatbool), &r, NULL) == SU_EUSAGE);
     /* a map announcing 2^32 pairs in 10 bytes */
     static const unsigned char huge[] = {0xba, 0xff, 0xff, 0xff, 0xff,
                                          0x00, 0x04, 0x00, 0x04, 0x00};
