@@ -271,8 +271,8 @@ def test_faked_clock_cannot_reset_the_rate(ks, host):
 
 @needs_faketime
 def test_faked_clock_cannot_revive_an_expired_activation(ks, host):
-    ks.keygen("gated", "ec:P-256", "--approvals", "1", "--activation-ttl", "3s")
     ks.sealhsm("officer", "add", "alice", so=True, SEALHSM_OFFICER_PIN="officer-pin-2222")
+    ks.keygen("gated", "ec:P-256", "--approvals", "1", "--activation-ttl", "3s")
     host.start()
     refused(host, "gated", "approvals")
     ks.sealhsm("approve", "gated", "--officer", "alice", SEALHSM_OFFICER_PIN="officer-pin-2222",
