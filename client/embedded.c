@@ -104,7 +104,7 @@ static int emb_info(sc_conn *c, sc_info *out, su_error *e) {
     embedded *m = emb(c);
 
     ss_store_id(m->ss->store, out->store_id);
-    snprintf(out->label, sizeof(out->label), "sealhsm");
+    snprintf(out->label, sizeof(out->label), "%s", ss_store_label(m->ss->store));
     snprintf(out->environment, sizeof(out->environment), "%s", m->environment);
     snprintf(out->keystore, sizeof(out->keystore), "%s", m->ss->path);
     return SU_OK;

@@ -25,7 +25,7 @@ static void store_facts(d_server *srv, sw_response *r) {
     memcpy(r->store_id, srv->store_id, SW_STORE_ID_LEN);
     r->keystore = strdup(srv->keystore);
     r->environment = strdup(srv->cfg.environment);
-    r->label = strdup("sealhsm");
+    r->label = strdup(ss_store_label(srv->store));
 }
 
 static void hello(d_server *srv, const sw_request *q, sw_response *r, int *ok) {

@@ -45,6 +45,32 @@ static void write_str(const char *target, int i, const char *s) {
     write_seed(target, name, s, strlen(s));
 }
 
+/* fuzz_p11attr: an object selector, then (type index or raw type, flags, length, value)
+ * entries; see fuzz_p11attr.c. Templates a PKCS#11 client sends: a class search, a
+ * class and id search, a read of sizes, a read of a sensitive attribute, a value copied
+ * from the object, and a DigestInfo (signing input) on its own. */
+static void seed_p11attr(void) {
+    static const unsigned char cls_private[] = {0, 0, 0, 0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char class_id[] = {1,    0,    0,    0,    0,    8,    3,    0,    0,
+                                             0,    0,    0,    0,    0,    0,    10,   0,    0,
+                                             16,   0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+                                             0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5};
+    static const unsigned char sizes[] = {0, 0, 13, 1, 0, 0, 0, 15, 1, 0, 0, 0, 3, 1, 0, 0};
+    static const unsigned char sensitive[] = {0, 0, 16, 0, 2, 0, 0, 4, 0, 0, 1};
+    static const unsigned char copied[] = {3, 0, 4, 2, 0, 0, 0, 9, 2, 0, 0, 0, 6, 2, 0, 0};
+    static const unsigned char digestinfo[] = {
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+        0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 1,    2,    3,    4,    5,    6,    7,
+        8,    9,    10,   11,   12,   13,   14,   15,   16,   17,   18,   19,   20,
+        21,   22,   23,   24,   25,   26,   27,   28,   29,   30,   31,   32};
+    write_seed("p11attr", "class-private", cls_private, sizeof(cls_private));
+    write_seed("p11attr", "class-id", class_id, sizeof(class_id));
+    write_seed("p11attr", "sizes", sizes, sizeof(sizes));
+    write_seed("p11attr", "sensitive", sensitive, sizeof(sensitive));
+    write_seed("p11attr", "cert-copied", copied, sizeof(copied));
+    write_seed("p11attr", "digestinfo-sha256", digestinfo, sizeof(digestinfo));
+}
+
 static su_pin *pin(const char *s) {
     return su_pin_new(s, strlen(s));
 }
@@ -517,6 +543,7 @@ int main(int argc, char **argv) {
     write_seed("policy", "default", b.data, b.len);
     su_buf_free(&b);
     ss_close(s);
+    seed_p11attr();
 
     static const char *const uris[] = {
         "sealhsm:release-2026",

@@ -25,8 +25,8 @@
 #include <string.h>
 
 static const char *const meta_names[] = {
-    "format",           "store_id", "max_tries", "syslog",     "quorum",
-    "admin/activation", "slot/so",  "slot/user", "attest/key", "attest/cert",
+    "format",  "store_id",  "max_tries",  "syslog",      "quorum", "admin/activation",
+    "slot/so", "slot/user", "attest/key", "attest/cert", "label",
 };
 #define NMETA (sizeof(meta_names) / sizeof(meta_names[0]))
 

@@ -83,6 +83,7 @@ struct ss_store {
     OSSL_LIB_CTX *libctx;
     char *propq;
     unsigned char store_id[SS_STORE_ID_LEN];
+    char label[SS_STORE_LABEL_MAX + 1];
     uint32_t max_tries;
     int syslog;      /* copy committed audit records to syslog */
     uint32_t format; /* the keystore's format version (upgraded at login) */

@@ -161,9 +161,13 @@ typedef struct ss_init_params {
     uint32_t kdf_lanes;      /* default 1 */
     uint32_t max_pin_tries;  /* default 10 */
     int syslog;              /* 1: every process copies audit records to syslog */
+    const char *label;       /* keystore label, 1..SS_STORE_LABEL_MAX bytes; NULL = "sealhsm" */
 } ss_init_params;
 
-/* No login. The defaults: 64 MiB, 3 passes, 1 lane, 10 tries, no syslog. */
+/* A keystore label fits a PKCS#11 token label (32 bytes, blank-padded). */
+#define SS_STORE_LABEL_MAX 32
+
+/* No login. The defaults: 64 MiB, 3 passes, 1 lane, 10 tries, no syslog, label NULL. */
 void ss_init_params_default(ss_init_params *p);
 
 /*
@@ -205,6 +209,21 @@ const char *ss_store_path(const ss_store *s);
 void ss_set_syslog(ss_store *s, int on);
 /* No login. The keystore's random 16-byte id (named by key references). */
 void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]);
+/* No login. The keystore label given at init ("sealhsm" for keystores made before
+ * labels); the string belongs to s. */
+const char *ss_store_label(const ss_store *s);
+
+typedef struct ss_store_params {
+    uint32_t format;                                 /* on-disk format version */
+    uint32_t kdf_mem_kib, kdf_iterations, kdf_lanes; /* Argon2id of the user PIN slot */
+    uint32_t max_pin_tries;
+    uint32_t quorum; /* officer quorum setting; 0 when none is set */
+} ss_store_params;
+
+/* Any role logged in: the keystore's format version and settings into *out.
+ * Returns SU_OK; SU_EPIN before a login; SU_EINTEGRITY when a setting is missing or
+ * malformed; SU_EIO on a read failure. */
+int ss_store_params_get(ss_store *s, ss_store_params *out, ss_error *e);
 
 /*
  * No login. Unlocks a role (a previous login of s is dropped first). The role's try

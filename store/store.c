@@ -21,6 +21,20 @@ void ss_init_params_default(ss_init_params *p) {
     p->kdf_lanes = 1;
     p->max_pin_tries = 10;
     p->syslog = 0;
+    p->label = NULL;
+}
+
+#define DEFAULT_LABEL "sealhsm"
+
+/* Printable and short enough for a PKCS#11 token label (docs/reference.md, PKCS#11 module). */
+static int store_label_valid(const char *label) {
+    size_t n = strlen(label);
+    if (n < 1 || n > SS_STORE_LABEL_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
+            return 0;
+    return 1;
 }
 
 int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e) {
@@ -129,6 +143,16 @@ static int read_meta(ss_store *s, ss_error *e) {
     }
     if (rc == SU_OK && st_get(s, txn, ST_DB_META, "syslog", 6, &v, e) == SU_OK && v.mv_size == 4)
         s->syslog = su_get_be32(v.mv_data) != 0;
+    /* keystores made before labels have none: they carry the default */
+    snprintf(s->label, sizeof(s->label), DEFAULT_LABEL);
+    if (rc == SU_OK && st_get(s, txn, ST_DB_META, "label", 5, &v, e) == SU_OK) {
+        if (v.mv_size <= SS_STORE_LABEL_MAX) {
+            memcpy(s->label, v.mv_data, v.mv_size);
+            s->label[v.mv_size] = '\0';
+        }
+        if (v.mv_size > SS_STORE_LABEL_MAX || !store_label_valid(s->label))
+            rc = su_err(e, SU_EINTEGRITY, "keystore %s: the keystore label is corrupt", s->path);
+    }
     if (rc == SU_OK) {
         rc = st_get(s, txn, ST_DB_META, "max_tries", 9, &v, e);
         if (rc == SU_OK && v.mv_size == 4) {
@@ -173,6 +197,47 @@ const char *ss_store_path(const ss_store *s) {
 
 void ss_store_id(const ss_store *s, unsigned char out[SS_STORE_ID_LEN]) {
     memcpy(out, s->store_id, SS_STORE_ID_LEN);
+}
+
+const char *ss_store_label(const ss_store *s) {
+    return s->label;
+}
+
+static int get_u32(ss_store *s, MDB_txn *txn, const char *key, uint32_t *out, int optional,
+                   ss_error *e) {
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_META, key, strlen(key), &v, e);
+    if (rc == SU_ENOTFOUND && optional) {
+        *out = 0;
+        return SU_OK;
+    }
+    if (rc == SU_OK && v.mv_size != 4)
+        rc = SU_ENOTFOUND;
+    if (rc == SU_ENOTFOUND)
+        return su_err(e, SU_EINTEGRITY, "keystore %s: setting '%s' is missing or corrupt", s->path,
+                      key);
+    if (rc == SU_OK)
+        *out = su_get_be32(v.mv_data);
+    return rc;
+}
+
+int ss_store_params_get(ss_store *s, ss_store_params *out, ss_error *e) {
+    MDB_txn *txn;
+    memset(out, 0, sizeof(*out));
+    int rc = st_require_login(s, "reading the keystore settings", e);
+    if (rc == SU_OK)
+        rc = st_txn(s, 0, &txn, e);
+    if (rc != SU_OK)
+        return rc;
+    rc = get_u32(s, txn, "format", &out->format, 0, e);
+    if (rc == SU_OK)
+        rc = st_user_kdf(s, txn, &out->kdf_mem_kib, &out->kdf_iterations, &out->kdf_lanes, e);
+    if (rc == SU_OK)
+        rc = get_u32(s, txn, "max_tries", &out->max_pin_tries, 0, e);
+    if (rc == SU_OK)
+        rc = get_u32(s, txn, "quorum", &out->quorum, 1, e);
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 ss_role ss_logged_in(const ss_store *s) {
@@ -293,6 +358,9 @@ static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_
         rc = put_u32(s, txn, "max_tries", p->max_pin_tries, e);
     if (rc == SU_OK)
         rc = put_u32(s, txn, "syslog", p->syslog != 0, e);
+    snprintf(s->label, sizeof(s->label), "%s", p->label != NULL ? p->label : DEFAULT_LABEL);
+    if (rc == SU_OK)
+        rc = st_put(s, txn, ST_DB_META, "label", 5, s->label, strlen(s->label), e);
     s->syslog = p->syslog != 0;
     if (rc == SU_OK)
         rc = st_put_slot(s, txn, &so, e);
@@ -335,6 +403,9 @@ int ss_init(const char *dir, const ss_init_params *p, const su_pin *so_pin, cons
         p->max_pin_tries < 1 || p->max_pin_tries > 1000)
         return su_err(e, SU_EUSAGE, "keystore %s: Argon2id or PIN-try parameters out of range",
                       dir);
+    if (p->label != NULL && !store_label_valid(p->label))
+        return su_err(e, SU_EUSAGE, "keystore %s: the label must be 1 to %d printable bytes", dir,
+                      SS_STORE_LABEL_MAX);
     if (so_pin == NULL || user_pin == NULL)
         return su_err(e, SU_ENOPIN, "keystore %s: init needs an SO PIN and a user PIN", dir);
     int rc = st_make_dirs(dir, e);

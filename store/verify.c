@@ -157,7 +157,7 @@ static int check_meta(ss_store *s, MDB_txn *txn, ss_error *e) {
     static const char *const names[] = {
         "format",           "store_id",  "max_tries",  "syslog",      "quorum",
         "slot/so",          "slot/user", "attest/key", "attest/cert", "audit/head",
-        "admin/activation", "f/g",       "f/root"};
+        "admin/activation", "f/g",       "f/root",     "label"};
     MDB_cursor *cur;
     int mrc, rc = st_cursor(s, txn, ST_DB_META, &cur, "verifying", e);
     if (rc != SU_OK)

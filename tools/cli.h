@@ -47,6 +47,7 @@ enum {
     OPT_KDF_LANES,
     OPT_MAX_PIN_TRIES,
     OPT_SYSLOG,
+    OPT_LABEL,
     OPT_SOCKET,
     /* policy options (docs/reference.md, Policy) */
     OPT_ENV,
@@ -223,6 +224,7 @@ void cli_certinfo_clear(cli_certinfo *ci);
 
 int cmd_init(cli *c, int argc, char **argv);
 int cmd_selftest(cli *c, int argc, char **argv);
+int cmd_info(cli *c, int argc, char **argv);
 int cmd_keygen(cli *c, int argc, char **argv);
 int cmd_import(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);

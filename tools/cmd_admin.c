@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `sealhsm init` (a new keystore) and `sealhsm selftest` (known-answer tests). */
+/* `sealhsm init` (a new keystore), `sealhsm info` (its identity and settings) and
+ * `sealhsm selftest` (known-answer tests). */
 #include "cli.h"
 
 #include <limits.h>
@@ -29,6 +30,9 @@ static int init_opt(cli *c, int opt, const char *arg, void *ctx) {
     case OPT_SYSLOG:
         p->syslog = 1;
         return SU_OK;
+    case OPT_LABEL:
+        p->label = arg;
+        return SU_OK;
     }
     return CLI_NOT_MINE;
 }
@@ -42,6 +46,7 @@ int cmd_init(cli *c, int argc, char **argv) {
         {"kdf-lanes", required_argument, NULL, OPT_KDF_LANES},
         {"max-pin-tries", required_argument, NULL, OPT_MAX_PIN_TRIES},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"label", required_argument, NULL, OPT_LABEL},
         CLI_OPTS_END,
     };
     ss_init_params p;
@@ -68,6 +73,45 @@ int cmd_init(cli *c, int argc, char **argv) {
         printf("keystore %s initialized\n", path);
     su_pin_free(so);
     su_pin_free(user);
+    return rc;
+}
+
+int cmd_info(cli *c, int argc, char **argv) {
+    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
+                                         CLI_OPTS_END};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
+    if (rc != SU_OK)
+        return rc;
+    ss_store *s;
+    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+        return rc;
+    ss_store_params p;
+    unsigned char id[SS_STORE_ID_LEN];
+    char hex[2 * SS_STORE_ID_LEN + 1];
+    ss_store_id(s, id);
+    su_hex(hex, id, sizeof(id));
+    rc = ss_store_params_get(s, &p, &c->err);
+    if (rc == SU_OK && c->json) {
+        json_t *o = json_object(), *kdf = json_object();
+        json_object_set_new(o, "keystore", cli_json_str(ss_store_path(s)));
+        json_object_set_new(o, "id", json_string(hex));
+        json_object_set_new(o, "label", cli_json_str(ss_store_label(s)));
+        json_object_set_new(o, "format_version", json_integer(p.format));
+        json_object_set_new(kdf, "algorithm", json_string("argon2id"));
+        json_object_set_new(kdf, "memory_kib", json_integer(p.kdf_mem_kib));
+        json_object_set_new(kdf, "iterations", json_integer(p.kdf_iterations));
+        json_object_set_new(kdf, "lanes", json_integer(p.kdf_lanes));
+        json_object_set_new(o, "kdf", kdf);
+        json_object_set_new(o, "max_pin_tries", json_integer(p.max_pin_tries));
+        json_object_set_new(o, "officer_quorum", json_integer(p.quorum));
+        rc = cli_print_json(c, o);
+    } else if (rc == SU_OK) {
+        printf("keystore: %s\nid: %s\nlabel: %s\nformat version: %u\n"
+               "kdf: argon2id m=%uKiB t=%u p=%u\nmax PIN tries: %u\nofficer quorum: %u\n",
+               ss_store_path(s), hex, ss_store_label(s), p.format, p.kdf_mem_kib, p.kdf_iterations,
+               p.kdf_lanes, p.max_pin_tries, p.quorum);
+    }
+    ss_close(s);
     return rc;
 }
 

@@ -34,10 +34,13 @@
 
 static const cli_cmd commands[] = {
     {"init", NULL, cmd_init,
-     "usage: sealhsm init [--kdf-memory MiB] [--kdf-iterations N] [--kdf-lanes N]\n"
-     "                    [--max-pin-tries N] [--syslog] [--so-pin-file FILE] [--pin-file FILE]\n"
+     "usage: sealhsm init [--label TEXT] [--kdf-memory MiB] [--kdf-iterations N]\n"
+     "                    [--kdf-lanes N] [--max-pin-tries N] [--syslog] [--so-pin-file FILE]\n"
+     "                    [--pin-file FILE]\n"
      "Creates a keystore. The SO PIN comes from --so-pin-file or $SEALHSM_SO_PIN, the user\n"
      "PIN from --pin-file or $SEALHSM_PIN; each is otherwise prompted for twice.\n"
+     "  --label TEXT                   keystore label, 1..32 printable bytes (default\n"
+     "                                 sealhsm): the PKCS#11 token label\n"
      "  --kdf-memory MiB               Argon2id memory, 1..4096 (default 64)\n"
      "  --kdf-iterations N             Argon2id passes, 1..100 (default 3)\n"
      "  --kdf-lanes N                  Argon2id lanes, 1..16 (default 1)\n"
@@ -45,6 +48,11 @@ static const cli_cmd commands[] = {
      "  --syslog                       every program using the keystore copies each audit\n"
      "                                 record to syslog (authpriv) once committed\n"
      "  --pin-fd N                     read the user PIN from file descriptor N\n" COMMON_HELP},
+    {"info", NULL, cmd_info,
+     "usage: sealhsm info [--json]\n"
+     "Shows the keystore: path, id (the PKCS#11 token serial is its first 16 hex digits),\n"
+     "label, format version, Argon2id parameters, PIN try limit and officer quorum.\n"
+     "  --json                         print a JSON object\n" READER_HELP COMMON_HELP},
     {"keygen", NULL, cmd_keygen,
      "usage: sealhsm keygen LABEL --type TYPE [--description TEXT] [policy options]\n"
      "       sealhsm keygen LABEL --like OLD [options overriding OLD's]\n"

@@ -38,6 +38,7 @@ SCRIPTS = {
     "08-compromise-drill": "compromise-drill.sh",
     "09-audit-forwarding": "audit-forwarding.sh",
     "10-signing-host": "signing-host.sh",
+    "11-jarsigner-and-ssh": "jarsigner-and-ssh.sh",
 }
 
 
@@ -71,7 +72,8 @@ def asan_shims(tmp_path):
     d.mkdir()
     # nginx never frees its configuration (SSL contexts included) before exiting
     for prog, opts in (("openssl", ""), ("osslsigncode", ""),
-                       ("nginx", 'ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ')):
+                       ("nginx", 'ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" '),
+                       ("jarsigner", 'ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ')):
         real = shutil.which(prog)
         if real is not None:
             w = d / prog
@@ -86,8 +88,19 @@ def run_example(rel, tmp_path):
     env = base_env(SEALHSM=SEALHSM, SEALHSM_PROVIDER_DIR=PROVIDER_DIR, WORK=work,
                    SEALHSM_DEMO_FAST_KDF=1, PYTHON=sys.executable,
                    SEALHSMD=conftest.BUILD / "daemon" / "sealhsmd")
+    env["SEALHSM_PKCS11"] = str(conftest.BUILD / "pkcs11" / "sealhsm-pkcs11.so")
     if conftest.ASAN:
         env["PATH"] = f"{asan_shims(tmp_path)}:{env['PATH']}"
+        # Debian's ssh-agent is setgid, so the loader drops LD_PRELOAD for its PKCS#11
+        # helper: example 11 gets a plain copy started through a preloading wrapper
+        agent = tmp_path / "asan-bin" / "ssh-agent.real"
+        shutil.copyfile(shutil.which("ssh-agent"), agent)
+        agent.chmod(0o755)
+        env["SSH_AGENT"] = str(tmp_path / "asan-bin" / "ssh-agent")
+        (tmp_path / "asan-bin" / "ssh-agent").write_text(
+            f'#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" '
+            f'LD_PRELOAD={conftest._asan_preload()} exec {agent} "$@"\n')
+        (tmp_path / "asan-bin" / "ssh-agent").chmod(0o755)
     # a new session: no terminal to prompt on, so a missing PIN fails instead of hanging
     cp = subprocess.run(["bash", str(EXAMPLES / rel)], env=env, cwd=tmp_path,
                         stdin=subprocess.DEVNULL, capture_output=True, timeout=SCRIPT_TIMEOUT,
@@ -350,3 +363,40 @@ def test_10_signing_host(tmp_path):
     assert "Sanitizer" not in log and "runtime error:" not in log, log
     # the service account and the scratch host are gone
     assert "sealhsm-ex" not in Path("/etc/passwd").read_text()
+
+
+@pytest.mark.skipif(shutil.which("jarsigner") is None, reason="no JDK")
+def test_11_jarsigner_and_ssh(tmp_path):
+    ex = run_example("11-jarsigner-and-ssh/jarsigner-and-ssh.sh", tmp_path)
+    w = ex.work
+    # the jar's signature block, checked against the demo CA alone
+    import zipfile
+    with zipfile.ZipFile(w / "app-signed.jar") as z:
+        names = z.namelist()
+        (w / "SIG.RSA").write_bytes(z.read("META-INF/JAR-SIGN.RSA"))
+        (w / "SIG.SF").write_bytes(z.read("META-INF/JAR-SIGN.SF"))
+    assert "com/example/payload.txt" in names
+    res = plain("cms", "-verify", "-inform", "DER", "-in", w / "SIG.RSA", "-content", w / "SIG.SF",
+                "-binary", "-CAfile", w / "ca.pem", "-purpose", "any", "-out", "/dev/null")
+    assert "Verification successful" in res.err
+    # the commit's signature, by ssh-keygen against the key `sealhsm pubkey` exports
+    pub = w / "git-signing.pem"
+    pub.write_text(tool(w, "pubkey", "git-signing").out)
+    ssh_pub = conftest.run(["ssh-keygen", "-i", "-m", "PKCS8", "-f", pub], check=0).out.split()
+    allowed = w / "allowed-check"
+    allowed.write_text(f"release@example.org {ssh_pub[0]} {ssh_pub[1]}\n")
+    env = base_env()
+    commit = subprocess.run(["git", "-C", w / "repo", "cat-file", "commit", "HEAD"], env=env,
+                            capture_output=True, check=True).stdout.decode()
+    head, sig_rest = commit.split("gpgsig ", 1)
+    sig_lines, body = sig_rest.split("\n\n", 1)
+    signature = "\n".join(l[1:] if l.startswith(" ") else l for l in sig_lines.splitlines())
+    (w / "commit.sig").write_text(signature + "\n")
+    payload = (head + "\n" + body).encode()
+    res = conftest.run(["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "release@example.org",
+                        "-n", "git", "-s", w / "commit.sig"], input=payload, check=0)
+    assert "Good \"git\" signature" in res.out
+    recs = [json.loads(l) for l in tool(w, "audit", "export", "--format", "jsonl").out.splitlines()]
+    signs = [(r["label"], r["program"], r["outcome"]) for r in recs if r["op"] == "sign"]
+    assert ("jar-signing", "jarsigner", "ok") in signs
+    assert ("git-signing", "ssh-pkcs11-helper", "ok") in signs
