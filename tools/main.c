@@ -346,6 +346,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sealhsm: cannot write to standard output\n");
         rc = SU_EIO;
     }
+    su_pin_env_forget();
     CRYPTO_secure_malloc_done();
     return rc;
 }

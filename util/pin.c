@@ -151,59 +151,57 @@ static int prompt_once(const char *text, su_pin **out, su_error *e) {
  * variable removed; later reads (a key PIN at every signature, a second keystore's
  * login) are served from here.
  */
+#define STASH_MAX 16
+#define STASH_NAME_MAX 128
+
+/* Static slots, not heap: the provider's module may be unloaded before exit, and what
+ * it held must not then look like leaked memory. */
 typedef struct stashed {
-    char *name;
-    su_pin *value; /* raw value, possibly too long: checked by finish() on each read */
-    struct stashed *next;
+    char name[STASH_NAME_MAX];
+    su_pin *value; /* NULL: free slot. Raw value, checked by finish() on each read */
 } stashed;
 
 static pthread_mutex_t stash_mu = PTHREAD_MUTEX_INITIALIZER;
-static stashed *stash;
+static stashed stash[STASH_MAX];
 
 static stashed *stash_find(const char *name) {
-    for (stashed *p = stash; p != NULL; p = p->next)
-        if (strcmp(p->name, name) == 0)
-            return p;
+    for (size_t i = 0; i < STASH_MAX; i++)
+        if (stash[i].value != NULL && strcmp(stash[i].name, name) == 0)
+            return &stash[i];
     return NULL;
 }
 
-static void stash_drop(const char *name) {
-    for (stashed **pp = &stash; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->name, name) == 0) {
-            stashed *p = *pp;
-            *pp = p->next;
-            su_pin_free(p->value);
-            free(p->name);
-            free(p);
-            return;
-        }
-    }
+static void stash_drop(stashed *p) {
+    if (p == NULL)
+        return;
+    su_pin_free(p->value);
+    p->value = NULL;
+    p->name[0] = '\0';
 }
 
 /* Moves variable name (value v, inside environ) into the stash, replacing what it
- * held (the application set the variable again); caller holds stash_mu. */
-static void stash_take(const char *name, char *v) {
-    size_t n = strlen(v);
-    stash_drop(name);
+ * held (the application set the variable again), and overwrites and unsets it;
+ * caller holds stash_mu. Returns 0 (variable left as it is) when there is no room. */
+static int stash_take(const char *name, char *v) {
+    size_t n = strlen(v), namelen = strlen(name);
+    stash_drop(stash_find(name));
     if (n > 0) {
-        stashed *p = calloc(1, sizeof(*p));
+        stashed *p = NULL;
+        for (size_t i = 0; p == NULL && i < STASH_MAX; i++)
+            if (stash[i].value == NULL)
+                p = &stash[i];
         /* longer than any valid PIN: keep enough to report the length error */
-        su_pin *val = su_pin_new(v, n > PIN_CAP ? PIN_CAP : n);
-        if (p == NULL || val == NULL || (p->name = strdup(name)) == NULL) {
-            free(p);
-            su_pin_free(val);
-        } else {
-            p->value = val;
-            p->next = stash;
-            stash = p;
-        }
+        if (p == NULL || namelen >= STASH_NAME_MAX ||
+            (p->value = su_pin_new(v, n > PIN_CAP ? PIN_CAP : n)) == NULL)
+            return 0;
+        memcpy(p->name, name, namelen + 1);
     }
     /* the whole "NAME=value" entry is overwritten, after unsetenv found it by name */
-    size_t namelen = strlen(name);
     char *entry = v - namelen - 1;
     int whole = strncmp(entry, name, namelen) == 0 && entry[namelen] == '=';
     unsetenv(name);
     OPENSSL_cleanse(whole ? entry : v, whole ? namelen + 1 + n : n);
+    return 1;
 }
 
 static int is_pin_var(const char *entry, size_t namelen) {
@@ -227,7 +225,8 @@ void su_pin_env_scrub(void) {
         }
         memcpy(name, environ[i], namelen);
         name[namelen] = '\0';
-        stash_take(name, eq + 1); /* unsetenv shifts environ: look at index i again */
+        if (!stash_take(name, eq + 1))
+            i++; /* left in place; else unsetenv shifted environ: look at index i again */
     }
     pthread_mutex_unlock(&stash_mu);
 }
@@ -238,20 +237,20 @@ void su_pin_env_scrub(void) {
 static su_pin *env_value(const char *name) {
     pthread_mutex_lock(&stash_mu);
     char *v = getenv(name);
-    if (v != NULL)
-        stash_take(name, v);
-    stashed *p = stash_find(name);
-    su_pin *copy = p ? su_pin_new(p->value->data, p->value->len) : NULL;
+    su_pin *copy = NULL;
+    if (v != NULL && !stash_take(name, v))
+        copy = su_pin_new(v, strlen(v)); /* no room to take it: read it in place */
+    stashed *p = copy == NULL ? stash_find(name) : NULL;
+    if (p != NULL)
+        copy = su_pin_new(p->value->data, p->value->len);
     pthread_mutex_unlock(&stash_mu);
     return copy;
 }
 
-/* When the program exits or the module holding this copy of util/ is unloaded (the
- * provider's dlclose), the stashed PINs are cleansed and freed. */
-__attribute__((destructor)) static void stash_forget(void) {
+void su_pin_env_forget(void) {
     pthread_mutex_lock(&stash_mu);
-    while (stash != NULL)
-        stash_drop(stash->name);
+    for (size_t i = 0; i < STASH_MAX; i++)
+        stash_drop(&stash[i]);
     pthread_mutex_unlock(&stash_mu);
 }
 

@@ -207,6 +207,9 @@ int su_pin_from_source(const char *spec, const char *prompt_text, su_pin **out, 
  * the same way. Called by the tool and the provider at start; thread-safe.
  */
 void su_pin_env_scrub(void);
+/* Cleanses and frees what su_pin_env_scrub took (at exit, before the secure heap
+ * goes); "env:" sources give nothing afterwards. */
+void su_pin_env_forget(void);
 /* 1 if "env:NAME" would give a value (taken out already, or set and non-empty). */
 int su_pin_env_has(const char *name);
 /* Prompts twice on the terminal (no echo) and requires both entries to match. Returns

@@ -37,6 +37,7 @@ SCRIPTS = {
     "07-environments": "environments.sh",
     "08-compromise-drill": "compromise-drill.sh",
     "09-audit-forwarding": "audit-forwarding.sh",
+    "10-signing-host": "signing-host.sh",
     "11-jarsigner-and-ssh": "jarsigner-and-ssh.sh",
 }
 
@@ -85,7 +86,8 @@ def run_example(rel, tmp_path):
     """Runs examples/REL with this build's paths; asserts exit 0 and a final OK line."""
     work = tmp_path / "work"
     env = base_env(SEALHSM=SEALHSM, SEALHSM_PROVIDER_DIR=PROVIDER_DIR, WORK=work,
-                   SEALHSM_DEMO_FAST_KDF=1, PYTHON=sys.executable)
+                   SEALHSM_DEMO_FAST_KDF=1, PYTHON=sys.executable,
+                   SEALHSMD=conftest.BUILD / "daemon" / "sealhsmd")
     env["SEALHSM_PKCS11"] = str(conftest.BUILD / "pkcs11" / "sealhsm-pkcs11.so")
     if conftest.ASAN:
         env["PATH"] = f"{asan_shims(tmp_path)}:{env['PATH']}"
@@ -335,6 +337,32 @@ def test_09_audit_forwarding(tmp_path):
     assert any(l.startswith("<85>") and "op=init outcome=ok" in l for l in syslog)
     assert not (w / "syslog.sock").exists()  # the receiver stopped and cleaned up
     tool(w, "audit", "verify")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root (a throwaway service account) and setpriv")
+def test_10_signing_host(tmp_path):
+    ex = run_example("10-signing-host/signing-host.sh", tmp_path)
+    w = ex.work
+    # the signer's signature verifies with stock openssl and the key's public half
+    plain("dgst", "-sha256", "-verify", w / "release.pub.pem", "-signature",
+          w / "artifact.sig", w / "artifact.bin")
+    # its configuration names the socket and nothing else of the keystore's
+    cnf = (w / "openssl-signer.cnf").read_text()
+    assert re.search(r"^daemon = /\S+/sealhsm\.sock$", cnf, re.M), cnf
+    assert "keystore" not in cnf and "pin" not in cnf
+    assert "not by this user (uid 65534)" in (w / "signer-list.err").read_text()
+    # audited as the kernel saw the signer
+    rec = json.loads((w / "signer-record.json").read_text())
+    assert (rec["user"], rec["program"], rec["via"], rec["outcome"]) == \
+        ("nobody", "openssl", "daemon", "ok"), rec
+    assert isinstance(rec["pid"], int) and rec["pid"] > 0 and rec["label"] == "release"
+    assert "sealhsm: daemon: cannot reach" in (w / "refused.txt").read_text()
+    log = (w / "daemon.log").read_text()
+    assert "connected: uid=65534 (nobody)" in log and "stopped after 1 signatures" in log, log
+    assert "Sanitizer" not in log and "runtime error:" not in log, log
+    # the service account and the scratch host are gone
+    assert "sealhsm-ex" not in Path("/etc/passwd").read_text()
 
 
 @pytest.mark.skipif(shutil.which("jarsigner") is None, reason="no JDK")

@@ -85,7 +85,7 @@ def _scenario(ks, tmp_path, sock_path):
     for key in (str(ref), "sealhsm:plain"):
         run([fake, "dgst", "-sha256", "-provider-path", ks.provider_args()[1], "-provider",
              "sealhsm", "-provider", "default", "-sign", key, "-out", tmp_path / "m.sig", data],
-            env=env, check=0)
+            env=env, check=0, preload=True)
     ks.sealhsm("disable", "plain", "--reason", REASON, so=True,
                env=ks.env(so=True, SEALHSM_SYSLOG_SOCKET=sock_path))
 
