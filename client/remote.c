@@ -7,7 +7,8 @@
  * Connections come from a small pool: a call takes an idle connection (or opens
  * one and says hello) and gives it back afterwards, so threads never wait for
  * one another's requests. A connection opened before fork() is never used by
- * the child (each remembers its pid), and a connection the daemon closed (it
+ * the child (each remembers the fork generation it was opened in), and a
+ * connection the daemon closed (it
  * restarted) is replaced once, transparently.
  */
 #include "internal.h"
@@ -33,7 +34,7 @@
 
 typedef struct rconn {
     int fd;
-    pid_t pid;
+    unsigned long gen; /* fork_gen when opened */
     struct rconn *next;
 } rconn;
 
@@ -62,6 +63,10 @@ typedef struct remote {
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static remote *open_list;
+/* Bumped in every child: a connection of an older generation is a parent's. Read
+ * without a lock: it only changes in a child before any other of its threads runs.
+ * (Cheaper than a getpid() system call per signature.) */
+static unsigned long fork_gen;
 
 static void fork_prepare(void) {
     pthread_mutex_lock(&open_mu);
@@ -75,8 +80,13 @@ static void fork_release(void) {
     pthread_mutex_unlock(&open_mu);
 }
 
+static void fork_child(void) {
+    fork_gen++;
+    fork_release();
+}
+
 static void atfork_register(void) {
-    pthread_atfork(fork_prepare, fork_release, fork_release);
+    pthread_atfork(fork_prepare, fork_release, fork_child);
 }
 
 static remote *rem(sc_conn *c) {
@@ -131,7 +141,7 @@ static int connect_new(remote *r, rconn **out, su_error *e) {
 
     if (k == NULL)
         return su_err(e, SU_EIO, "out of memory");
-    k->pid = getpid();
+    k->gen = fork_gen;
     if (sw_connect(r->socket, &k->fd, &le) != SU_OK) {
         free(k);
         return su_err(e, SU_EIO, "daemon: cannot reach %s: %s", r->socket, le.msg);
@@ -152,7 +162,7 @@ static rconn *take_idle(remote *r) {
     while ((k = r->idle) != NULL) {
         r->idle = k->next;
         r->nidle--;
-        if (k->pid == getpid())
+        if (k->gen == fork_gen)
             break;
         k->next = stale;
         stale = k;

@@ -65,11 +65,9 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads exactly n bytes before deadline (ms, monotonic; -1 = none). */
-static int recv_all(int fd, unsigned char *p, size_t n, int64_t deadline, int *eof, su_error *e) {
-    size_t got = 0;
-
-    while (got < n) {
+/* Waits until fd is readable, at most until deadline (ms, monotonic; -1 = none). */
+static int wait_readable(int fd, int64_t deadline, su_error *e) {
+    for (;;) {
         int wait = -1;
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
@@ -79,48 +77,60 @@ static int recv_all(int fd, unsigned char *p, size_t n, int64_t deadline, int *e
         }
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = poll(&pfd, 1, wait);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr < 0)
+        if (pr > 0)
+            return SU_OK;
+        if (pr < 0 && errno != EINTR)
             return su_err(e, SU_EIO, "poll: %s", strerror(errno));
-        if (pr == 0)
-            continue;
-        ssize_t r = recv(fd, p + got, n - got, 0);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r < 0)
-            return su_err(e, SU_EIO, "recv: %s", strerror(errno));
-        if (r == 0) {
-            if (got == 0 && eof != NULL)
-                *eof = 1;
-            return su_err(e, SU_EIO, "connection closed");
-        }
-        got += (size_t)r;
     }
-    return SU_OK;
 }
 
+/*
+ * Header and payload go into one buffer, read with as few calls as the data
+ * allows: a response that arrives whole costs one poll and one recv (docs/bench.md
+ * counted the syscalls of a signature). The header is parsed as soon as it is in.
+ */
 int sw_read_frame(int fd, su_buf *out, int idle_ms, int frame_ms, int *eof, su_error *e) {
-    unsigned char hdr[SW_FRAME_HDR];
-    size_t len = 0;
-    int64_t start = now_ms();
+    size_t want = SW_FRAME_HDR, flen = 0;
+    int64_t deadline = idle_ms >= 0 ? now_ms() + idle_ms : -1;
     int rc;
 
     if (eof != NULL)
         *eof = 0;
     out->len = 0;
-    /* the idle wait covers the first byte only; the rest of the frame has frame_ms */
-    if ((rc = recv_all(fd, hdr, 1, idle_ms >= 0 ? start + idle_ms : -1, eof, e)) != SU_OK)
-        return rc;
-    start = now_ms();
-    int64_t deadline = frame_ms >= 0 ? start + frame_ms : -1;
-    if ((rc = recv_all(fd, hdr + 1, SW_FRAME_HDR - 1, deadline, NULL, e)) != SU_OK ||
-        (rc = sw_frame_length(hdr, &len, e)) != SU_OK)
-        return rc;
-    if (!su_buf_reserve(out, len))
-        return su_err(e, SU_EIO, "out of memory for a frame of %zu bytes", len);
-    if ((rc = recv_all(fd, out->data, len, deadline, NULL, e)) != SU_OK)
-        return rc;
-    out->len = len;
+    if (!su_buf_reserve(out, SW_FRAME_HDR + 4096))
+        return su_err(e, SU_EIO, "out of memory reading a frame");
+    for (;;) {
+        if (want == SW_FRAME_HDR && out->len >= SW_FRAME_HDR) {
+            if ((rc = sw_frame_length(out->data, &flen, e)) != SU_OK)
+                return rc;
+            want = SW_FRAME_HDR + flen;
+            /* the peer answers one request with one frame: anything after it is wrong */
+            if (out->len > want)
+                return su_err(e, SU_EUSAGE, "data after the end of a frame");
+            if (!su_buf_reserve(out, want - out->len))
+                return su_err(e, SU_EIO, "out of memory for a frame of %zu bytes", flen);
+        }
+        if (want > SW_FRAME_HDR && out->len == want)
+            break;
+        if ((rc = wait_readable(fd, deadline, e)) != SU_OK)
+            return rc;
+        size_t room = (want > SW_FRAME_HDR ? want : out->cap) - out->len;
+        ssize_t r = recv(fd, out->data + out->len, room, MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (r < 0)
+            return su_err(e, SU_EIO, "recv: %s", strerror(errno));
+        if (r == 0) {
+            if (out->len == 0 && eof != NULL)
+                *eof = 1;
+            return su_err(e, SU_EIO, "connection closed");
+        }
+        /* the idle wait covers the first byte only; the rest of the frame has frame_ms */
+        if (out->len == 0)
+            deadline = frame_ms >= 0 ? now_ms() + frame_ms : -1;
+        out->len += (size_t)r;
+    }
+    memmove(out->data, out->data + SW_FRAME_HDR, flen);
+    out->len = flen;
     return SU_OK;
 }

@@ -137,7 +137,8 @@ int sw_write_frame(int fd, const unsigned char *payload, size_t len, su_error *e
  * is replaced). idle_ms bounds the wait for the first byte (-1: forever),
  * frame_ms the time the rest of the frame may take (a client that stalls
  * mid-frame). SU_EIO on EOF, error or timeout (*eof set to 1 for a clean EOF
- * before the first byte, may be NULL); SU_EUSAGE for a bad header.
+ * before the first byte, may be NULL); SU_EUSAGE for a bad header, or bytes
+ * after the frame (the protocol has one frame in flight per connection).
  */
 int sw_read_frame(int fd, su_buf *out, int idle_ms, int frame_ms, int *eof, su_error *e);
 

@@ -238,6 +238,20 @@ static void frames(void) {
     CHECK_EQ_INT(sw_write_frame(sv[0], (const unsigned char *)"hello", 5, NULL), SU_OK);
     CHECK_EQ_INT(sw_read_frame(sv[1], &b, 1000, 1000, &eof, NULL), SU_OK);
     CHECK(b.len == 5 && memcmp(b.data, "hello", 5) == 0);
+    /* a header split across writes, then the payload */
+    CHECK(write(sv[0], "\x00\x00", 2) == 2);
+    CHECK(write(sv[0],
+                "\x00\x03"
+                "abc",
+                5) == 5);
+    CHECK_EQ_INT(sw_read_frame(sv[1], &b, 1000, 1000, &eof, NULL), SU_OK);
+    CHECK(b.len == 3 && memcmp(b.data, "abc", 3) == 0);
+    /* bytes after the frame, in the same read: one frame is in flight at a time */
+    CHECK(write(sv[0],
+                "\x00\x00\x00\x01"
+                "aZZ",
+                7) == 7);
+    CHECK_EQ_INT(sw_read_frame(sv[1], &b, 1000, 1000, &eof, NULL), SU_EUSAGE);
     /* a frame that stops half way times out */
     CHECK(write(sv[0], "\x00\x00\x00\x10xy", 6) == 6);
     CHECK_EQ_INT(sw_read_frame(sv[1], &b, 1000, 50, &eof, NULL), SU_EIO);
