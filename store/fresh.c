@@ -8,8 +8,8 @@
  * tied to the end of the audit chain:
  *
  *   kd(id)        = SHA-256("k" | id | H(key record) | H(usage) | H(activation) | H(certs)
- *                   | H(label index entry of the record's label))
- *                   stored as meta "f/k/<id>" (format 1: without the label entry)
+ *                   | H(label index entry of the record's label) | H(key PIN tries))
+ *                   stored as meta "f/k/<id>" (format 1: without the last two)
  *   bucket(p)     = SHA-256("b" | (id | kd) for every key whose id starts with the
  *                   12-bit prefix p, in id order)                (not stored)
  *   node(L, p)    = the 16 child digests of the L-nibble prefix p, L = 0..2, stored
@@ -66,13 +66,29 @@ static int label_digest(ss_store *s, MDB_txn *txn, const MDB_val *rec, unsigned 
     return rc;
 }
 
+/* H(the key PIN's try counter, meta "tries/key/<hex id>", login.c), zeros when absent. */
+static int kpin_tries_digest(ss_store *s, MDB_txn *txn, const unsigned char *id,
+                             unsigned char h[32], ss_error *e) {
+    char k[10 + 2 * SS_KEY_ID_LEN + 1];
+    MDB_val v;
+    memcpy(k, "tries/key/", 10);
+    su_hex(k + 10, id, SS_KEY_ID_LEN);
+    memset(h, 0, 32);
+    int rc = st_get(s, txn, ST_DB_META, k, strlen(k), &v, e);
+    if (rc == SU_ENOTFOUND)
+        return SU_OK;
+    if (rc == SU_OK && !st_sha256(s, v.mv_data, v.mv_size, NULL, 0, h))
+        rc = su_err(e, SU_EIO, "SHA-256 failed");
+    return rc;
+}
+
 static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsigned char out[32],
                       int *present, ss_error *e) {
-    unsigned char buf[1 + SS_KEY_ID_LEN + 5 * 32];
-    size_t n = 1 + SS_KEY_ID_LEN + (s->format >= 2 ? 5 : 4) * 32;
+    unsigned char buf[1 + SS_KEY_ID_LEN + 6 * 32];
+    size_t n = 1 + SS_KEY_ID_LEN + (s->format >= 2 ? 6 : 4) * 32;
     buf[0] = 'k';
     memcpy(buf + 1, id, SS_KEY_ID_LEN);
-    memset(buf + 1 + SS_KEY_ID_LEN + 4 * 32, 0, 32);
+    memset(buf + 1 + SS_KEY_ID_LEN + 4 * 32, 0, 64);
     *present = 0;
     for (int i = 0; i < 4; i++) {
         MDB_val v;
@@ -90,6 +106,11 @@ static int key_digest(ss_store *s, MDB_txn *txn, const unsigned char *id, unsign
             return su_err(e, SU_EIO, "SHA-256 failed");
         if (i == 0 && s->format >= 2 &&
             (rc = label_digest(s, txn, &v, buf + 1 + SS_KEY_ID_LEN + 4 * 32, e)) != SU_OK)
+            return rc;
+    }
+    if (s->format >= 2) {
+        int rc = kpin_tries_digest(s, txn, id, buf + 1 + SS_KEY_ID_LEN + 5 * 32, e);
+        if (rc != SU_OK)
             return rc;
     }
     return st_sha256(s, buf, n, NULL, 0, out) ? SU_OK : su_err(e, SU_EIO, "SHA-256 failed");
@@ -339,13 +360,12 @@ int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e
     return get32(s, txn, "f/root", 6, root, e);
 }
 
-int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
-    unsigned char kd[32], stored[32], root[32], want[32];
+/* k's records against its stored digest; kd gets the digest. */
+static int key_current(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, unsigned char kd[32],
+                       ss_error *e) {
+    unsigned char stored[32];
     char key[4 + SS_KEY_ID_LEN];
     int present;
-    /* changed by this very transaction (group commit): checked when first touched */
-    if (s->fresh_defer && deferred(s, k->id))
-        return SU_OK;
     int rc = key_digest(s, txn, k->id, kd, &present, e);
     kd_key(key, k->id);
     if (rc == SU_OK)
@@ -355,6 +375,20 @@ int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) 
                       "key %s: its records are not the latest ones written (replaced or rolled "
                       "back)",
                       k->label);
+    return rc;
+}
+
+int st_fresh_key_current(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
+    unsigned char kd[32];
+    return key_current(s, txn, k, kd, e);
+}
+
+int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
+    unsigned char kd[32], root[32], want[32];
+    /* changed by this very transaction (group commit): checked when first touched */
+    if (s->fresh_defer && deferred(s, k->id))
+        return SU_OK;
+    int rc = key_current(s, txn, k, kd, e);
     if (rc == SU_OK)
         rc = st_audit_head_root(s, txn, want, e);
     if (rc == SU_OK)

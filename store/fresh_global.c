@@ -15,8 +15,8 @@
  * A verb that changes any of them checks the list first, then records the new
  * one (st_fresh_global_update); its audit append moves the head's digest. Any
  * other append leaves the head's digest alone, so a file edit is never blessed.
- * PIN-try counters are not here: they are raised before a login, without a key
- * (docs/security.md).
+ * Role PIN-try counters are not here: they are raised before a login, without a key
+ * (docs/security.md); a key PIN's counter is in that key's digest (fresh.c).
  */
 #include "internal.h"
 

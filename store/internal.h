@@ -308,6 +308,10 @@ typedef struct st_attempt {
     char hint_buf[SS_LABEL_MAX + 64];
     const char *hint;
     int audit; /* role PINs write unlock records; key PINs leave it to the signature's */
+    /* a key PIN's counter: written under the session's keys, it is in the key's
+     * freshness digest (fresh.c), so it moves the head with every change */
+    int is_key;
+    unsigned char key_id[SS_KEY_ID_LEN];
 } st_attempt;
 
 /* Before the KDF of key k's usage PIN: refuses a locked key (SU_EPIN, "locked") and
@@ -481,6 +485,9 @@ int st_fresh_global_update(ss_store *s, MDB_txn *txn, ss_error *e);
 int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e);
 /* Before enforcing policy: k's records are the latest ones and match the head. */
 int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+/* Only the first half of that: k's records against its stored digest (`verify` checks
+ * the tree once for all keys). */
+int st_fresh_key_current(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
 int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
 /* Within one transaction, tree updates are collected (a key signed 50 times in one
  * group commit climbs once) and settled before the commit, which also puts the final

@@ -62,6 +62,20 @@ static int set_tries(ss_store *s, MDB_txn *txn, const char *key, uint32_t tries,
     return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
 }
 
+/* A key PIN's counter is in the key's freshness digest: after writing it, the tree
+ * and the head move in the same transaction (a file writer who resets it is seen at
+ * the key's next use). Role counters are raised before any key is available: they
+ * stay an online control (docs/security.md). */
+static int set_attempt_tries(ss_store *s, MDB_txn *txn, const st_attempt *at, uint32_t tries,
+                             ss_error *e) {
+    int rc = set_tries(s, txn, at->tries_key, tries, e);
+    if (rc == SU_OK && at->is_key && s->k_audit != NULL)
+        rc = st_fresh_update(s, txn, at->key_id, e);
+    if (rc == SU_OK && at->is_key && s->k_audit != NULL)
+        rc = st_audit_head_refresh(s, txn, e);
+    return rc;
+}
+
 /*
  * PIN tries. "tries/<role>" counts committed failures. Each attempt first commits
  * a marker "pending/<role>/<pid>.<nonce>" (before any KDF work) and removes it in
@@ -156,7 +170,7 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
                      *failures);
             st_audit_in in = {.op = SS_OP_UNLOCK, .outcome = SS_OUT_DENIED, .reason = reason};
             ss_error ignore;
-            if (set_tries(s, txn, at->tries_key, *failures, &ignore) == SU_OK &&
+            if (set_attempt_tries(s, txn, at, *failures, &ignore) == SU_OK &&
                 (!at->audit || st_audit_append(s, txn, &in, &ignore) == SU_OK) &&
                 st_commit(s, txn, &ignore) == SU_OK)
                 txn = NULL;
@@ -178,7 +192,7 @@ static int begin_attempt(ss_store *s, ss_role role, const char *officer, st_slot
         su_be64(v, (uint64_t)su_now());
         su_be32(v + 8, (uint32_t)getpid());
         if (rc == SU_OK)
-            rc = set_tries(s, txn, at->tries_key, *failures, e);
+            rc = set_attempt_tries(s, txn, at, *failures, e);
         if (rc == SU_OK)
             rc = st_put(s, txn, ST_DB_META, at->marker, strlen(at->marker), v, sizeof(v), e);
         if (rc == SU_OK)
@@ -198,7 +212,7 @@ static int record_outcome(ss_store *s, MDB_txn *txn, const attempt *at, int ok, 
         if (!ok && (rc = get_tries(s, txn, at->tries_key, failures, e)) == SU_OK)
             (*failures)++;
         if (rc == SU_OK)
-            rc = set_tries(s, txn, at->tries_key, *failures, e);
+            rc = set_attempt_tries(s, txn, at, *failures, e);
     }
     return rc;
 }
@@ -320,6 +334,8 @@ static void kpin_attempt(attempt *at, const ss_keyinfo *k) {
     memset(at, 0, sizeof(*at));
     su_hex(hex, k->id, SS_KEY_ID_LEN);
     snprintf(at->tries_key, sizeof(at->tries_key), "tries/key/%s", hex);
+    at->is_key = 1;
+    memcpy(at->key_id, k->id, SS_KEY_ID_LEN);
     snprintf(at->prefix, sizeof(at->prefix), "pending/key/%s/", hex);
     snprintf(at->who, sizeof(at->who), "the key PIN of key %s", k->label);
     snprintf(at->hint_buf, sizeof(at->hint_buf),
@@ -344,7 +360,7 @@ int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *lef
 int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e) {
     attempt at;
     kpin_attempt(&at, k);
-    return set_tries(s, txn, at.tries_key, 0, e);
+    return set_attempt_tries(s, txn, &at, 0, e);
 }
 
 static int check_new_pin(const su_pin *pin, const char *who, ss_error *e) {

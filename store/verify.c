@@ -55,6 +55,8 @@ static int check_keys(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error *
             break;
         rc = st_label_points_here(s, txn, &kr.info, e);
         if (rc == SU_OK)
+            rc = st_fresh_key_current(s, txn, &kr.info, e); /* names the key by label */
+        if (rc == SU_OK)
             rc = st_usage_load(s, txn, &kr.info, &u, e);
         if (rc == SU_OK)
             rc = st_activation_load(s, txn, &kr.info, &a, e);

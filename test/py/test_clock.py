@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN, FAST_KDF, SEALHSM, Keystore, Signer, assert_fails, audit_records,
-                      run)
+from conftest import (ASAN, FAST_KDF, OPENSSL, SEALHSM, USER_PIN, Keystore, Signer, assert_fails,
+                      audit_records, base_env, run)
 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 # The sanitizer runtime intercepts clock_gettime itself and binds the versioned libc
@@ -98,3 +98,38 @@ def test_clock_accept_rebaselines_and_is_audited(old_ks):
     rec = [r for r in audit_records(ks) if r["op"] == "state"][-1]
     assert "clock accepted" in rec["reason"] and rec["mac"], rec
     ks.sealhsm("verify")
+
+
+def sign_via(ks, sock, tmp_path, name, when=None):
+    """openssl through the daemon at sock, the client's clock faked when `when`."""
+    data = tmp_path / f"{name}.data"
+    data.write_bytes(name.encode())
+    sig = tmp_path / f"{name}.sig"
+    env = base_env(SEALHSM_DAEMON=sock)
+    if when is not None:
+        env = faked(env, when)
+    res = run([OPENSSL, "dgst", *ks.provider_args(), "-sha256", "-sign", "sealhsm:day", "-out",
+               sig, data], env=env, check=None)
+    return res, sig
+
+
+def test_in_daemon_mode_the_clock_is_the_daemons(old_ks, daemon_factory, tmp_path):
+    ks = old_ks
+    t = "@2025-06-01 12:00:00"
+    fake_daemon_env = faked(base_env(SEALHSM_PIN=USER_PIN), t)
+    # the daemon's own clock is what counts (here set back, within the keystore's floor)
+    d = daemon_factory(ks, env=fake_daemon_env).start()
+    res, sig = sign_via(ks, d.sock, tmp_path, "c1")
+    assert res.rc == 0 and sig.stat().st_size > 0, res
+    d.stop()
+    # a client that fakes its clock gains nothing: the daemon's real clock says expired
+    d = daemon_factory(ks).start()
+    res, sig = sign_via(ks, d.sock, tmp_path, "c2", when=t)
+    assert res.rc != 0 and "not-after" in res.err, res
+    d.stop()
+    # the keystore has now recorded today's date: a daemon a year behind is refused
+    d = daemon_factory(ks, env=fake_daemon_env).start()
+    res, sig = sign_via(ks, d.sock, tmp_path, "c3")
+    assert res.rc != 0 and "clock" in res.err, res
+    rec = [r for r in audit_records(ks) if r["op"] == "sign"][-1]
+    assert rec["outcome"] == "denied" and "clock" in rec["reason"] and rec["via"] == "daemon"

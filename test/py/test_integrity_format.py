@@ -227,3 +227,21 @@ def test_stray_meta_entry_is_exit_6(ks, key):
     ks.keygen("k1", "ec:P-256")
     put(ks, "meta", key, bytes(32))
     assert_fails(ks.sealhsm("verify", check=None), 6, "inserted")
+
+
+def test_key_pin_tries_reset_by_a_file_writer_is_exit_6(ks, tmp_path):
+    """A key PIN's counter is raised in a session with keys, so it is authenticated
+    with the key's records: resetting it to gain guesses is caught at the next use."""
+    from test_integrity_pins import KEY_PIN, _sign_with_key_pin
+    ks.sealhsm("keygen", "guarded", "--type", "ec:P-256", "--key-pin", so=True,
+               SEALHSM_KEY_PIN=KEY_PIN)
+    for i in range(3):
+        res, _, _ = _sign_with_key_pin(ks, tmp_path, f"wrong-key-pin-{i}", i)
+        assert "tries left" in res.err, res.err
+    kid = key_id(ks, "guarded")
+    name = b"tries/key/" + kid.encode()
+    assert struct.unpack(">I", meta(ks)[name])[0] == 3
+    put(ks, "meta", name, struct.pack(">I", 0))
+    res, sig, _ = _sign_with_key_pin(ks, tmp_path, KEY_PIN, 10)
+    assert res.rc != 0 and ("replaced" in res.err or "rolled back" in res.err), res
+    assert_fails(ks.sealhsm("verify", check=None), 6, "guarded")
