@@ -56,13 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ss_policy p, q;
     if (!st_policy_decode(data, size, &p))
         return 0;
-    FZ_CHECK(p.nusers <= SS_MAX_USERS && p.env <= SS_ENV_PROD);
+    FZ_CHECK(p.nusers <= SS_MAX_USERS && p.ngroups <= SS_MAX_GROUPS && p.env <= SS_ENV_PROD);
     su_buf b;
     su_buf_init(&b, 0);
     FZ_CHECK(ss_policy_encode(&p, &b, NULL) == SU_OK);
     FZ_CHECK(st_policy_decode(b.data, b.len, &q));
-    /* the encoding sorts the user list; everything else is kept as is */
+    /* the encoding sorts the user and group lists; everything else is kept as is */
     qsort(p.users, p.nusers, sizeof(uint32_t), cmp_u32);
+    qsort(p.groups, p.ngroups, sizeof(uint32_t), cmp_u32);
     FZ_CHECK(memcmp(&p, &q, sizeof(p)) == 0);
     su_buf_free(&b);
     unsigned char dig[32];
