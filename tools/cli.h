@@ -150,6 +150,8 @@ int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts,
  * Returns SU_OK with *s open, CLI_HELP, or the first error. */
 int cli_so_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
                    void *ctx, int minpos, int maxpos, ss_store **s);
+/* The options of a read-only command that has only --json of its own. */
+extern const struct option cli_reader_json_opts[];
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 

@@ -10,10 +10,8 @@
 enum { OPT_USER_PIN_FILE = 1000, OPT_OFFICER_PIN };
 
 int cmd_verify(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
     ss_store *s;
-    int rc = cli_reader_session(c, argc, argv, opts, NULL, NULL, 0, 0, &s);
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
     if (rc != SU_OK)
         return rc;
     ss_verify_report r;
@@ -72,9 +70,7 @@ int cmd_clock_accept(cli *c, int argc, char **argv) {
 }
 
 int cmd_officer_quorum(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 1);
+    int rc = cli_parse(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 1);
     uint64_t m = 0;
     if (rc == SU_OK && c->npos == 1)
         rc = cli_uint(c, "the quorum", c->pos[0], 0, 32, &m);

@@ -9,6 +9,9 @@ int cli_keystore_path(cli *c, char *out, size_t len) {
     return ss_resolve_path(c->keystore, out, len, &c->err);
 }
 
+const struct option cli_reader_json_opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
+                                              CLI_OPTS_END};
+
 ss_role cli_reader_role(const cli *c) {
     return c->so ? SS_ROLE_SO : SS_ROLE_USER;
 }
