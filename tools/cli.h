@@ -146,6 +146,12 @@ int cli_session_pin(cli *c, ss_role role, const char *officer, ss_store **out, s
  * cli_reader_role. Returns SU_OK with *s open, CLI_HELP, or the first error. */
 int cli_reader_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
                        void *ctx, int minpos, int maxpos, ss_store **s);
+/* An SO command's start: cli_parse with these arguments, then cli_session as SO.
+ * Returns SU_OK with *s open, CLI_HELP, or the first error. */
+int cli_so_session(cli *c, int argc, char **argv, const struct option *opts, cli_opt_fn fn,
+                   void *ctx, int minpos, int maxpos, ss_store **s);
+/* The options of a read-only command that has only --json of its own. */
+extern const struct option cli_reader_json_opts[];
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 

@@ -77,13 +77,9 @@ int cmd_init(cli *c, int argc, char **argv) {
 }
 
 int cmd_info(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     ss_store_params p;
     unsigned char id[SS_STORE_ID_LEN];

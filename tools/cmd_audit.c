@@ -5,12 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct option verify_opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                            CLI_OPTS_END};
-
 int cmd_audit_verify(cli *c, int argc, char **argv) {
     ss_store *s;
-    int rc = cli_reader_session(c, argc, argv, verify_opts, NULL, NULL, 0, 0, &s);
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
     if (rc != SU_OK)
         return rc;
     ss_audit_report r = {0};

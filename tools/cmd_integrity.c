@@ -10,13 +10,9 @@
 enum { OPT_USER_PIN_FILE = 1000, OPT_OFFICER_PIN };
 
 int cmd_verify(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, cli_reader_role(c), NULL, &s)) != SU_OK)
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     ss_verify_report r;
     rc = ss_verify(s, &r, &c->err);
@@ -44,14 +40,14 @@ int cmd_verify(cli *c, int argc, char **argv) {
     return SU_OK;
 }
 
+/* upgrade and clock accept: SO only, no options of their own */
+static const struct option so_opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
+
 int cmd_upgrade(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
     /* the SO login itself upgrades an older format (and audits it) */
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, so_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     printf("keystore %s: format %u\n", ss_store_path(s), ss_format(s));
     ss_close(s);
@@ -59,12 +55,9 @@ int cmd_upgrade(cli *c, int argc, char **argv) {
 }
 
 int cmd_clock_accept(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, so_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     rc = ss_clock_accept(s, &c->err);
     if (rc == SU_OK) {
@@ -77,9 +70,7 @@ int cmd_clock_accept(cli *c, int argc, char **argv) {
 }
 
 int cmd_officer_quorum(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 1);
+    int rc = cli_parse(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 1);
     uint64_t m = 0;
     if (rc == SU_OK && c->npos == 1)
         rc = cli_uint(c, "the quorum", c->pos[0], 0, 32, &m);

@@ -24,10 +24,8 @@ static void print_table(ss_keyinfo **keys, size_t n) {
 }
 
 int cmd_list(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
     ss_store *s;
-    int rc = cli_reader_session(c, argc, argv, opts, NULL, NULL, 0, 0, &s);
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
     if (rc != SU_OK)
         return rc;
     ss_keyinfo **keys = NULL;

@@ -60,10 +60,8 @@ int cmd_officer_remove(cli *c, int argc, char **argv) {
 }
 
 int cmd_officer_list(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
     ss_store *s;
-    int rc = cli_reader_session(c, argc, argv, opts, NULL, NULL, 0, 0, &s);
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 0, 0, &s);
     if (rc != SU_OK)
         return rc;
     char **names = NULL;

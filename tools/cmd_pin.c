@@ -35,18 +35,18 @@ int cmd_pin_change(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* The SO resets: no --so (always SO), the new PIN from --new-pin-file. */
+static const struct option reset_opts[] = {
+    CLI_OPTS_COMMON,
+    CLI_OPTS_LOGIN,
+    {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+    CLI_OPTS_END,
+};
+
 int cmd_pin_reset_user(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {
-        CLI_OPTS_COMMON,
-        CLI_OPTS_LOGIN,
-        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
-        CLI_OPTS_END,
-    };
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 0, 0);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, reset_opts, NULL, NULL, 0, 0, &s);
+    if (rc != SU_OK)
         return rc;
     su_pin *pin = NULL;
     rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", NULL, "user", &pin);
@@ -60,17 +60,9 @@ int cmd_pin_reset_user(cli *c, int argc, char **argv) {
 }
 
 int cmd_pin_reset_key(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {
-        CLI_OPTS_COMMON,
-        CLI_OPTS_LOGIN,
-        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
-        CLI_OPTS_END,
-    };
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, reset_opts, NULL, NULL, 1, 1, &s);
+    if (rc != SU_OK)
         return rc;
     su_pin *pin = NULL;
     rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", "SEALHSM_KEY_PIN",

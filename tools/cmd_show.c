@@ -148,10 +148,8 @@ static json_t *json_show(const ss_keyinfo *k, const cli_certinfo *ci, size_t nce
 }
 
 int cmd_show(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_READER, CLI_OPT_JSON,
-                                         CLI_OPTS_END};
     ss_store *s;
-    int rc = cli_reader_session(c, argc, argv, opts, NULL, NULL, 1, 1, &s);
+    int rc = cli_reader_session(c, argc, argv, cli_reader_json_opts, NULL, NULL, 1, 1, &s);
     if (rc != SU_OK)
         return rc;
     ss_keyinfo *k = NULL;

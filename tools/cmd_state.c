@@ -21,11 +21,9 @@ static int set_state(cli *c, int argc, char **argv, ss_state st) {
         CLI_OPTS_END,
     };
     const char *reason = NULL;
-    int rc = cli_parse(c, argc, argv, opts, reason_opt, &reason, 1, 1);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, opts, reason_opt, &reason, 1, 1, &s);
+    if (rc != SU_OK)
         return rc;
     rc = ss_key_set_state(s, c->pos[0], st, reason, &c->err);
     if (rc == SU_OK)
@@ -48,11 +46,9 @@ int cmd_revoke(cli *c, int argc, char **argv) {
 
 int cmd_destroy(cli *c, int argc, char **argv) {
     static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = cli_so_session(c, argc, argv, opts, NULL, NULL, 1, 1, &s);
+    if (rc != SU_OK)
         return rc;
     rc = ss_key_destroy(s, c->pos[0], &c->err);
     if (rc == SU_OK)
