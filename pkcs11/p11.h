@@ -35,6 +35,7 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -207,6 +208,8 @@ void p11_token_close(p11_module *m);
  * or from the configured source); the object table is reloaded. */
 CK_RV p11_token_login(p11_module *m, const su_pin *pin);
 CK_RV p11_token_logout(p11_module *m);
+/* Whether the user role is logged in: m's flag, read under mu (the caller holds no lock). */
+bool p11_is_logged_in(p11_module *m);
 /* Reloads the object table from the keystore (handles stay stable). */
 CK_RV p11_token_refresh(p11_module *m);
 /* Under mu: the object of a handle visible in this login state, or NULL. */
