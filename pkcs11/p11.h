@@ -35,6 +35,7 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -207,6 +208,8 @@ void p11_token_close(p11_module *m);
  * or from the configured source); the object table is reloaded. */
 CK_RV p11_token_login(p11_module *m, const su_pin *pin);
 CK_RV p11_token_logout(p11_module *m);
+/* Whether the user role is logged in: m's flag, read under mu (the caller holds no lock). */
+bool p11_is_logged_in(p11_module *m);
 /* Reloads the object table from the keystore (handles stay stable). */
 CK_RV p11_token_refresh(p11_module *m);
 /* Under mu: the object of a handle visible in this login state, or NULL. */
@@ -232,6 +235,17 @@ CK_RV p11_op_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
 CK_RV p11_op_input(p11_sign_op *op, const unsigned char *data, size_t len,
                    unsigned char hash[EVP_MAX_MD_SIZE], const char **digest,
                    const unsigned char **tbs, size_t *tbslen);
+/* Under op_mu: whether C_Sign/C_Verify (final 0) or C_SignFinal/C_VerifyFinal (final 1)
+ * may go on with op. CKR_OPERATION_NOT_INITIALIZED, CKR_ARGUMENTS_BAD (out NULL, or data
+ * NULL with len > 0), CKR_OPERATION_ACTIVE (a single-part call after an update),
+ * CKR_FUNCTION_NOT_SUPPORTED (a Final call for a single-part mechanism). */
+CK_RV p11_op_ready(const p11_sign_op *op, const void *out, const void *data, size_t len, int final);
+/* Under op_mu, after such a call returned rv: ends op, unless it was a length query or a
+ * single-part call refused while a multi-part one runs (CKR_OPERATION_ACTIVE). */
+void p11_op_end(p11_sign_op *op, CK_RV rv, int query);
+/* C_SignUpdate (verify 0) or C_VerifyUpdate (verify 1): hashes the part; an error ends
+ * the operation. CKR_FUNCTION_NOT_SUPPORTED for single-part mechanisms. */
+CK_RV p11_op_update(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, int verify);
 void p11_sessions_free(p11_module *m);
 
 #endif

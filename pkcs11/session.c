@@ -148,9 +148,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo) {
         p11_session_put(s);
         return CKR_ARGUMENTS_BAD;
     }
-    pthread_mutex_lock(&p11_g->mu);
-    user = p11_g->logged_in;
-    pthread_mutex_unlock(&p11_g->mu);
+    user = p11_is_logged_in(p11_g);
     rw = (s->flags & CKF_RW_SESSION) != 0;
     memset(pInfo, 0, sizeof(*pInfo));
     pInfo->slotID = P11_SLOT_ID;
@@ -184,7 +182,6 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
     su_pin *pin = NULL;
-    int logged_in;
 
     if (rv != CKR_OK)
         return rv;
@@ -198,10 +195,7 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
         return CKR_USER_TYPE_INVALID; /* the SO works with the `sealhsm` tool */
     if (!p11_g->login_required)
         return CKR_OK; /* a PIN given anyway is ignored */
-    pthread_mutex_lock(&p11_g->mu);
-    logged_in = p11_g->logged_in;
-    pthread_mutex_unlock(&p11_g->mu);
-    if (logged_in)
+    if (p11_is_logged_in(p11_g))
         return CKR_USER_ALREADY_LOGGED_IN;
     if (pPin != NULL && (pin = su_pin_new(pPin, ulPinLen)) == NULL)
         return CKR_HOST_MEMORY;
@@ -213,17 +207,13 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
 CK_RV C_Logout(CK_SESSION_HANDLE hSession) {
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
-    int logged_in;
 
     if (rv != CKR_OK)
         return rv;
     p11_session_put(s);
     if (!p11_g->login_required)
         return CKR_OK;
-    pthread_mutex_lock(&p11_g->mu);
-    logged_in = p11_g->logged_in;
-    pthread_mutex_unlock(&p11_g->mu);
-    if (!logged_in)
+    if (!p11_is_logged_in(p11_g))
         return CKR_USER_NOT_LOGGED_IN;
     return p11_token_logout(p11_g);
 }

@@ -207,8 +207,54 @@ static CK_RV size_check(const p11_sign_op *op, CK_BYTE_PTR out, CK_ULONG_PTR out
     return CKR_OK;
 }
 
-CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-             CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
+CK_RV p11_op_ready(const p11_sign_op *op, const void *out, const void *data, size_t len,
+                   int final) {
+    if (!op->active)
+        return CKR_OPERATION_NOT_INITIALIZED;
+    if (out == NULL || (data == NULL && len > 0))
+        return CKR_ARGUMENTS_BAD;
+    if (!final && op->updated)
+        return CKR_OPERATION_ACTIVE; /* a multi-part operation ends with its Final call */
+    if (final && op->md == NULL)
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    return CKR_OK;
+}
+
+void p11_op_end(p11_sign_op *op, CK_RV rv, int query) {
+    /* a single-part call refused while a multi-part one runs leaves that one running */
+    if (op->active && !query && rv != CKR_OPERATION_ACTIVE)
+        p11_sign_op_clear(op);
+}
+
+CK_RV p11_op_update(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, int verify) {
+    p11_session *s;
+    CK_RV rv = p11_session_get(hSession, &s);
+    p11_sign_op *op;
+
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&s->op_mu);
+    op = verify ? &s->verify : &s->sign;
+    if (!op->active)
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    else if (pPart == NULL && ulPartLen > 0)
+        rv = CKR_ARGUMENTS_BAD;
+    else if (op->md == NULL)
+        rv = CKR_FUNCTION_NOT_SUPPORTED; /* the caller's hash, or EdDSA: single-part */
+    else if (!EVP_DigestUpdate(op->md, pPart, ulPartLen))
+        rv = CKR_GENERAL_ERROR;
+    else
+        op->updated = 1;
+    if (rv != CKR_OK && op->active)
+        p11_sign_op_clear(op);
+    pthread_mutex_unlock(&s->op_mu);
+    p11_session_put(s);
+    return rv;
+}
+
+/* C_Sign (final 0: data is the whole input) or C_SignFinal (final 1, data NULL). */
+static CK_RV sign_call(CK_SESSION_HANDLE hSession, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
+                       CK_ULONG_PTR outlen, int final) {
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
     unsigned char hash[EVP_MAX_MD_SIZE];
@@ -220,72 +266,26 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     if (rv != CKR_OK)
         return rv;
     pthread_mutex_lock(&s->op_mu);
-    if (!s->sign.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pulSignatureLen == NULL || (pData == NULL && ulDataLen > 0))
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->sign.updated)
-        rv = CKR_OPERATION_ACTIVE; /* a multi-part operation ends with C_SignFinal */
-    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query &&
-             (rv = p11_op_input(&s->sign, pData, ulDataLen, hash, &digest, &tbs, &tbslen)) ==
-                 CKR_OK)
-        rv = gate_sign(&s->sign, digest, tbs, tbslen, pSignature, pulSignatureLen);
-    if (s->sign.active && !query && rv != CKR_OPERATION_ACTIVE)
-        p11_sign_op_clear(&s->sign);
+    if ((rv = p11_op_ready(&s->sign, outlen, data, len, final)) == CKR_OK &&
+        (rv = size_check(&s->sign, out, outlen, &query)) == CKR_OK && !query &&
+        (rv = p11_op_input(&s->sign, data, len, hash, &digest, &tbs, &tbslen)) == CKR_OK)
+        rv = gate_sign(&s->sign, digest, tbs, tbslen, out, outlen);
+    p11_op_end(&s->sign, rv, query);
     pthread_mutex_unlock(&s->op_mu);
     p11_session_put(s);
     return rv;
 }
 
-CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-    p11_session *s;
-    CK_RV rv = p11_session_get(hSession, &s);
+CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+             CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
+    return sign_call(hSession, pData, ulDataLen, pSignature, pulSignatureLen, 0);
+}
 
-    if (rv != CKR_OK)
-        return rv;
-    pthread_mutex_lock(&s->op_mu);
-    if (!s->sign.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pPart == NULL && ulPartLen > 0)
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->sign.md == NULL)
-        rv = CKR_FUNCTION_NOT_SUPPORTED; /* the caller's hash, or EdDSA: single-part */
-    else if (!EVP_DigestUpdate(s->sign.md, pPart, ulPartLen))
-        rv = CKR_GENERAL_ERROR;
-    else
-        s->sign.updated = 1;
-    if (rv != CKR_OK && s->sign.active)
-        p11_sign_op_clear(&s->sign);
-    pthread_mutex_unlock(&s->op_mu);
-    p11_session_put(s);
-    return rv;
+CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
+    return p11_op_update(hSession, pPart, ulPartLen, 0);
 }
 
 CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
                   CK_ULONG_PTR pulSignatureLen) {
-    p11_session *s;
-    CK_RV rv = p11_session_get(hSession, &s);
-    unsigned char hash[EVP_MAX_MD_SIZE];
-    const unsigned char *tbs;
-    const char *digest;
-    size_t tbslen;
-    int query = 0;
-
-    if (rv != CKR_OK)
-        return rv;
-    pthread_mutex_lock(&s->op_mu);
-    if (!s->sign.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pulSignatureLen == NULL)
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->sign.md == NULL)
-        rv = CKR_FUNCTION_NOT_SUPPORTED;
-    else if ((rv = size_check(&s->sign, pSignature, pulSignatureLen, &query)) == CKR_OK && !query &&
-             (rv = p11_op_input(&s->sign, NULL, 0, hash, &digest, &tbs, &tbslen)) == CKR_OK)
-        rv = gate_sign(&s->sign, digest, tbs, tbslen, pSignature, pulSignatureLen);
-    if (s->sign.active && !query)
-        p11_sign_op_clear(&s->sign);
-    pthread_mutex_unlock(&s->op_mu);
-    p11_session_put(s);
-    return rv;
+    return sign_call(hSession, NULL, 0, pSignature, pulSignatureLen, 1);
 }

@@ -18,6 +18,30 @@ static int token_present(void) {
     return present;
 }
 
+/* The checks every slot query starts with: the module initialized, our one slot, a
+ * place for the answer. */
+static CK_RV slot_enter(CK_SLOT_ID slotID, const void *out) {
+    CK_RV rv = p11_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    if (slotID != P11_SLOT_ID)
+        return CKR_SLOT_ID_INVALID;
+    if (out == NULL)
+        return CKR_ARGUMENTS_BAD;
+    return CKR_OK;
+}
+
+/* PKCS#11's rule for lists (v2.40 section 5.2): *count receives n; CKR_OK when list is
+ * NULL (a length query) or holds n items (the caller fills it), else
+ * CKR_BUFFER_TOO_SMALL. */
+static CK_RV list_room(const void *list, CK_ULONG_PTR count, CK_ULONG n) {
+    CK_ULONG room = *count;
+
+    *count = n;
+    return list != NULL && room < n ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+}
+
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
     CK_RV rv = p11_enter();
     CK_ULONG n;
@@ -27,28 +51,17 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
     if (pulCount == NULL)
         return CKR_ARGUMENTS_BAD;
     n = tokenPresent && !token_present() ? 0 : 1;
-    if (pSlotList != NULL) {
-        if (*pulCount < n) {
-            *pulCount = n;
-            return CKR_BUFFER_TOO_SMALL;
-        }
-        if (n > 0)
-            pSlotList[0] = P11_SLOT_ID;
-    }
-    *pulCount = n;
-    return CKR_OK;
+    if ((rv = list_room(pSlotList, pulCount, n)) == CKR_OK && pSlotList != NULL && n > 0)
+        pSlotList[0] = P11_SLOT_ID;
+    return rv;
 }
 
 CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
-    CK_RV rv = p11_enter();
+    CK_RV rv;
     char desc[160];
 
-    if (rv != CKR_OK)
+    if ((rv = slot_enter(slotID, pInfo)) != CKR_OK)
         return rv;
-    if (slotID != P11_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
-    if (pInfo == NULL)
-        return CKR_ARGUMENTS_BAD;
     memset(pInfo, 0, sizeof(*pInfo));
     if (p11_g->cfg.daemon != NULL)
         snprintf(desc, sizeof(desc), "sealhsm daemon %.100s", p11_g->cfg.daemon);
@@ -65,15 +78,11 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
 }
 
 CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
-    CK_RV rv = p11_enter();
+    CK_RV rv;
     char serial[2 * SC_STORE_ID_LEN + 1];
 
-    if (rv != CKR_OK)
+    if ((rv = slot_enter(slotID, pInfo)) != CKR_OK)
         return rv;
-    if (slotID != P11_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
-    if (pInfo == NULL)
-        return CKR_ARGUMENTS_BAD;
     if (!token_present())
         return CKR_TOKEN_NOT_PRESENT;
     memset(pInfo, 0, sizeof(*pInfo));
@@ -103,38 +112,24 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
                          CK_ULONG_PTR pulCount) {
-    CK_RV rv = p11_enter();
+    CK_RV rv;
     size_t n;
     const p11_mech *all = p11_mech_all(&n);
 
-    if (rv != CKR_OK)
+    if ((rv = slot_enter(slotID, pulCount)) != CKR_OK)
         return rv;
-    if (slotID != P11_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
-    if (pulCount == NULL)
-        return CKR_ARGUMENTS_BAD;
-    if (pMechanismList != NULL) {
-        if (*pulCount < n) {
-            *pulCount = n;
-            return CKR_BUFFER_TOO_SMALL;
-        }
+    if ((rv = list_room(pMechanismList, pulCount, n)) == CKR_OK && pMechanismList != NULL)
         for (size_t i = 0; i < n; i++)
             pMechanismList[i] = all[i].type;
-    }
-    *pulCount = n;
-    return CKR_OK;
+    return rv;
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
-    CK_RV rv = p11_enter();
+    CK_RV rv;
     const p11_mech *mech = p11_mech_find(type);
 
-    if (rv != CKR_OK)
+    if ((rv = slot_enter(slotID, pInfo)) != CKR_OK)
         return rv;
-    if (slotID != P11_SLOT_ID)
-        return CKR_SLOT_ID_INVALID;
-    if (pInfo == NULL)
-        return CKR_ARGUMENTS_BAD;
     if (mech == NULL)
         return CKR_MECHANISM_INVALID;
     memset(pInfo, 0, sizeof(*pInfo));

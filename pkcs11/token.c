@@ -108,13 +108,20 @@ CK_RV p11_token_login(p11_module *m, const su_pin *pin) {
     return rv;
 }
 
-CK_RV p11_token_logout(p11_module *m) {
-    su_error e = {0};
-    int logged_in;
+bool p11_is_logged_in(p11_module *m) {
+    bool logged_in;
 
     pthread_mutex_lock(&m->mu);
     logged_in = m->logged_in;
     pthread_mutex_unlock(&m->mu);
+    return logged_in;
+}
+
+CK_RV p11_token_logout(p11_module *m) {
+    su_error e = {0};
+    int logged_in;
+
+    logged_in = p11_is_logged_in(m);
     if (!logged_in || !m->login_required)
         return CKR_OK;
     pthread_rwlock_wrlock(&m->conn_lock);
@@ -194,9 +201,7 @@ CK_RV p11_token_refresh(p11_module *m) {
     su_error e = {0};
     int rc, logged_in;
 
-    pthread_mutex_lock(&m->mu);
-    logged_in = m->logged_in;
-    pthread_mutex_unlock(&m->mu);
+    logged_in = p11_is_logged_in(m);
     pthread_rwlock_rdlock(&m->conn_lock);
     if (m->conn == NULL) {
         pthread_rwlock_unlock(&m->conn_lock);

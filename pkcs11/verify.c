@@ -64,8 +64,9 @@ CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_O
     return p11_op_init(hSession, pMechanism, hKey, 1);
 }
 
-CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-               CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
+/* C_Verify (final 0: data is the whole input) or C_VerifyFinal (final 1, data NULL). */
+static CK_RV verify_call(CK_SESSION_HANDLE hSession, CK_BYTE_PTR data, CK_ULONG len,
+                         CK_BYTE_PTR sig, CK_ULONG siglen, int final) {
     p11_session *s;
     CK_RV rv = p11_session_get(hSession, &s);
     unsigned char hash[EVP_MAX_MD_SIZE];
@@ -76,68 +77,24 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
     if (rv != CKR_OK)
         return rv;
     pthread_mutex_lock(&s->op_mu);
-    if (!s->verify.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pSignature == NULL || (pData == NULL && ulDataLen > 0))
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->verify.updated)
-        rv = CKR_OPERATION_ACTIVE; /* a multi-part operation ends with C_VerifyFinal */
-    else if ((rv = p11_op_input(&s->verify, pData, ulDataLen, hash, &digest, &tbs, &tbslen)) ==
-             CKR_OK)
-        rv = check(&s->verify, digest, tbs, tbslen, pSignature, ulSignatureLen);
-    if (s->verify.active && rv != CKR_OPERATION_ACTIVE)
-        p11_sign_op_clear(&s->verify);
+    if ((rv = p11_op_ready(&s->verify, sig, data, len, final)) == CKR_OK &&
+        (rv = p11_op_input(&s->verify, data, len, hash, &digest, &tbs, &tbslen)) == CKR_OK)
+        rv = check(&s->verify, digest, tbs, tbslen, sig, siglen);
+    p11_op_end(&s->verify, rv, 0);
     pthread_mutex_unlock(&s->op_mu);
     p11_session_put(s);
     return rv;
+}
+
+CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+               CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
+    return verify_call(hSession, pData, ulDataLen, pSignature, ulSignatureLen, 0);
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-    p11_session *s;
-    CK_RV rv = p11_session_get(hSession, &s);
-
-    if (rv != CKR_OK)
-        return rv;
-    pthread_mutex_lock(&s->op_mu);
-    if (!s->verify.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pPart == NULL && ulPartLen > 0)
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->verify.md == NULL)
-        rv = CKR_FUNCTION_NOT_SUPPORTED; /* the caller's hash, or EdDSA: single-part */
-    else if (!EVP_DigestUpdate(s->verify.md, pPart, ulPartLen))
-        rv = CKR_GENERAL_ERROR;
-    else
-        s->verify.updated = 1;
-    if (rv != CKR_OK && s->verify.active)
-        p11_sign_op_clear(&s->verify);
-    pthread_mutex_unlock(&s->op_mu);
-    p11_session_put(s);
-    return rv;
+    return p11_op_update(hSession, pPart, ulPartLen, 1);
 }
 
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-    p11_session *s;
-    CK_RV rv = p11_session_get(hSession, &s);
-    unsigned char hash[EVP_MAX_MD_SIZE];
-    const unsigned char *tbs;
-    const char *digest;
-    size_t tbslen;
-
-    if (rv != CKR_OK)
-        return rv;
-    pthread_mutex_lock(&s->op_mu);
-    if (!s->verify.active)
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    else if (pSignature == NULL)
-        rv = CKR_ARGUMENTS_BAD;
-    else if (s->verify.md == NULL)
-        rv = CKR_FUNCTION_NOT_SUPPORTED;
-    else if ((rv = p11_op_input(&s->verify, NULL, 0, hash, &digest, &tbs, &tbslen)) == CKR_OK)
-        rv = check(&s->verify, digest, tbs, tbslen, pSignature, ulSignatureLen);
-    if (s->verify.active)
-        p11_sign_op_clear(&s->verify);
-    pthread_mutex_unlock(&s->op_mu);
-    p11_session_put(s);
-    return rv;
+    return verify_call(hSession, NULL, 0, pSignature, ulSignatureLen, 1);
 }
