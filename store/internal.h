@@ -145,12 +145,21 @@ const char *ss_keytype_curve(ss_keytype t);
 const char *ss_digest_canon(const char *name, char *buf, size_t n);
 /* Output size in bytes of one digest flag, 0 if not a single known flag. */
 size_t ss_digest_size(unsigned flag);
+/* SU_EUSAGE unless label is a valid key label (non-empty, short, no control characters). */
+int st_label_valid(const char *label, ss_error *e);
+/* The id of a key for messages: its label, or its hex id. */
+void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
+
+/* ---- session.c: who the handle is and the role checks of the verbs ----------------------- */
+
+/* The OS user named in audit records, looked up again when the uid changed. */
+void st_who(ss_store *s);
+int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
+int st_require_login(ss_store *s, const char *what, ss_error *e);
 
 /* ---- store.c ------------------------------------------------------------------------ */
 
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
-/* The OS user named in audit records, looked up again when the uid changed. */
-void st_who(ss_store *s);
 void st_store_free(ss_store *s);
 /* mkdir -p (0700); the final directory must be empty. */
 int st_make_dirs(const char *dir, ss_error *e);
@@ -217,6 +226,13 @@ void st_algs_free(ss_store *s);
 int st_mac_templates(ss_store *s);
 void st_mac_templates_free(ss_store *s);
 
+/* ---- pkcs8.c ----------------------------------------------------------------------------- */
+
+/* PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
+int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
+int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
+                       ss_error *e);
+
 /* ---- slot.c: PIN slots (the master key wrapped under Argon2id(PIN)) ---------------- */
 
 typedef struct st_slot {
@@ -238,7 +254,7 @@ void st_slot_encode(const st_slot *slot, su_buf *out);
 int st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
 /* meta key of a role's slot / try counter: "slot/so", "tries/officer/NAME", ... */
 void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name);
-/* defined in store.c */
+/* Stores a role's slot in meta, an officer's in the officers table. */
 int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e);
 /* Derives the session subkeys from the master key and stores them in s; keeps a
  * copy of the master key itself only when keep_mk (SO sessions, which rewrap it). */
@@ -297,6 +313,23 @@ int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, s
 int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
                    const st_usage *u, ss_error *e);
 
+/* ---- record.c (continued): MACed approvals and activation of a key (officer.c) ---------- */
+
+#define ST_MAX_APPROVALS 32
+typedef struct st_activation {
+    int64_t expires; /* live activation end, 0 = none */
+    uint32_t napprovals;
+    struct {
+        char name[SS_OFFICER_NAME_MAX + 1];
+        int64_t time;
+    } approvals[ST_MAX_APPROVALS];
+} st_activation;
+
+int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
+                       ss_error *e);
+int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                        const st_activation *a, ss_error *e);
+
 /* ---- login.c: PIN attempts, also for per-key usage PINs --------------------------------- */
 
 /* One PIN attempt: its try counter, its durable marker and the words for errors. */
@@ -324,20 +357,6 @@ int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error
 
 /* ---- officer.c: approvals and activations ------------------------------------------------ */
 
-#define ST_MAX_APPROVALS 32
-typedef struct st_activation {
-    int64_t expires; /* live activation end, 0 = none */
-    uint32_t napprovals;
-    struct {
-        char name[SS_OFFICER_NAME_MAX + 1];
-        int64_t time;
-    } approvals[ST_MAX_APPROVALS];
-} st_activation;
-
-int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
-                       ss_error *e);
-int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                        const st_activation *a, ss_error *e);
 /* Takes officer name's pending approvals off every key and ends every live
  * activation (an activation does not record who granted it, so any could be theirs);
  * counts both for the audit record. */
@@ -512,25 +531,13 @@ int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char 
 
 /* ---- helpers shared between verb files (each names the file that defines it) ------------ */
 
-/* store.c: the session's role checks */
-int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
-int st_require_login(ss_store *s, const char *what, ss_error *e);
-/* keys.c */
-int st_label_valid(const char *label, ss_error *e);
 /* keys.c: SU_EINTEGRITY unless the label index entry of k's label names k. */
 int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
-/* keys.c: PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
-int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
-int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
-                       ss_error *e);
 /* unseal.c: the signing key of an unsealed record, keeping private bytes in the secure heap. */
 int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
                      EVP_PKEY **out, ss_error *e);
 /* record.c */
 int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
 void st_keyinfo_clear(ss_keyinfo *k);
-
-/* record.c: the id of a key for messages: its label, or its hex id. */
-void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
 
 #endif
