@@ -73,6 +73,7 @@ typedef struct st_gate {
     ss_error batch_err;
     int returning;  /* signers the last commit released that have not submitted again */
     long linger_us; /* how long a commit waits for them: half the last commit's time */
+    pid_t pid;      /* the process whose committer and queues these are (fork check) */
 } st_gate;
 
 struct ss_store {
@@ -133,7 +134,6 @@ struct ss_store {
 
     char user[64], program[64]; /* who, for audit records */
     uint32_t uid;               /* whose name user is */
-    pid_t pid;                  /* the process using this handle (fork detection) */
 };
 
 /* ---- names.c: used inside the store only (and by the fuzzers) ---------------------------- */
@@ -393,8 +393,6 @@ int st_gate_batched_ok(ss_store *s, ss_error *e);
 int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
 /* Commits what is queued and stops the committer (logout, close). */
 void st_gate_flush_stop(ss_store *s);
-/* In a forked child: the parent's committer thread and queues are not ours. */
-void st_gate_after_fork(st_gate *g);
 #define ST_BATCH_MS 5
 
 /* ---- audit.c ------------------------------------------------------------------------------- */

@@ -73,7 +73,6 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     st_who(s);
     /* now: servers rewrite their argv later (nginx: "nginx: worker process") */
     snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
-    s->pid = getpid();
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
         st_algs_free(s);
         pthread_mutex_destroy(&s->cache_mu);
