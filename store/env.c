@@ -335,16 +335,12 @@ static int after_fork(ss_store *s, ss_error *e) {
         }
     }
     pthread_mutex_unlock(&registry_lock);
-    if (s->pid != getpid()) {
-        st_gate_after_fork(&s->gate);
-        s->pid = getpid();
-    }
     return SU_OK;
 }
 
 int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e) {
     int rc;
-    if (s->shared->pid != getpid() || s->pid != getpid())
+    if (s->shared->pid != getpid())
         after_fork(s, e);
     if (s->env != s->shared->env) {
         s->env = s->shared->env;

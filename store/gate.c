@@ -34,12 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void st_gate_init(st_gate *g) {
     memset(g, 0, sizeof(*g));
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     pthread_cond_init(&g->bcv, NULL);
+    g->pid = getpid();
 }
 
 void st_gate_destroy(st_gate *g) {
@@ -189,6 +191,16 @@ static void free_list(st_batched *b) {
     }
 }
 
+/* In a forked child the parent's committer thread and queues are not ours: the parent
+ * commits its own queues, our copies of its items are dropped. Every entry point that
+ * uses the queues checks first, before taking the (possibly inherited, locked) mutex. */
+static void own(st_gate *g) {
+    if (g->pid != getpid()) {
+        free_list(g->bhead);
+        st_gate_init(g);
+    }
+}
+
 /* One transaction for everything taken from the queues. */
 static void run_batch(ss_store *s, st_gate_item *items, st_batched *batched, int *batch_failed,
                       ss_error *batch_err) {
@@ -322,6 +334,7 @@ static int start_committer(ss_store *s, ss_error *e) {
 
 int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
+    own(g);
     su_error_clear(&it->err);
     it->rc = SU_OK;
     it->done = 0;
@@ -344,6 +357,7 @@ int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e) {
 
 int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
+    own(g);
     pthread_mutex_lock(&g->mu);
     while (!it->done)
         pthread_cond_wait(&g->cv, &g->mu);
@@ -355,6 +369,7 @@ int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e) {
 
 int st_gate_batched_ok(ss_store *s, ss_error *e) {
     st_gate *g = &s->gate;
+    own(g);
     pthread_mutex_lock(&g->mu);
     int failed = g->batch_failed;
     if (failed && e != NULL)
@@ -367,6 +382,7 @@ int st_gate_batched_ok(ss_store *s, ss_error *e) {
 
 int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e) {
     st_gate *g = &s->gate;
+    own(g);
     st_batched *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return su_err(e, SU_EIO, "out of memory");
@@ -404,6 +420,7 @@ int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e) {
 
 void st_gate_flush_stop(ss_store *s) {
     st_gate *g = &s->gate;
+    own(g);
     pthread_mutex_lock(&g->mu);
     int running = g->committer_running;
     g->committer_stop = 1;
@@ -414,10 +431,4 @@ void st_gate_flush_stop(ss_store *s) {
     pthread_mutex_lock(&g->mu);
     g->committer_running = 0;
     pthread_mutex_unlock(&g->mu);
-}
-
-void st_gate_after_fork(st_gate *g) {
-    /* the parent commits its own queues; our copies of its items are dropped */
-    free_list(g->bhead);
-    st_gate_init(g);
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internal to store/: the handle, the on-disk records and the helpers the verbs share. */
+/*
+ * Internal to store/: the handle, the on-disk records and the helpers the verbs share.
+ * One section per file, bottom floor first: a file calls only into the files of the
+ * sections above its own (scripts/check-layers prints what is left of the one cycle).
+ */
 #ifndef SEALSTORE_INTERNAL_H
 #define SEALSTORE_INTERNAL_H
 
@@ -35,6 +39,10 @@ enum {
 
 typedef struct st_env st_env; /* process-wide shared LMDB environment (env.c) */
 typedef struct st_cached_key st_cached_key;
+/* records (record.c), named before their section by policy.c and keycache.c */
+typedef struct st_keyrec st_keyrec;
+typedef struct st_usage st_usage;
+typedef struct st_activation st_activation;
 
 /* A signature waiting for its durable commit (gate.c). */
 typedef struct st_gate_item {
@@ -73,6 +81,7 @@ typedef struct st_gate {
     ss_error batch_err;
     int returning;  /* signers the last commit released that have not submitted again */
     long linger_us; /* how long a commit waits for them: half the last commit's time */
+    pid_t pid;      /* the process whose committer and queues these are (fork check) */
 } st_gate;
 
 struct ss_store {
@@ -133,10 +142,10 @@ struct ss_store {
 
     char user[64], program[64]; /* who, for audit records */
     uint32_t uid;               /* whose name user is */
-    pid_t pid;                  /* the process using this handle (fork detection) */
 };
 
-/* ---- names.c: used inside the store only (and by the fuzzers) ---------------------------- */
+/* ==== floor 0: files that call nothing else in store/ ========================================= */
+/* ---- names.c: spellings and names, used inside the store only (and by the fuzzers) ----------- */
 
 /* EC curve name ("P-256") or NULL. */
 const char *ss_keytype_curve(ss_keytype t);
@@ -145,19 +154,19 @@ const char *ss_keytype_curve(ss_keytype t);
 const char *ss_digest_canon(const char *name, char *buf, size_t n);
 /* Output size in bytes of one digest flag, 0 if not a single known flag. */
 size_t ss_digest_size(unsigned flag);
+/* SU_EUSAGE unless label is a valid key label (non-empty, short, no control characters). */
+int st_label_valid(const char *label, ss_error *e);
+/* The id of a key for messages: its label, or its hex id. */
+void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
 
-/* ---- store.c ------------------------------------------------------------------------ */
+/* ---- session.c: who the handle is and the role checks of the verbs --------------------------- */
 
-ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
 /* The OS user named in audit records, looked up again when the uid changed. */
 void st_who(ss_store *s);
-void st_store_free(ss_store *s);
-/* mkdir -p (0700); the final directory must be empty. */
-int st_make_dirs(const char *dir, ss_error *e);
-void st_remove_store_files(const char *dir);
-int st_check_restore_target(const char *dir, ss_error *e);
+int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
+int st_require_login(ss_store *s, const char *what, ss_error *e);
 
-/* ---- env.c: LMDB environment, transactions, errors ------------------------------- */
+/* ---- env.c: LMDB environment, transactions, errors ------------------------------------------- */
 
 /* Opens (or shares) the environment of dir; create=1 creates the named databases. */
 int st_env_open(ss_store *s, int create, ss_error *e);
@@ -187,7 +196,7 @@ int st_put(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, const 
            size_t vlen, ss_error *e);
 int st_del(ss_store *s, MDB_txn *txn, int db, const void *k, size_t klen, ss_error *e);
 
-/* ---- crypto.c ---------------------------------------------------------------------- */
+/* ---- crypto.c: the symmetric primitives in the handle's library context ---------------------- */
 
 int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e);
 int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
@@ -217,7 +226,22 @@ void st_algs_free(ss_store *s);
 int st_mac_templates(ss_store *s);
 void st_mac_templates_free(ss_store *s);
 
-/* ---- slot.c: PIN slots (the master key wrapped under Argon2id(PIN)) ---------------- */
+/* ---- pkcs8.c: PKCS#8 DER of a private key and back ------------------------------------------- */
+
+/* PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
+int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
+int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
+                       ss_error *e);
+
+/* ---- keycache.c: unsealed keys, secure heap only --------------------------------------------- */
+
+/* The cached key of this record (a new reference), or NULL. */
+EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r);
+void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey);
+void st_keycache_clear(ss_store *s);
+
+/* ==== floor 1 ================================================================================= */
+/* ---- slot.c: PIN slots (the master key wrapped under Argon2id(PIN)) -------------------------- */
 
 typedef struct st_slot {
     uint8_t role;
@@ -238,7 +262,7 @@ void st_slot_encode(const st_slot *slot, su_buf *out);
 int st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
 /* meta key of a role's slot / try counter: "slot/so", "tries/officer/NAME", ... */
 void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name);
-/* defined in store.c */
+/* Stores a role's slot in meta, an officer's in the officers table. */
 int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e);
 /* Derives the session subkeys from the master key and stores them in s; keeps a
  * copy of the master key itself only when keep_mk (SO sessions, which rewrap it). */
@@ -246,107 +270,7 @@ int st_session_keys(ss_store *s, const unsigned char *mk, int keep_mk, ss_error 
 /* The slot parameters of the user role (also used for key PINs). */
 int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_t *p, ss_error *e);
 
-/* ---- record.c: key records --------------------------------------------------------- */
-
-typedef struct st_keyrec {
-    ss_keyinfo info; /* label, type, origin, state, times, description, policy, spki */
-    /* key PIN verifier: Argon2id(pin, salt) with the stored parameters */
-    int has_kpin;
-    uint32_t kpin_m, kpin_t, kpin_p;
-    unsigned char kpin_salt[ST_SALT_LEN];
-    unsigned char kpin_hash[ST_KEY_LEN];
-    /* sealed PKCS#8: nonce and ct||tag; empty once destroyed */
-    unsigned char nonce[ST_NONCE_LEN];
-    unsigned char *sealed;
-    size_t sealed_len;
-} st_keyrec;
-
-void st_keyrec_clear(st_keyrec *r);
-/* Encodes and MACs the record. */
-int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e);
-/* Decodes and checks the MAC; SU_EINTEGRITY naming `name` (label or id) on any fault. */
-int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name, st_keyrec *r,
-                     ss_error *e);
-/* Seals / unseals the PKCS#8 DER with AAD = the record's immutable attributes. */
-int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e);
-int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_t *len,
-                     ss_error *e); /* der in secure heap; free with OPENSSL_secure_clear_free */
-
-/* Loads a record by label or id inside txn (label index checked against the record). */
-int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
-                ss_error *e);
-int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
-
-/* ---- keycache.c: unsealed keys, secure heap only -------------------------------------- */
-
-/* The cached key of this record (a new reference), or NULL. */
-EVP_PKEY *st_keycache_get(ss_store *s, const st_keyrec *r);
-void st_keycache_put(ss_store *s, const st_keyrec *r, EVP_PKEY *pkey);
-void st_keycache_clear(ss_store *s);
-
-/* ---- record.c (continued): MACed per-key usage counters --------------------------------- */
-
-typedef struct st_usage {
-    uint64_t signatures;
-    int64_t last_used;
-    int64_t window_start;
-    uint32_t window_count;
-} st_usage;
-
-int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e);
-int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                   const st_usage *u, ss_error *e);
-
-/* ---- login.c: PIN attempts, also for per-key usage PINs --------------------------------- */
-
-/* One PIN attempt: its try counter, its durable marker and the words for errors. */
-typedef struct st_attempt {
-    char tries_key[128];
-    char prefix[160];
-    char marker[192];
-    char who[SS_LABEL_MAX + 32];
-    char hint_buf[SS_LABEL_MAX + 64];
-    const char *hint;
-    int audit; /* role PINs write unlock records; key PINs leave it to the signature's */
-    /* a key PIN's counter: written under the session's keys, it is in the key's
-     * freshness digest (fresh.c), so it moves the head with every change */
-    int is_key;
-    unsigned char key_id[SS_KEY_ID_LEN];
-} st_attempt;
-
-/* Before the KDF of key k's usage PIN: refuses a locked key (SU_EPIN, "locked") and
- * commits the attempt's marker, as role logins do. */
-int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_error *e);
-/* The verdict: ok resets the key's counter, a failure counts; *left = tries left. */
-int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e);
-/* In txn: zero key k's failure counter (the SO set a new key PIN). */
-int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
-
-/* ---- officer.c: approvals and activations ------------------------------------------------ */
-
-#define ST_MAX_APPROVALS 32
-typedef struct st_activation {
-    int64_t expires; /* live activation end, 0 = none */
-    uint32_t napprovals;
-    struct {
-        char name[SS_OFFICER_NAME_MAX + 1];
-        int64_t time;
-    } approvals[ST_MAX_APPROVALS];
-} st_activation;
-
-int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
-                       ss_error *e);
-int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
-                        const st_activation *a, ss_error *e);
-/* Takes officer name's pending approvals off every key and ends every live
- * activation (an activation does not record who granted it, so any could be theirs);
- * counts both for the audit record. */
-int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *withdrawn,
-                        uint32_t *ended, ss_error *e);
-/* Ends key k's live activation, keeping its pending approvals; *ended says if one was. */
-int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e);
-
-/* ---- policy.c ----------------------------------------------------------------------------- */
+/* ---- policy.c: key policies and the sign-time rules ------------------------------------------ */
 
 int st_policy_decode(const unsigned char *p, size_t n, ss_policy *out);
 /* Everything the policy says about a signature except counters that need the write txn.
@@ -358,27 +282,60 @@ int st_policy_check_counters(const ss_keyinfo *k, st_usage *u, int64_t now, ss_e
 int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int64_t now,
                                ss_error *e);
 
-/* ---- gate.c: the durable commit of signatures ------------------------------------------- */
+/* ---- unseal.c: from an unsealed PKCS#8 buffer to a signing key ------------------------------- */
 
-void st_gate_init(st_gate *g);
-void st_gate_destroy(st_gate *g);
-/* Hands the item to the committer, which re-checks the policy against the committed
- * state, bumps the counters and appends the audit record in a write transaction
- * shared with concurrent signers. The caller signs meanwhile, then waits. */
-int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e);
-/* Returns once the item's transaction is durable (SU_OK) or failed. */
-int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e);
-/* For keys with batched audit: fails closed if an earlier flush failed. */
-int st_gate_batched_ok(ss_store *s, ss_error *e);
-/* Queues the record of a released signature; flushed within ST_BATCH_MS. */
-int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
-/* Commits what is queued and stops the committer (logout, close). */
-void st_gate_flush_stop(ss_store *s);
-/* In a forked child: the parent's committer thread and queues are not ours. */
-void st_gate_after_fork(st_gate *g);
-#define ST_BATCH_MS 5
+/* The signing key of an unsealed record, keeping private bytes in the secure heap. */
+int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
+                     EVP_PKEY **out, ss_error *e);
 
-/* ---- audit.c ------------------------------------------------------------------------------- */
+/* ==== the audit head: these four still call each other (one cycle, scripts/check-layers) ====== */
+/* ---- clock.c: the clock floor ---------------------------------------------------------------- */
+
+/* The clock (now_ms) reads more than 5 minutes before floor_ms. */
+int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
+/* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
+int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
+/* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is
+ * more than 5 minutes behind floor_ms, the latest time the keystore recorded. */
+int st_clock_rule(const ss_keyinfo *k, int64_t now, int64_t floor_ms, ss_error *e);
+/* The same with the floor read from the authenticated head of txn. */
+int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, ss_error *e);
+
+/* ---- fresh_global.c: settings, PIN slots and officers bound to the audit head ---------------- */
+
+/* The digest of the stored list (meta "f/g") that the head carries. */
+int st_fresh_global_digest(ss_store *s, MDB_txn *txn, unsigned char out[32], ss_error *e);
+/* The settings, role slots and officer slots are the ones the authenticated head
+ * names: SU_EINTEGRITY naming the first one that is not. Needs the audit key. */
+int st_fresh_global_check(ss_store *s, MDB_txn *txn, ss_error *e);
+/* After changing any of them (check first, before the change): records the new list;
+ * the audit append of the same transaction puts its digest into the head. */
+int st_fresh_global_update(ss_store *s, MDB_txn *txn, ss_error *e);
+
+/* ---- fresh.c: records bound to the audit head (no replay of older copies) -------------------- */
+
+/* After any write to a key's record, usage, activation or certificates (same txn). */
+int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e);
+/* Before enforcing policy: k's records are the latest ones and match the head. */
+int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+/* Only the first half of that: k's records against its stored digest (`verify` checks
+ * the tree once for all keys). */
+int st_fresh_key_current(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+/* Within one transaction, tree updates are collected (a key signed 50 times in one
+ * group commit climbs once) and settled before the commit, which also puts the final
+ * root into the audit head. */
+void st_fresh_defer(ss_store *s);
+int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e);
+/* After a failed transaction: the collected updates died with it. */
+void st_fresh_discard(ss_store *s);
+/* Every key and the whole tree, for `audit verify`. */
+int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
+/* Recomputes every key's digest and the whole tree (format upgrade, rekey): the
+ * caller has checked the records first. */
+int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e);
+
+/* ---- audit.c: the audit log, its head and its verification ----------------------------------- */
 
 typedef struct st_audit_in {
     ss_audit_op op;
@@ -420,30 +377,101 @@ int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e);
  * the current freshness root and settings digest (upgrade.c). */
 int st_audit_head_upgrade(ss_store *s, MDB_txn *txn, ss_error *e);
 
-/* ---- upgrade.c: format upgrade and the checks of every login --------------------------- */
+/* ==== floor 2: records (above the freshness tree) ============================================= */
+/* ---- record.c: key records ------------------------------------------------------------------- */
 
-/* Format 1 -> 2 inside txn (a no-op on format 2); s->format follows what txn holds. */
-int st_upgrade_in(ss_store *s, MDB_txn *txn, ss_error *e);
-/* The same in a transaction of its own. */
-int st_upgrade(ss_store *s, ss_error *e);
-/* After a login unwrapped the keys: upgrades an older format, then checks that the
- * settings, PIN slots and officers are the latest ones and that nothing but failed
- * unlocks was written without the audit key since the last authenticated record. */
-int st_login_check(ss_store *s, ss_error *e);
+struct st_keyrec {
+    ss_keyinfo info; /* label, type, origin, state, times, description, policy, spki */
+    /* key PIN verifier: Argon2id(pin, salt) with the stored parameters */
+    int has_kpin;
+    uint32_t kpin_m, kpin_t, kpin_p;
+    unsigned char kpin_salt[ST_SALT_LEN];
+    unsigned char kpin_hash[ST_KEY_LEN];
+    /* sealed PKCS#8: nonce and ct||tag; empty once destroyed */
+    unsigned char nonce[ST_NONCE_LEN];
+    unsigned char *sealed;
+    size_t sealed_len;
+};
 
-/* ---- clock.c: the clock floor ---------------------------------------------------------- */
+void st_keyrec_clear(st_keyrec *r);
+/* Encodes and MACs the record. */
+int st_keyrec_encode(ss_store *s, const st_keyrec *r, su_buf *out, ss_error *e);
+/* Decodes and checks the MAC; SU_EINTEGRITY naming `name` (label or id) on any fault. */
+int st_keyrec_decode(ss_store *s, const unsigned char *p, size_t n, const char *name, st_keyrec *r,
+                     ss_error *e);
+/* Seals / unseals the PKCS#8 DER with AAD = the record's immutable attributes. */
+int st_keyrec_seal(ss_store *s, st_keyrec *r, const unsigned char *der, size_t len, ss_error *e);
+int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_t *len,
+                     ss_error *e); /* der in secure heap; free with OPENSSL_secure_clear_free */
 
-/* The clock (now_ms) reads more than 5 minutes before floor_ms. */
-int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
-/* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
-int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
-/* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is
- * more than 5 minutes behind floor_ms, the latest time the keystore recorded. */
-int st_clock_rule(const ss_keyinfo *k, int64_t now, int64_t floor_ms, ss_error *e);
-/* The same with the floor read from the authenticated head of txn. */
-int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, ss_error *e);
+/* Loads a record by label or id inside txn (label index checked against the record). */
+int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
+                ss_error *e);
+int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
+/* Deep copy / release of a key's public description. */
+int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
+void st_keyinfo_clear(ss_keyinfo *k);
 
-/* ---- cert.c ------------------------------------------------------------------------------ */
+/* ---- record.c (continued): MACed per-key usage counters -------------------------------------- */
+
+struct st_usage {
+    uint64_t signatures;
+    int64_t last_used;
+    int64_t window_start;
+    uint32_t window_count;
+};
+
+int st_usage_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_usage *u, ss_error *e);
+int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                   const st_usage *u, ss_error *e);
+
+/* ---- record.c (continued): MACed approvals and activation of a key (officer.c) --------------- */
+
+#define ST_MAX_APPROVALS 32
+struct st_activation {
+    int64_t expires; /* live activation end, 0 = none */
+    uint32_t napprovals;
+    struct {
+        char name[SS_OFFICER_NAME_MAX + 1];
+        int64_t time;
+    } approvals[ST_MAX_APPROVALS];
+};
+
+int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
+                       ss_error *e);
+int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                        const st_activation *a, ss_error *e);
+
+/* ==== floor 3 ================================================================================= */
+/* ---- officer.c: approvals and activations ---------------------------------------------------- */
+
+/* Takes officer name's pending approvals off every key and ends every live
+ * activation (an activation does not record who granted it, so any could be theirs);
+ * counts both for the audit record. */
+int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *withdrawn,
+                        uint32_t *ended, ss_error *e);
+/* Ends key k's live activation, keeping its pending approvals; *ended says if one was. */
+int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e);
+
+/* ---- gate.c: the durable commit of signatures ------------------------------------------------ */
+
+void st_gate_init(st_gate *g);
+void st_gate_destroy(st_gate *g);
+/* Hands the item to the committer, which re-checks the policy against the committed
+ * state, bumps the counters and appends the audit record in a write transaction
+ * shared with concurrent signers. The caller signs meanwhile, then waits. */
+int st_gate_submit(ss_store *s, st_gate_item *it, ss_error *e);
+/* Returns once the item's transaction is durable (SU_OK) or failed. */
+int st_gate_wait(ss_store *s, st_gate_item *it, ss_error *e);
+/* For keys with batched audit: fails closed if an earlier flush failed. */
+int st_gate_batched_ok(ss_store *s, ss_error *e);
+/* Queues the record of a released signature; flushed within ST_BATCH_MS. */
+int st_gate_batch(ss_store *s, const st_gate_item *it, ss_error *e);
+/* Commits what is queued and stops the committer (logout, close). */
+void st_gate_flush_stop(ss_store *s);
+#define ST_BATCH_MS 5
+
+/* ---- cert.c: certificate chains of keys ------------------------------------------------------ */
 
 /* The certificate chain stored with key id (MAC checked); *n = 0 when there is none. */
 int st_certs_load(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN], ss_blob **chain,
@@ -453,7 +481,7 @@ int st_certs_load(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LE
 int st_certs_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
                    const ss_blob *chain, size_t n, ss_error *e);
 
-/* ---- quorum.c: officer quorum for officer changes -------------------------------------- */
+/* ---- quorum.c: officer quorum for officer changes -------------------------------------------- */
 
 int st_officer_count(ss_store *s, MDB_txn *txn, uint32_t *n, ss_error *e);
 /* Q = max(the quorum setting, the largest --approvals of a key not destroyed). */
@@ -468,41 +496,18 @@ int st_admin_check(ss_store *s, MDB_txn *txn, ss_error *e);
 /* SU_EUSAGE when m approvals exceed the number of officers. */
 int st_quorum_check_approvals(ss_store *s, uint32_t m, const char *label, ss_error *e);
 
-/* ---- fresh_global.c: settings, PIN slots and officers bound to the audit head ------------ */
+/* ---- upgrade.c: format upgrade and the checks of every login --------------------------------- */
 
-/* The digest of the stored list (meta "f/g") that the head carries. */
-int st_fresh_global_digest(ss_store *s, MDB_txn *txn, unsigned char out[32], ss_error *e);
-/* The settings, role slots and officer slots are the ones the authenticated head
- * names: SU_EINTEGRITY naming the first one that is not. Needs the audit key. */
-int st_fresh_global_check(ss_store *s, MDB_txn *txn, ss_error *e);
-/* After changing any of them (check first, before the change): records the new list;
- * the audit append of the same transaction puts its digest into the head. */
-int st_fresh_global_update(ss_store *s, MDB_txn *txn, ss_error *e);
+/* Format 1 -> 2 inside txn (a no-op on format 2); s->format follows what txn holds. */
+int st_upgrade_in(ss_store *s, MDB_txn *txn, ss_error *e);
+/* The same in a transaction of its own. */
+int st_upgrade(ss_store *s, ss_error *e);
+/* After a login unwrapped the keys: upgrades an older format, then checks that the
+ * settings, PIN slots and officers are the latest ones and that nothing but failed
+ * unlocks was written without the audit key since the last authenticated record. */
+int st_login_check(ss_store *s, ss_error *e);
 
-/* ---- fresh.c: records bound to the audit head (no replay of older copies) ---------- */
-
-/* After any write to a key's record, usage, activation or certificates (same txn). */
-int st_fresh_update(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e);
-/* Before enforcing policy: k's records are the latest ones and match the head. */
-int st_fresh_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
-/* Only the first half of that: k's records against its stored digest (`verify` checks
- * the tree once for all keys). */
-int st_fresh_key_current(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
-int st_fresh_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
-/* Within one transaction, tree updates are collected (a key signed 50 times in one
- * group commit climbs once) and settled before the commit, which also puts the final
- * root into the audit head. */
-void st_fresh_defer(ss_store *s);
-int st_fresh_settle(ss_store *s, MDB_txn *txn, ss_error *e);
-/* After a failed transaction: the collected updates died with it. */
-void st_fresh_discard(ss_store *s);
-/* Every key and the whole tree, for `audit verify`. */
-int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
-/* Recomputes every key's digest and the whole tree (format upgrade, rekey): the
- * caller has checked the records first. */
-int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e);
-
-/* ---- attest_store.c: the keystore's attestation key, sealed like a key record ----- */
+/* ---- attest_store.c: the keystore's attestation key, sealed like a key record ---------------- */
 
 int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned char *cert,
                         size_t certlen, ss_error *e);
@@ -510,27 +515,50 @@ int st_attest_key_store(ss_store *s, MDB_txn *txn, EVP_PKEY *key, const unsigned
 int st_attest_key_load(ss_store *s, MDB_txn *txn, EVP_PKEY **key, unsigned char **cert,
                        size_t *certlen, ss_error *e);
 
-/* ---- helpers shared between verb files (each names the file that defines it) ------------ */
+/* ==== floor 4 ================================================================================= */
+/* ---- store.c: creating, opening and closing keystores ---------------------------------------- */
 
-/* store.c: the session's role checks */
-int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e);
-int st_require_login(ss_store *s, const char *what, ss_error *e);
-/* keys.c */
-int st_label_valid(const char *label, ss_error *e);
-/* keys.c: SU_EINTEGRITY unless the label index entry of k's label names k. */
+ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq);
+void st_store_free(ss_store *s);
+/* mkdir -p (0700); the final directory must be empty. */
+int st_make_dirs(const char *dir, ss_error *e);
+void st_remove_store_files(const char *dir);
+int st_check_restore_target(const char *dir, ss_error *e);
+
+/* ==== floor 5 ================================================================================= */
+/* ---- login.c: PIN attempts, also for per-key usage PINs -------------------------------------- */
+
+/* One PIN attempt: its try counter, its durable marker and the words for errors. */
+typedef struct st_attempt {
+    char tries_key[128];
+    char prefix[160];
+    char marker[192];
+    char who[SS_LABEL_MAX + 32];
+    char hint_buf[SS_LABEL_MAX + 64];
+    const char *hint;
+    int audit; /* role PINs write unlock records; key PINs leave it to the signature's */
+    /* a key PIN's counter: written under the session's keys, it is in the key's
+     * freshness digest (fresh.c), so it moves the head with every change */
+    int is_key;
+    unsigned char key_id[SS_KEY_ID_LEN];
+} st_attempt;
+
+/* Before the KDF of key k's usage PIN: refuses a locked key (SU_EPIN, "locked") and
+ * commits the attempt's marker, as role logins do. */
+int st_kpin_attempt_begin(ss_store *s, const ss_keyinfo *k, st_attempt *at, ss_error *e);
+/* The verdict: ok resets the key's counter, a failure counts; *left = tries left. */
+int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *left, ss_error *e);
+/* In txn: zero key k's failure counter (the SO set a new key PIN). */
+int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+
+/* ==== floor 6 ================================================================================= */
+/* ---- keys.c: key generation, import and management ------------------------------------------- */
+
+/* SU_EINTEGRITY unless the label index entry of k's label names k. */
 int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
-/* keys.c: PKCS#8 DER of pkey in secure memory; free with OPENSSL_secure_clear_free(der, len). */
-int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e);
-int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
-                       ss_error *e);
-/* unseal.c: the signing key of an unsealed record, keeping private bytes in the secure heap. */
-int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
-                     EVP_PKEY **out, ss_error *e);
-/* record.c */
-int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
-void st_keyinfo_clear(ss_keyinfo *k);
 
-/* record.c: the id of a key for messages: its label, or its hex id. */
-void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id);
+/* Files with no section: they hold public verbs only (sealstore.h), on the floor in brackets:
+ * keyref.c and selftest.c (0), attest.c (2, attest.h), backup.c (5), sign.c (6), verify.c (7),
+ * rekey.c (8). */
 
 #endif

@@ -14,19 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int st_label_valid(const char *label, ss_error *e) {
-    size_t n = label ? strlen(label) : 0;
-    if (n == 0)
-        return su_err(e, SU_EUSAGE, "key label is empty");
-    if (n > SS_LABEL_MAX)
-        return su_err(e, SU_EUSAGE, "key label '%.40s...' is longer than %d bytes", label,
-                      SS_LABEL_MAX);
-    for (const unsigned char *c = (const unsigned char *)label; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return su_err(e, SU_EUSAGE, "key label may not contain control characters");
-    return SU_OK;
-}
-
 /*
  * A new key's label must not look like another name for a key (docs/security.md,
  * "Labels"): " k2" and "k2 " pass for "k2" on a screen, and "id=HEX", "object=k2"
@@ -44,37 +31,6 @@ static int label_new_valid(const char *label, ss_error *e) {
         return su_err(e, SU_EUSAGE,
                       "key label '%s' may not contain '=', ';' or '%%' (they read as URI syntax)",
                       label);
-    return SU_OK;
-}
-
-int st_pkcs8(const EVP_PKEY *pkey, unsigned char **der, size_t *len, ss_error *e) {
-    *der = NULL;
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
-    int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
-    unsigned char *buf = n > 0 ? OPENSSL_secure_malloc((size_t)n) : NULL, *p = buf;
-    if (buf == NULL || i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != n) {
-        OPENSSL_secure_clear_free(buf, n > 0 ? (size_t)n : 0);
-        buf = NULL;
-    }
-    /* i2d built the encoding inside p8's own buffers: free them cleansed */
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    if (buf == NULL)
-        return su_err(e, SU_EIO, "cannot encode the private key");
-    *der = buf;
-    *len = (size_t)n;
-    return SU_OK;
-}
-
-int st_pkey_from_pkcs8(ss_store *s, const unsigned char *der, size_t len, EVP_PKEY **out,
-                       ss_error *e) {
-    const unsigned char *p = der;
-    *out = NULL;
-    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
-    if (p8 != NULL && p == der + len)
-        *out = EVP_PKCS82PKEY_ex(p8, s->libctx, s->propq);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    if (*out == NULL)
-        return su_err(e, SU_EUSAGE, "not a PKCS#8 private key");
     return SU_OK;
 }
 

@@ -198,3 +198,28 @@ size_t ss_digest_size(unsigned flag) {
             return digests[i].size;
     return 0;
 }
+
+int st_label_valid(const char *label, ss_error *e) {
+    size_t n = label ? strlen(label) : 0;
+    if (n == 0)
+        return su_err(e, SU_EUSAGE, "key label is empty");
+    if (n > SS_LABEL_MAX)
+        return su_err(e, SU_EUSAGE, "key label '%.40s...' is longer than %d bytes", label,
+                      SS_LABEL_MAX);
+    for (const unsigned char *c = (const unsigned char *)label; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return su_err(e, SU_EUSAGE, "key label may not contain control characters");
+    return SU_OK;
+}
+
+void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id) {
+    if (label != NULL) {
+        snprintf(out, outlen, "%s", label);
+    } else if (id != NULL) {
+        char hex[2 * SS_KEY_ID_LEN + 1];
+        su_hex(hex, id, SS_KEY_ID_LEN);
+        snprintf(out, outlen, "id=%s", hex);
+    } else {
+        snprintf(out, outlen, "?");
+    }
+}

@@ -21,18 +21,6 @@
 
 #define KEYREC_VERSION 1
 
-void st_key_name(char *out, size_t outlen, const char *label, const unsigned char *id) {
-    if (label != NULL) {
-        snprintf(out, outlen, "%s", label);
-    } else if (id != NULL) {
-        char hex[2 * SS_KEY_ID_LEN + 1];
-        su_hex(hex, id, SS_KEY_ID_LEN);
-        snprintf(out, outlen, "id=%s", hex);
-    } else {
-        snprintf(out, outlen, "?");
-    }
-}
-
 void st_keyinfo_clear(ss_keyinfo *k) {
     free(k->label);
     free(k->description);
@@ -346,5 +334,73 @@ int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
     if (!usage_mac(s, id, u, v + 28))
         return su_err(e, SU_EIO, "HMAC failed");
     int rc = st_put(s, txn, ST_DB_USAGE, id, SS_KEY_ID_LEN, v, sizeof(v), e);
+    return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
+}
+
+/* The approvals and activation record of a key (dual control, officer.c): MACed and bound
+ * to the key id, so editing it or copying it between keys is detected. */
+static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
+                             const st_activation *a, su_buf *b) {
+    su_buf_u64(b, (uint64_t)a->expires);
+    su_buf_u32(b, a->napprovals);
+    for (uint32_t i = 0; i < a->napprovals; i++) {
+        su_buf_str(b, a->approvals[i].name);
+        su_buf_u64(b, (uint64_t)a->approvals[i].time);
+    }
+    unsigned char mac[ST_MAC_LEN];
+    if (b->failed || !st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b->data, b->len, mac))
+        return 0;
+    su_buf_put(b, mac, ST_MAC_LEN);
+    return !b->failed;
+}
+
+int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
+                       ss_error *e) {
+    memset(a, 0, sizeof(*a));
+    MDB_val v;
+    int rc = st_get(s, txn, ST_DB_ACTIVATIONS, k->id, SS_KEY_ID_LEN, &v, e);
+    if (rc == SU_ENOTFOUND)
+        return SU_OK; /* never approved: deleting the record only takes approvals away */
+    if (rc != SU_OK)
+        return rc;
+    su_rd r;
+    uint64_t exp;
+    const unsigned char *p = v.mv_data;
+    su_rd_init(&r, p, v.mv_size);
+    su_rd_u64(&r, &exp);
+    su_rd_u32(&r, &a->napprovals);
+    if (a->napprovals > ST_MAX_APPROVALS)
+        r.failed = 1;
+    for (uint32_t i = 0; i < a->napprovals && !r.failed; i++) {
+        const unsigned char *name;
+        size_t n;
+        uint64_t t;
+        if (su_rd_bytes(&r, &name, &n, SS_OFFICER_NAME_MAX) && su_rd_u64(&r, &t)) {
+            memcpy(a->approvals[i].name, name, n);
+            a->approvals[i].name[n] = '\0';
+            a->approvals[i].time = (int64_t)t;
+        }
+    }
+    unsigned char mac[ST_MAC_LEN];
+    size_t body = v.mv_size - r.left;
+    if (r.failed || r.left != ST_MAC_LEN ||
+        !st_hmac(s, s->k_mac, k->id, SS_KEY_ID_LEN, p, body, mac) ||
+        CRYPTO_memcmp(mac, p + body, ST_MAC_LEN) != 0) {
+        memset(a, 0, sizeof(*a));
+        return su_err(e, SU_EINTEGRITY, "key %s: approvals record fails its integrity check",
+                      k->label);
+    }
+    a->expires = (int64_t)exp;
+    return SU_OK;
+}
+
+int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],
+                        const st_activation *a, ss_error *e) {
+    su_buf b;
+    su_buf_init(&b, 0);
+    int rc = activation_encode(s, id, a, &b)
+                 ? st_put(s, txn, ST_DB_ACTIVATIONS, id, SS_KEY_ID_LEN, b.data, b.len, e)
+                 : su_err(e, SU_EIO, "cannot encode approvals");
+    su_buf_free(&b);
     return rc == SU_OK ? st_fresh_update(s, txn, id, e) : rc;
 }

@@ -171,3 +171,17 @@ int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_
     *p = slot.p;
     return SU_OK;
 }
+
+int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e) {
+    su_buf b;
+    su_buf_init(&b, 0);
+    st_slot_encode(slot, &b);
+    char key[128];
+    st_slot_key(key, sizeof(key), "slot", (ss_role)slot->role, slot->name);
+    int rc = b.failed ? su_err(e, SU_EIO, "out of memory")
+             : slot->role == SS_ROLE_OFFICER
+                 ? st_put(s, txn, ST_DB_OFFICERS, slot->name, strlen(slot->name), b.data, b.len, e)
+                 : st_put(s, txn, ST_DB_META, key, strlen(key), b.data, b.len, e);
+    su_buf_free(&b);
+    return rc;
+}

@@ -59,18 +59,6 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
     return SU_OK;
 }
 
-/* The OS user named in audit records. Servers drop privileges after opening the
- * keystore (nginx workers), so the name follows the current uid. */
-void st_who(ss_store *s) {
-    struct passwd pw, *res = NULL;
-    char buf[1024];
-    s->uid = (uint32_t)getuid();
-    if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
-    else
-        snprintf(s->user, sizeof(s->user), "%u", (unsigned)getuid());
-}
-
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq) {
     ss_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -85,7 +73,6 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     st_who(s);
     /* now: servers rewrite their argv later (nginx: "nginx: worker process") */
     snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
-    s->pid = getpid();
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
         st_algs_free(s);
         pthread_mutex_destroy(&s->cache_mu);
@@ -257,24 +244,6 @@ void ss_logout(ss_store *s) {
     s->officer = NULL;
 }
 
-static const char *role_name(ss_role r) {
-    return r == SS_ROLE_SO ? "the SO" : r == SS_ROLE_USER ? "the user" : "an officer";
-}
-
-int st_require_role(ss_store *s, ss_role role, const char *what, ss_error *e) {
-    if (s->role == role)
-        return SU_OK;
-    if (s->role == SS_ROLE_NONE)
-        return su_err(e, SU_EPIN, "%s needs %s to log in first", what, role_name(role));
-    return su_err(e, SU_EPOLICY, "%s is reserved to %s", what, role_name(role));
-}
-
-int st_require_login(ss_store *s, const char *what, ss_error *e) {
-    if (s->role == SS_ROLE_NONE || s->keys == NULL)
-        return su_err(e, SU_EPIN, "%s needs a PIN login first", what);
-    return SU_OK;
-}
-
 /* mkdir -p with 0700 for the directories we create. */
 int st_make_dirs(const char *dir, ss_error *e) {
     char tmp[PATH_MAX];
@@ -311,20 +280,6 @@ static int put_u32(ss_store *s, MDB_txn *txn, const char *key, uint32_t v, ss_er
     unsigned char b[4];
     su_be32(b, v);
     return st_put(s, txn, ST_DB_META, key, strlen(key), b, 4, e);
-}
-
-int st_put_slot(ss_store *s, MDB_txn *txn, const st_slot *slot, ss_error *e) {
-    su_buf b;
-    su_buf_init(&b, 0);
-    st_slot_encode(slot, &b);
-    char key[128];
-    st_slot_key(key, sizeof(key), "slot", (ss_role)slot->role, slot->name);
-    int rc = b.failed ? su_err(e, SU_EIO, "out of memory")
-             : slot->role == SS_ROLE_OFFICER
-                 ? st_put(s, txn, ST_DB_OFFICERS, slot->name, strlen(slot->name), b.data, b.len, e)
-                 : st_put(s, txn, ST_DB_META, key, strlen(key), b.data, b.len, e);
-    su_buf_free(&b);
-    return rc;
 }
 
 static int init_contents(ss_store *s, const ss_init_params *p, const su_pin *so_pin,
