@@ -145,61 +145,73 @@ static int rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigne
     return st_sha256(s, "sealhsm-audit-v1", 16, content, n, out);
 }
 
-static void rec_clear(rec *r);
+/* A string field of a record: bounded, no NUL (what su_rd_str accepts). */
+static int peek_str(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
+    return su_rd_bytes(r, p, n, max) && memchr(*p, 0, *n) == NULL;
+}
 
-static int rec_decode(const unsigned char *p, size_t n, rec *r) {
-    memset(r, 0, sizeof(*r));
+/* The fields of a record, pointing into it: nothing is copied out. */
+typedef struct rec_view {
+    uint64_t seq;
+    uint64_t time;
+    uint32_t uid, pid;
+    uint8_t version, op, outcome, via;
+    const unsigned char *user, *program, *kid, *label, *reason, *digest, *tbs, *prev;
+    size_t user_len, program_len, kidlen, label_len, reason_len, digest_len, tbslen;
+    size_t content_len;
+    int auth;
+    int failed_unlock; /* an unlock denied or failed: the only records written unMACed */
+} rec_view;
+
+/*
+ * The one walker over the record format: the structure of a record without
+ * copying anything out, what `audit verify` needs for every one of possibly
+ * millions of records; rec_decode copies the strings out of it. v->seq is set
+ * (for the error message) even when the record is refused.
+ */
+static int rec_peek(const unsigned char *p, size_t n, rec_view *v) {
     su_rd rd;
-    uint8_t version, op, outcome, auth, via = 0;
-    uint64_t t;
-    const unsigned char *kid, *tbs;
-    size_t kidlen, tbslen;
+    v->version = 0;
+    v->op = 0;
+    v->outcome = 0;
+    v->via = VIA_DAEMON;
     if (n < 1 + ST_MAC_LEN)
         return 0;
     su_rd_init(&rd, p, n - 1 - ST_MAC_LEN);
-    su_rd_u8(&rd, &version);
-    su_rd_u64(&rd, &r->pub.seq);
-    su_rd_u64(&rd, &t);
-    su_rd_u32(&rd, &r->pub.uid);
-    su_rd_str(&rd, &r->user, 256);
-    su_rd_u32(&rd, &r->pub.pid);
-    su_rd_str(&rd, &r->program, 256);
-    if (version == AUDIT_VERSION_VIA)
-        su_rd_u8(&rd, &via);
-    su_rd_u8(&rd, &op);
-    su_rd_bytes(&rd, &kid, &kidlen, SS_KEY_ID_LEN);
-    su_rd_str(&rd, &r->label, SS_LABEL_MAX);
-    su_rd_u8(&rd, &outcome);
-    su_rd_str(&rd, &r->reason, SS_REASON_MAX + 512);
-    su_rd_str(&rd, &r->digest, 64);
-    su_rd_bytes(&rd, &tbs, &tbslen, sizeof(r->tbs));
-    su_rd_raw(&rd, r->pub.prev_hash, 32);
-    auth = p[n - 1 - ST_MAC_LEN];
-    if (!su_rd_done(&rd) || (version != AUDIT_VERSION && version != AUDIT_VERSION_VIA) ||
-        (version == AUDIT_VERSION_VIA && via != VIA_DAEMON) || op > SS_OP_PIN ||
-        outcome > SS_OUT_ERROR || (kidlen != 0 && kidlen != SS_KEY_ID_LEN) || auth > 1) {
-        rec_clear(r);
-        return 0;
+    su_rd_u8(&rd, &v->version);
+    su_rd_u64(&rd, &v->seq);
+    su_rd_u64(&rd, &v->time);
+    su_rd_u32(&rd, &v->uid);
+    int ok = peek_str(&rd, &v->user, &v->user_len, 256);
+    su_rd_u32(&rd, &v->pid);
+    ok = ok && peek_str(&rd, &v->program, &v->program_len, 256);
+    if (v->version == AUDIT_VERSION_VIA)
+        su_rd_u8(&rd, &v->via);
+    su_rd_u8(&rd, &v->op);
+    su_rd_bytes(&rd, &v->kid, &v->kidlen, SS_KEY_ID_LEN);
+    ok = ok && peek_str(&rd, &v->label, &v->label_len, SS_LABEL_MAX);
+    su_rd_u8(&rd, &v->outcome);
+    ok = ok && peek_str(&rd, &v->reason, &v->reason_len, SS_REASON_MAX + 512) &&
+         peek_str(&rd, &v->digest, &v->digest_len, 64);
+    su_rd_bytes(&rd, &v->tbs, &v->tbslen, 64);
+    v->prev = rd.p;
+    su_rd_raw(&rd, (unsigned char[32]){0}, 32);
+    v->auth = p[n - 1 - ST_MAC_LEN];
+    v->content_len = n - 1 - ST_MAC_LEN;
+    v->failed_unlock = v->op == SS_OP_UNLOCK && v->outcome != SS_OUT_OK;
+    return ok && su_rd_done(&rd) &&
+           (v->version == AUDIT_VERSION || v->version == AUDIT_VERSION_VIA) &&
+           v->via == VIA_DAEMON && v->op <= SS_OP_PIN && v->outcome <= SS_OUT_ERROR &&
+           (v->kidlen == 0 || v->kidlen == SS_KEY_ID_LEN) && v->auth <= 1;
+}
+
+static char *rec_str(const unsigned char *p, size_t n) {
+    char *s = malloc(n + 1);
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
     }
-    r->pub.time_ms = (int64_t)t;
-    r->pub.op = (ss_audit_op)op;
-    r->pub.outcome = (ss_audit_outcome)outcome;
-    r->pub.has_key = kidlen == SS_KEY_ID_LEN;
-    if (r->pub.has_key)
-        memcpy(r->pub.key_id, kid, SS_KEY_ID_LEN);
-    memcpy(r->tbs, tbs, tbslen);
-    r->pub.tbs_hash = tbslen ? r->tbs : NULL;
-    r->pub.tbs_hash_len = tbslen;
-    r->pub.user = r->user;
-    r->pub.program = r->program;
-    r->pub.via_daemon = via == VIA_DAEMON;
-    r->pub.label = r->label[0] ? r->label : NULL;
-    r->pub.reason = r->reason;
-    r->pub.digest = r->digest;
-    r->pub.authenticated = auth;
-    memcpy(r->pub.mac, p + n - ST_MAC_LEN, ST_MAC_LEN);
-    r->content_len = n - 1 - ST_MAC_LEN;
-    return 1;
+    return s;
 }
 
 static void rec_clear(rec *r) {
@@ -211,52 +223,46 @@ static void rec_clear(rec *r) {
     memset(r, 0, sizeof(*r));
 }
 
-/* A string field of a record: bounded, no NUL (what rec_decode accepts). */
-static int peek_str(su_rd *r, size_t max) {
-    const unsigned char *p;
-    size_t n;
-    return su_rd_bytes(r, &p, &n, max) && memchr(p, 0, n) == NULL;
-}
-
-/*
- * The structure of a record without copying anything out: what `audit verify`
- * needs for every one of possibly millions of records. Accepts exactly what
- * rec_decode accepts.
- */
-static int rec_peek(const unsigned char *p, size_t n, uint64_t *seq, const unsigned char **prev,
-                    size_t *content_len, int *auth, int *failed_unlock) {
-    su_rd rd;
-    uint8_t version, op = 0, outcome = 0, via = VIA_DAEMON;
-    uint64_t t;
-    uint32_t u32;
-    const unsigned char *kid, *tbs;
-    size_t kidlen, tbslen;
-    if (n < 1 + ST_MAC_LEN)
+/* A record with its strings copied out (malloc'd): accepts exactly what rec_peek
+ * accepts. */
+static int rec_decode(const unsigned char *p, size_t n, rec *r) {
+    rec_view v;
+    memset(r, 0, sizeof(*r));
+    if (!rec_peek(p, n, &v))
         return 0;
-    su_rd_init(&rd, p, n - 1 - ST_MAC_LEN);
-    su_rd_u8(&rd, &version);
-    su_rd_u64(&rd, seq);
-    su_rd_u64(&rd, &t);
-    su_rd_u32(&rd, &u32);
-    int ok = peek_str(&rd, 256);
-    su_rd_u32(&rd, &u32);
-    ok = ok && peek_str(&rd, 256);
-    if (version == AUDIT_VERSION_VIA)
-        su_rd_u8(&rd, &via);
-    su_rd_u8(&rd, &op);
-    su_rd_bytes(&rd, &kid, &kidlen, SS_KEY_ID_LEN);
-    ok = ok && peek_str(&rd, SS_LABEL_MAX);
-    su_rd_u8(&rd, &outcome);
-    ok = ok && peek_str(&rd, SS_REASON_MAX + 512) && peek_str(&rd, 64);
-    su_rd_bytes(&rd, &tbs, &tbslen, 64);
-    *prev = rd.p;
-    su_rd_raw(&rd, (unsigned char[32]){0}, 32);
-    *auth = p[n - 1 - ST_MAC_LEN];
-    *content_len = n - 1 - ST_MAC_LEN;
-    *failed_unlock = op == SS_OP_UNLOCK && outcome != SS_OUT_OK;
-    return ok && su_rd_done(&rd) && (version == AUDIT_VERSION || version == AUDIT_VERSION_VIA) &&
-           via == VIA_DAEMON && op <= SS_OP_PIN && outcome <= SS_OUT_ERROR &&
-           (kidlen == 0 || kidlen == SS_KEY_ID_LEN) && *auth <= 1;
+    r->user = rec_str(v.user, v.user_len);
+    r->program = rec_str(v.program, v.program_len);
+    r->label = rec_str(v.label, v.label_len);
+    r->reason = rec_str(v.reason, v.reason_len);
+    r->digest = rec_str(v.digest, v.digest_len);
+    if (r->user == NULL || r->program == NULL || r->label == NULL || r->reason == NULL ||
+        r->digest == NULL) {
+        rec_clear(r);
+        return 0;
+    }
+    r->pub.seq = v.seq;
+    r->pub.time_ms = (int64_t)v.time;
+    r->pub.uid = v.uid;
+    r->pub.pid = v.pid;
+    r->pub.op = (ss_audit_op)v.op;
+    r->pub.outcome = (ss_audit_outcome)v.outcome;
+    r->pub.has_key = v.kidlen == SS_KEY_ID_LEN;
+    if (r->pub.has_key)
+        memcpy(r->pub.key_id, v.kid, SS_KEY_ID_LEN);
+    memcpy(r->tbs, v.tbs, v.tbslen);
+    r->pub.tbs_hash = v.tbslen ? r->tbs : NULL;
+    r->pub.tbs_hash_len = v.tbslen;
+    memcpy(r->pub.prev_hash, v.prev, 32);
+    r->pub.user = r->user;
+    r->pub.program = r->program;
+    r->pub.via_daemon = v.version == AUDIT_VERSION_VIA;
+    r->pub.label = r->label[0] ? r->label : NULL;
+    r->pub.reason = r->reason;
+    r->pub.digest = r->digest;
+    r->pub.authenticated = v.auth;
+    memcpy(r->pub.mac, p + n - ST_MAC_LEN, ST_MAC_LEN);
+    r->content_len = v.content_len;
+    return 1;
 }
 
 /*
@@ -509,16 +515,15 @@ int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e) {
     *n = 0;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == SU_OK;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t seq;
-        const unsigned char *prev;
-        size_t clen;
-        int auth, failed_unlock;
+        rec_view rv;
         unsigned char hash[32];
-        if (!rec_peek(v.mv_data, v.mv_size, &seq, &prev, &clen, &auth, &failed_unlock)) {
-            rc = su_err(e, SU_EINTEGRITY, "audit record %llu is corrupt", (unsigned long long)seq);
+        if (!rec_peek(v.mv_data, v.mv_size, &rv)) {
+            rc = su_err(e, SU_EINTEGRITY, "audit record %llu is corrupt",
+                        (unsigned long long)rv.seq);
             break;
         }
-        if (!auth)
+        size_t clen = rv.content_len;
+        if (!rv.auth)
             continue;
         unsigned char *nv = OPENSSL_malloc(v.mv_size);
         if (nv == NULL) {
@@ -697,10 +702,9 @@ static void walk_stretch(stretch *st) {
     MDB_cursor_op first = st->from == 1 ? MDB_FIRST : MDB_SET_RANGE;
     for (mrc = rc == SU_OK ? mdb_cursor_get(cur, &key, &v, first) : MDB_NOTFOUND;
          mrc == 0 && rc == SU_OK; mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0, rseq;
-        const unsigned char *rprev, *p = v.mv_data;
-        size_t clen;
-        int auth, failed_unlock;
+        uint64_t seq = key.mv_size == 8 ? su_get_be64(key.mv_data) : 0;
+        const unsigned char *p = v.mv_data;
+        rec_view rv;
         unsigned char hash[32], want[ST_MAC_LEN];
         if (st->to != 0 && seq > st->to && expect > st->to)
             break; /* the stretch is complete; the next one starts here */
@@ -711,10 +715,14 @@ static void walk_stretch(stretch *st) {
                                     (unsigned long long)expect);
             break;
         }
-        if (!rec_peek(p, v.mv_size, &rseq, &rprev, &clen, &auth, &failed_unlock)) {
+        if (!rec_peek(p, v.mv_size, &rv)) {
             rc = BAD(seq, "audit record %llu is corrupt", (unsigned long long)seq);
             break;
         }
+        const unsigned char *rprev = rv.prev;
+        uint64_t rseq = rv.seq;
+        size_t clen = rv.content_len;
+        int auth = rv.auth, failed_unlock = rv.failed_unlock;
         if (!walk_hash(s, &w, p, clen, hash) || (auth && !walk_mac(&w, hash, want))) {
             rc = su_err(e, SU_EIO, "SHA-256 or HMAC failed");
             break;
