@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The audit-record decoder (static in store/audit.c), reached the way an attacker
+ * The audit-record decoder (store/audit_record.c), reached the way an attacker
  * reaches it: through records put into the audit table of a keystore. The harness
  * keeps one small keystore (logged in as the user) and per input replaces its
  * whole log with the records the input describes, then runs `audit verify`
@@ -27,7 +27,7 @@
 static ss_store *S;
 static unsigned char fresh_root[32], global[32];
 
-/* The format 2 head (store/audit.c): MAC over auth_seq, auth_hash, the freshness
+/* The format 2 head (store/audit_head.c): MAC over auth_seq, auth_hash, the freshness
  * root, the settings digest and the clock floor (0 here). */
 static void put_head(MDB_txn *txn, uint64_t seq, const unsigned char hash[32], uint64_t auth_seq,
                      const unsigned char auth_hash[32]) {

@@ -3,9 +3,10 @@
  * The clock floor. Validity windows, activation TTLs and rates read the clock of
  * the process that signs; in embedded mode that process chooses it (libfaketime,
  * a container's clock). The audit head keeps the latest time an authenticated
- * record was written (audit.c); a clock more than 5 minutes behind it is refused:
+ * record was written (audit_head.c); a clock more than 5 minutes behind it is refused:
  * signatures with the policy rule `clock`, other changes outright. After a genuine
- * correction of the clock the SO re-baselines with `sealhsm clock accept`.
+ * correction of the clock the SO re-baselines with `sealhsm clock accept`
+ * (clock_accept.c).
  */
 #include "internal.h"
 
@@ -44,30 +45,4 @@ int st_clock_check(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int64_t now, 
     int64_t floor_ms;
     int rc = st_audit_head_state(s, txn, NULL, &floor_ms, e);
     return rc == SU_OK ? st_clock_rule(k, now, floor_ms, e) : rc;
-}
-
-int ss_clock_accept(ss_store *s, ss_error *e) {
-    int rc = st_require_role(s, SS_ROLE_SO, "accepting the clock", e);
-    if (rc != SU_OK)
-        return rc;
-    MDB_txn *txn;
-    int64_t floor_ms = 0;
-    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
-        return rc;
-    rc = st_audit_head_state(s, txn, NULL, &floor_ms, e);
-    char reason[128], was[32], now[32];
-    su_format_time(floor_ms / 1000, was);
-    su_format_time(su_now(), now);
-    snprintf(reason, sizeof(reason), "clock accepted: latest recorded time moved from %s to %s",
-             was, now);
-    s->clock_rebase = 1;
-    st_audit_in in = {.op = SS_OP_STATE, .outcome = SS_OUT_OK, .reason = reason};
-    if (rc == SU_OK)
-        rc = st_audit_append(s, txn, &in, e);
-    s->clock_rebase = 0;
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    return st_commit(s, txn, e);
 }

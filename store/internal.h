@@ -288,7 +288,78 @@ int st_policy_check_activation(const ss_keyinfo *k, const st_activation *a, int6
 int st_pkey_unsealed(ss_store *s, const ss_keyinfo *k, const unsigned char *der, size_t len,
                      EVP_PKEY **out, ss_error *e);
 
-/* ==== the audit head: these four still call each other (one cycle, scripts/check-layers) ====== */
+/* ---- audit_record.c: the audit record format, its hash and its one decoder ------------------- */
+
+/* Version 2 records add `via` after the program: written for signatures made for a
+ * client of sealhsmd. Records of this process stay version 1, byte for byte. */
+#define ST_AUDIT_VERSION 1
+#define ST_AUDIT_VERSION_VIA 2
+#define ST_AUDIT_VIA_DAEMON 1
+
+/* A decoded record; strings are malloc'd (st_audit_rec_clear frees them). */
+typedef struct st_audit_rec {
+    ss_audit_rec pub;
+    char *user, *program, *label, *reason, *digest;
+    unsigned char tbs[64];
+    size_t content_len;
+} st_audit_rec;
+
+/* The fields of a record, pointing into it: nothing is copied out. */
+typedef struct st_audit_rec_view {
+    uint64_t seq;
+    uint64_t time;
+    uint32_t uid, pid;
+    uint8_t version, op, outcome, via;
+    const unsigned char *user, *program, *kid, *label, *reason, *digest, *tbs, *prev;
+    size_t user_len, program_len, kidlen, label_len, reason_len, digest_len, tbslen;
+    size_t content_len;
+    int auth;
+    int failed_unlock; /* an unlock denied or failed: the only records written unMACed */
+} st_audit_rec_view;
+
+/* h = SHA-256("sealhsm-audit-v1" || content): 1, or 0 when hashing failed. */
+int st_audit_rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]);
+/* The fields of record p[0..n) without copying anything (the verify walk): 1 when it
+ * is well formed, else 0 (v->seq is still set when n holds one). */
+int st_audit_rec_peek(const unsigned char *p, size_t n, st_audit_rec_view *v);
+/* The record with its strings copied out: 1, or 0 when st_audit_rec_peek refuses it
+ * or out of memory (r is then cleared). */
+int st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r);
+void st_audit_rec_clear(st_audit_rec *r);
+
+/* ---- audit_head.c: the MACed audit head (meta "audit/head") ---------------------------------- */
+
+typedef struct st_audit_head {
+    int v2; /* the format 2 layout */
+    uint64_t seq;
+    unsigned char hash[32];
+    uint64_t auth_seq;
+    unsigned char auth_hash[32];
+    unsigned char fresh_root[32]; /* root of the freshness tree (fresh.c) */
+    unsigned char global[32];     /* settings, slots, officers (fresh_global.c) */
+    int64_t floor_ms;             /* latest time an authenticated record was written */
+    unsigned char mac[ST_MAC_LEN];
+} st_audit_head;
+
+/* The head's MAC under s->k_audit (zeros if HMAC fails), of its own layout. */
+void st_audit_head_mac(ss_store *s, const st_audit_head *h, unsigned char out[ST_MAC_LEN]);
+/* v2: the layout of format 2, or -1: whichever the stored head has. SU_OK with a zeroed
+ * head when there is none (init); SU_EINTEGRITY when it is corrupt; env.c's errors. */
+int st_audit_head_load_as(ss_store *s, MDB_txn *txn, st_audit_head *h, int v2, ss_error *e);
+/* The same in the layout of the session (before a login: whichever is stored). */
+int st_audit_head_load(ss_store *s, MDB_txn *txn, st_audit_head *h, ss_error *e);
+/* Writes h in its layout (MAC as given). */
+int st_audit_head_store(ss_store *s, MDB_txn *txn, const st_audit_head *h, ss_error *e);
+/* The head of txn with its MAC checked: SU_EINTEGRITY when missing or failing it. */
+int st_audit_head_authentic(ss_store *s, MDB_txn *txn, st_audit_head *h, ss_error *e);
+/* The freshness root carried by the audit head, after checking the head's MAC. */
+int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
+/* The head's digest of settings, slots and officers and its clock floor (either may
+ * be NULL), after checking the head's MAC. */
+int st_audit_head_state(ss_store *s, MDB_txn *txn, unsigned char global[32], int64_t *floor_ms,
+                        ss_error *e);
+
+/* ==== above the audit head (floor 1): the clock floor and the freshness bindings ============== */
 /* ---- clock.c: the clock floor ---------------------------------------------------------------- */
 
 /* The clock (now_ms) reads more than 5 minutes before floor_ms. */
@@ -335,7 +406,11 @@ int st_fresh_verify_all(ss_store *s, MDB_txn *txn, ss_error *e);
  * caller has checked the records first. */
 int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e);
 
-/* ---- audit.c: the audit log, its head and its verification ----------------------------------- */
+/* Rewrites the head's freshness root (and MAC) after deferred tree updates. */
+int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e);
+
+/* ==== above those: the audit log, appended and verified ======================================= */
+/* ---- audit.c: appending to the audit log (encoding, chaining, syslog) ------------------------ */
 
 typedef struct st_audit_in {
     ss_audit_op op;
@@ -349,22 +424,10 @@ typedef struct st_audit_in {
     const ss_signer *signer; /* NULL: this process */
 } st_audit_in;
 
-/* ss_audit_verify with the log checked in two stretches split after record `at`
- * (0: one stretch; ST_AUDIT_SPLIT_HALF: in the middle, as ss_audit_verify does). */
-#define ST_AUDIT_SPLIT_HALF UINT64_MAX
-int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e);
 /* Appends one record in txn (MACed when the session has the audit key). */
 int st_audit_append(ss_store *s, MDB_txn *txn, const st_audit_in *in, ss_error *e);
 /* Appends in a transaction of its own; for events outside another write. */
 int st_audit_log(ss_store *s, const st_audit_in *in, ss_error *e);
-/* Rewrites the head's freshness root (and MAC) after deferred tree updates. */
-int st_audit_head_refresh(ss_store *s, MDB_txn *txn, ss_error *e);
-/* The freshness root carried by the audit head, after checking the head's MAC. */
-int st_audit_head_root(ss_store *s, MDB_txn *txn, unsigned char root[32], ss_error *e);
-/* The head's digest of settings, slots and officers and its clock floor (either may
- * be NULL), after checking the head's MAC. */
-int st_audit_head_state(ss_store *s, MDB_txn *txn, unsigned char global[32], int64_t *floor_ms,
-                        ss_error *e);
 /* SU_EINTEGRITY naming the record when a record after the authenticated head is not
  * a failed unlock chained to it (records are written without a MAC only before a
  * login). Needs the audit key. */
@@ -376,6 +439,13 @@ int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e);
 /* Format 1 -> 2: checks the old head's MAC and rewrites it in the new layout with
  * the current freshness root and settings digest (upgrade.c). */
 int st_audit_head_upgrade(ss_store *s, MDB_txn *txn, ss_error *e);
+
+/* ---- audit_verify.c: reading and verifying the audit log ------------------------------------- */
+
+/* ss_audit_verify with the log checked in two stretches split after record `at`
+ * (0: one stretch; ST_AUDIT_SPLIT_HALF: in the middle, as ss_audit_verify does). */
+#define ST_AUDIT_SPLIT_HALF UINT64_MAX
+int st_audit_verify_at(ss_store *s, uint64_t at, ss_audit_report *r, ss_error *e);
 
 /* ==== floor 2: records (above the freshness tree) ============================================= */
 /* ---- record.c: key records ------------------------------------------------------------------- */
