@@ -79,3 +79,18 @@ def test_upward_call_fails(tree, tmp_path):
     assert "util/up.c: util/ calls st_planted of store/ (store/planted.c)" in r.stderr
     # nothing else in that build is reported
     assert "1 upward or forbidden use(s)" in r.stderr
+
+
+def test_store_call_cycle_fails(tree, tmp_path):
+    # two store objects that call each other: store/ must stay a DAG
+    (tree / "store" / "aa.c").write_text("int st_bb(void);\nint st_aa(void) { return st_bb(); }\n")
+    (tree / "store" / "bb.c").write_text("int st_aa(void);\nint st_bb(void) { return st_aa(); }\n")
+    odir = tmp_path / "build" / "store" / "CMakeFiles" / "sealstore.dir"
+    odir.mkdir(parents=True)
+    for name in ("aa.c", "bb.c"):
+        subprocess.run(["cc", "-c", "-o", str(odir / f"{name}.o"), str(tree / "store" / name)],
+                       check=True)
+    r = check(tree, tmp_path / "build")
+    assert r.returncode == 1, r.stdout
+    assert "store/ call cycle between 2 files: aa.c bb.c" in r.stderr
+    assert "aa.c -> bb.c: st_bb" in r.stderr and "bb.c -> aa.c: st_aa" in r.stderr
