@@ -443,6 +443,14 @@ int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY
                         const st_activation *a, ss_error *e);
 
 /* ==== floor 3 ================================================================================= */
+/* ---- finish.c: the end of a verb's write transaction ----------------------------------------- */
+
+/* Commits txn when rc is SU_OK, else aborts it. Returns rc, or st_commit's error. */
+int st_finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e);
+/* The same, appending the audit record in first when rc is SU_OK (no record for a
+ * failed change). Returns rc, st_audit_append's or st_commit's error. */
+int st_finish_audited(ss_store *s, MDB_txn *txn, int rc, const st_audit_in *in, ss_error *e);
+
 /* ---- officer.c: approvals and activations ---------------------------------------------------- */
 
 /* Takes officer name's pending approvals off every key and ends every live

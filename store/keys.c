@@ -502,10 +502,7 @@ static int begin_key_change(ss_store *s, const char *label, const char *what, MD
 }
 
 static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e) {
-    if (rc == SU_OK)
-        rc = st_commit(s, txn, e);
-    else
-        mdb_txn_abort(txn);
+    rc = st_finish(s, txn, rc, e);
     st_keyrec_clear(r);
     return rc;
 }
