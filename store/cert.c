@@ -130,18 +130,12 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         ordered[j] = chain[idx[j]];
     if (rc == SU_OK)
         rc = st_certs_store(s, txn, r.info.id, ordered, kept, e);
-    if (rc == SU_OK) {
-        st_audit_in in = {.op = SS_OP_CERT,
-                          .outcome = SS_OUT_OK,
-                          .key_id = r.info.id,
-                          .label = label,
-                          .reason = "certificate chain stored"};
-        rc = st_audit_append(s, txn, &in, e);
-    }
-    if (rc == SU_OK)
-        rc = st_commit(s, txn, e);
-    else
-        mdb_txn_abort(txn);
+    st_audit_in in = {.op = SS_OP_CERT,
+                      .outcome = SS_OUT_OK,
+                      .key_id = r.info.id,
+                      .label = label,
+                      .reason = "certificate chain stored"};
+    rc = st_finish_audited(s, txn, rc, &in, e);
     st_keyrec_clear(&r);
     return rc;
 }

@@ -109,24 +109,11 @@ static int apply(ss_store *s, MDB_txn *txn, st_gate_item *it, int64_t now, int64
     ss_error *e = &it->err;
     const ss_sign_req *req = it->req;
     st_usage u;
-    st_activation a;
     it->rc = load_key(s, txn, it->id, lk, e);
     if (it->rc != SU_OK)
         return it->rc == SU_EIO ? it->rc : SU_OK;
     st_keyrec r = lk->r; /* borrowed: lk owns it */
-    int rc = st_fresh_check(s, txn, &r.info, e);
-    if (rc == SU_OK)
-        rc = st_clock_rule(&r.info, now, floor_ms, e);
-    if (rc == SU_OK)
-        rc = st_usage_load(s, txn, &r.info, &u, e);
-    if (rc == SU_OK)
-        rc = st_activation_load(s, txn, &r.info, &a, e);
-    if (rc == SU_OK)
-        rc = st_policy_check_static(s, &r.info, req, now, e);
-    if (rc == SU_OK)
-        rc = st_policy_check_activation(&r.info, &a, now, e);
-    if (rc == SU_OK)
-        rc = st_policy_check_counters(&r.info, &u, now, e);
+    int rc = st_sign_eval(s, txn, ST_EVAL_COMMIT, floor_ms, &r.info, req, now, &u, e);
     it->rc = rc;
     int denied = rc == SU_EPOLICY || rc == SU_ENOTFOUND;
     int fatal = SU_OK;

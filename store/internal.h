@@ -513,6 +513,14 @@ int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY
                         const st_activation *a, ss_error *e);
 
 /* ==== floor 3 ================================================================================= */
+/* ---- finish.c: the end of a verb's write transaction ----------------------------------------- */
+
+/* Commits txn when rc is SU_OK, else aborts it. Returns rc, or st_commit's error. */
+int st_finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e);
+/* The same, appending the audit record in first when rc is SU_OK (no record for a
+ * failed change). Returns rc, st_audit_append's or st_commit's error. */
+int st_finish_audited(ss_store *s, MDB_txn *txn, int rc, const st_audit_in *in, ss_error *e);
+
 /* ---- officer.c: approvals and activations ---------------------------------------------------- */
 
 /* Takes officer name's pending approvals off every key and ends every live
@@ -522,6 +530,25 @@ int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *w
                         uint32_t *ended, ss_error *e);
 /* Ends key k's live activation, keeping its pending approvals; *ended says if one was. */
 int st_activation_end(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, int *ended, ss_error *e);
+
+/* ---- evaluate.c: the sign-time evaluation (the pre-check and the commit) --------------------- */
+
+typedef enum {
+    /* ss_sign's first look, before signing: no freshness check (the commit does it); the
+     * clock rule only for batched keys (released before their commit), floor read from txn */
+    ST_EVAL_PRECHECK,
+    /* the committer's authoritative check: st_fresh_check, then the clock rule against
+     * floor_ms (the floor of the head the write txn started from) */
+    ST_EVAL_COMMIT,
+} st_eval_mode;
+/* Needs a txn (read or write) holding k's records. Runs, in this order: [freshness,] the
+ * clock rule, usage and activation loads, st_policy_check_static, _activation, _counters;
+ * the first refusal wins. 0 = allowed, with u loaded and updated for this signature (the
+ * caller stores it); else SU_EPOLICY / SU_ENOTFOUND (refused), SU_EINTEGRITY, SU_EIO.
+ * floor_ms is used only by ST_EVAL_COMMIT. */
+int st_sign_eval(ss_store *s, MDB_txn *txn, st_eval_mode mode, int64_t floor_ms,
+                 const ss_keyinfo *k, const ss_sign_req *req, int64_t now, st_usage *u,
+                 ss_error *e);
 
 /* ---- gate.c: the durable commit of signatures ------------------------------------------------ */
 

@@ -206,12 +206,8 @@ static int add_key(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin 
         rc = audit_key(s, txn, origin == SS_ORIGIN_IMPORTED ? SS_OP_IMPORT : SS_OP_KEYGEN,
                        SS_OUT_OK, k, reason, e);
     }
-    if (rc == SU_OK) {
-        rc = st_commit(s, txn, e);
-        txn = NULL;
-    }
-    if (txn != NULL)
-        mdb_txn_abort(txn);
+    if (txn != NULL) /* NULL only when the txn never began (rc is then an error) */
+        rc = st_finish(s, txn, rc, e);
     if (der != NULL)
         OPENSSL_secure_clear_free(der, derlen);
     if (rc == SU_OK && out != NULL && !st_keyinfo_copy(k, out))
@@ -502,10 +498,7 @@ static int begin_key_change(ss_store *s, const char *label, const char *what, MD
 }
 
 static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e) {
-    if (rc == SU_OK)
-        rc = st_commit(s, txn, e);
-    else
-        mdb_txn_abort(txn);
+    rc = st_finish(s, txn, rc, e);
     st_keyrec_clear(r);
     return rc;
 }

@@ -397,17 +397,11 @@ static int rewrap(ss_store *s, MDB_txn *txn, ss_role role, const char *name, con
     return rc;
 }
 
-static int audit_in(ss_store *s, MDB_txn *txn, ss_audit_op op, const char *reason, ss_error *e) {
+/* The end of the PIN and officer verbs: a global event (no key) audited with reason. */
+static int finish(ss_store *s, MDB_txn *txn, int rc, ss_audit_op op, const char *reason,
+                  ss_error *e) {
     st_audit_in in = {.op = op, .outcome = SS_OUT_OK, .reason = reason};
-    return st_audit_append(s, txn, &in, e);
-}
-
-static int finish(ss_store *s, MDB_txn *txn, int rc, ss_error *e) {
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    return st_commit(s, txn, e);
+    return st_finish_audited(s, txn, rc, &in, e);
 }
 
 int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_error *e) {
@@ -440,9 +434,7 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
     OPENSSL_cleanse(&slot, sizeof(slot));
     snprintf(reason, sizeof(reason), "PIN of %s changed", who);
-    if (rc == SU_OK)
-        rc = audit_in(s, txn, SS_OP_PIN, reason, e);
-    return finish(s, txn, rc, e);
+    return finish(s, txn, rc, SS_OP_PIN, reason, e);
 }
 
 int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e) {
@@ -461,9 +453,7 @@ int ss_pin_reset_user(ss_store *s, const su_pin *new_pin, ss_error *e) {
         rc = st_fresh_global_update(s, txn, e);
     if (rc == SU_OK)
         rc = set_tries(s, txn, "tries/user", 0, e);
-    if (rc == SU_OK)
-        rc = audit_in(s, txn, SS_OP_PIN, "user PIN reset by the SO; user lockout cleared", e);
-    return finish(s, txn, rc, e);
+    return finish(s, txn, rc, SS_OP_PIN, "user PIN reset by the SO; user lockout cleared", e);
 }
 
 static int officer_name_valid(const char *name, ss_error *e) {
@@ -507,9 +497,7 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     if (rc == SU_OK)
         rc = set_tries(s, txn, key, 0, e);
     snprintf(reason, sizeof(reason), "officer %s added", name);
-    if (rc == SU_OK)
-        rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    rc = finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, SS_OP_OFFICER, reason, e);
     if (rc == SU_EPOLICY)
         st_quorum_denied(s, SS_OP_OFFICER, e);
     return rc;
@@ -547,9 +535,7 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     snprintf(reason, sizeof(reason),
              "officer %s removed; %u pending approval%s withdrawn, %u live activation%s ended",
              name, withdrawn, withdrawn == 1 ? "" : "s", ended, ended == 1 ? "" : "s");
-    if (rc == SU_OK)
-        rc = audit_in(s, txn, SS_OP_OFFICER, reason, e);
-    rc = finish(s, txn, rc, e);
+    rc = finish(s, txn, rc, SS_OP_OFFICER, reason, e);
     if (rc == SU_EPOLICY)
         st_quorum_denied(s, SS_OP_OFFICER, e);
     return rc;

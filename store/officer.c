@@ -137,18 +137,12 @@ int ss_approve(ss_store *s, const char *label, ss_error *e) {
         }
         rc = st_activation_store(s, txn, k->id, &a, e);
     }
-    if (rc == SU_OK) {
-        st_audit_in in = {.op = SS_OP_APPROVE,
-                          .outcome = SS_OUT_OK,
-                          .key_id = k->id,
-                          .label = label,
-                          .reason = reason};
-        rc = st_audit_append(s, txn, &in, e);
-    }
-    if (rc == SU_OK)
-        rc = st_commit(s, txn, e);
-    else
-        mdb_txn_abort(txn);
+    st_audit_in in = {.op = SS_OP_APPROVE,
+                      .outcome = SS_OUT_OK,
+                      .key_id = k->id,
+                      .label = label,
+                      .reason = reason};
+    rc = st_finish_audited(s, txn, rc, &in, e);
     st_keyrec_clear(&r);
     return rc;
 }

@@ -259,11 +259,8 @@ int ss_quorum_set(ss_store *s, uint32_t m, ss_error *e) {
     char reason[96];
     snprintf(reason, sizeof(reason), "officer quorum set to %u (was %u)", m, old);
     st_audit_in in = {.op = SS_OP_OFFICER, .outcome = SS_OUT_OK, .reason = reason};
-    if (rc == SU_OK)
-        rc = st_audit_append(s, txn, &in, e);
-    if (rc == SU_OK)
-        return st_commit(s, txn, e);
-    mdb_txn_abort(txn);
+    /* st_commit never gives SU_EPOLICY: only a refusal before it is audited as denied */
+    rc = st_finish_audited(s, txn, rc, &in, e);
     if (rc == SU_EPOLICY)
         st_quorum_denied(s, SS_OP_OFFICER, e);
     return rc;
@@ -325,10 +322,5 @@ int ss_approve_admin(ss_store *s, int64_t *expires, ss_error *e) {
     if (rc == SU_OK)
         rc = st_fresh_global_update(s, txn, e);
     st_audit_in in = {.op = SS_OP_APPROVE, .outcome = SS_OUT_OK, .reason = reason};
-    if (rc == SU_OK)
-        rc = st_audit_append(s, txn, &in, e);
-    if (rc == SU_OK)
-        return st_commit(s, txn, e);
-    mdb_txn_abort(txn);
-    return rc;
+    return st_finish_audited(s, txn, rc, &in, e);
 }

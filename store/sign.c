@@ -142,7 +142,6 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     MDB_txn *txn;
     st_keyrec r;
     st_usage u;
-    st_activation a;
     if ((rc = st_txn(s, 0, &txn, e)) != SU_OK)
         return rc;
     rc = st_key_load(s, txn, NULL, id, &r, e);
@@ -161,20 +160,8 @@ int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_re
     /* A first look, to refuse before signing; the authoritative checks (freshness
      * included) run again in the commit transaction before anything is released. */
     int64_t now = su_now();
-    /* batched keys release before the commit: the clock rule must hold here (the
-     * commit checks it for the others) */
-    rc = r.info.policy.audit_batched ? st_clock_check(s, txn, &r.info, now, e) : SU_OK;
-    if (rc == SU_OK)
-        rc = st_usage_load(s, txn, &r.info, &u, e);
-    if (rc == SU_OK)
-        rc = st_activation_load(s, txn, &r.info, &a, e);
+    rc = st_sign_eval(s, txn, ST_EVAL_PRECHECK, 0, &r.info, req, now, &u, e);
     mdb_txn_abort(txn);
-    if (rc == SU_OK)
-        rc = st_policy_check_static(s, &r.info, req, now, e);
-    if (rc == SU_OK)
-        rc = st_policy_check_activation(&r.info, &a, now, e);
-    if (rc == SU_OK)
-        rc = st_policy_check_counters(&r.info, &u, now, e);
     if (rc == SU_OK)
         rc = check_kpin(s, &r, req, e);
     if (rc == SU_OK && r.info.policy.audit_batched)
