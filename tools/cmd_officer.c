@@ -29,7 +29,7 @@ int cmd_officer_add(cli *c, int argc, char **argv) {
         CLI_OPTS_COMMON,
         CLI_OPTS_LOGIN,
         {"officer-pin-file", required_argument, NULL, OPT_OFFICER_PIN_FILE},
-        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+        CLI_OPT_NEW_PIN_FILE,
         CLI_OPTS_END,
     };
     ss_store *s;
