@@ -81,6 +81,7 @@ enum {
 #define CLI_OPTS_READER CLI_OPTS_LOGIN, {"so", no_argument, NULL, OPT_SO}
 #define CLI_OPT_JSON {"json", no_argument, NULL, OPT_JSON}
 #define CLI_OPT_OUT {"out", required_argument, NULL, OPT_OUT}
+#define CLI_OPT_NEW_PIN_FILE {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE}
 #define CLI_OPTS_END {NULL, 0, NULL, 0}
 /* clang-format on */
 

@@ -11,21 +11,30 @@ static int check_name(cli *c, const char *name) {
     return SU_OK;
 }
 
+/* add and remove: one officer name, checked before the SO PIN is asked for (a usage error
+ * exits 1 without prompting), then an SO session. */
+static int so_officer_session(cli *c, int argc, char **argv, const struct option *opts,
+                              ss_store **s) {
+    *s = NULL;
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
+    if (rc == SU_OK)
+        rc = check_name(c, c->pos[0]);
+    if (rc == SU_OK)
+        rc = cli_session(c, SS_ROLE_SO, NULL, s);
+    return rc;
+}
+
 int cmd_officer_add(cli *c, int argc, char **argv) {
     static const struct option opts[] = {
         CLI_OPTS_COMMON,
         CLI_OPTS_LOGIN,
         {"officer-pin-file", required_argument, NULL, OPT_OFFICER_PIN_FILE},
-        {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+        CLI_OPT_NEW_PIN_FILE,
         CLI_OPTS_END,
     };
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
-    if (rc == SU_OK)
-        rc = check_name(c, c->pos[0]);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = so_officer_session(c, argc, argv, opts, &s);
+    if (rc != SU_OK)
         return rc;
     char what[SS_OFFICER_NAME_MAX + 16];
     snprintf(what, sizeof(what), "officer %s", c->pos[0]);
@@ -44,13 +53,9 @@ int cmd_officer_add(cli *c, int argc, char **argv) {
 
 int cmd_officer_remove(cli *c, int argc, char **argv) {
     static const struct option opts[] = {CLI_OPTS_COMMON, CLI_OPTS_LOGIN, CLI_OPTS_END};
-    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, 1, 1);
-    if (rc == SU_OK)
-        rc = check_name(c, c->pos[0]);
-    if (rc != SU_OK)
-        return rc;
     ss_store *s;
-    if ((rc = cli_session(c, SS_ROLE_SO, NULL, &s)) != SU_OK)
+    int rc = so_officer_session(c, argc, argv, opts, &s);
+    if (rc != SU_OK)
         return rc;
     rc = ss_officer_remove(s, c->pos[0], &c->err);
     if (rc == SU_OK)

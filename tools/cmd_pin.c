@@ -5,7 +5,7 @@
 static const struct option change_opts[] = {
     CLI_OPTS_COMMON,
     CLI_OPTS_READER,
-    {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+    CLI_OPT_NEW_PIN_FILE,
     CLI_OPTS_END,
 };
 
@@ -39,7 +39,7 @@ int cmd_pin_change(cli *c, int argc, char **argv) {
 static const struct option reset_opts[] = {
     CLI_OPTS_COMMON,
     CLI_OPTS_LOGIN,
-    {"new-pin-file", required_argument, NULL, OPT_NEW_PIN_FILE},
+    CLI_OPT_NEW_PIN_FILE,
     CLI_OPTS_END,
 };
 
