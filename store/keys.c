@@ -252,14 +252,33 @@ static int check_spec(ss_store *s, const ss_keyspec *spec, const char *what, ss_
     return rc;
 }
 
-int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e) {
+/* What every new key is checked for before its material exists (keygen, import): a valid
+ * spec, a label not yet taken, approvals the officers can give. */
+static int new_key_check(ss_store *s, const ss_keyspec *spec, const char *what, ss_keyinfo **out,
+                         ss_error *e) {
     if (out != NULL)
         *out = NULL;
-    int rc = check_spec(s, spec, "key generation", e);
+    int rc = check_spec(s, spec, what, e);
     if (rc == SU_OK)
         rc = label_new_valid(spec->label, e);
     if (rc == SU_OK)
         rc = st_quorum_check_approvals(s, spec->policy.approvals, spec->label, e);
+    return rc;
+}
+
+/* Stores new key material after its pairwise test; frees pkey whatever happens. */
+static int new_key_add(ss_store *s, const ss_keyspec *spec, ss_keytype t, ss_origin origin, int rc,
+                       EVP_PKEY *pkey, ss_keyinfo **out, ss_error *e) {
+    if (rc == SU_OK)
+        rc = pairwise(s, pkey, spec->label, e);
+    if (rc == SU_OK)
+        rc = add_key(s, spec, t, origin, pkey, out, e);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e) {
+    int rc = new_key_check(s, spec, "key generation", out, e);
     if (rc != SU_OK)
         return rc;
     char tn[16];
@@ -269,23 +288,12 @@ int ss_keygen(ss_store *s, const ss_keyspec *spec, ss_keyinfo **out, ss_error *e
         return SU_EUSAGE;
     EVP_PKEY *pkey = NULL;
     rc = generate(s, spec->type, &pkey, e);
-    if (rc == SU_OK)
-        rc = pairwise(s, pkey, spec->label, e);
-    if (rc == SU_OK)
-        rc = add_key(s, spec, spec->type, SS_ORIGIN_GENERATED, pkey, out, e);
-    EVP_PKEY_free(pkey);
-    return rc;
+    return new_key_add(s, spec, spec->type, SS_ORIGIN_GENERATED, rc, pkey, out, e);
 }
 
 int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, size_t len,
               ss_keyinfo **out, ss_error *e) {
-    if (out != NULL)
-        *out = NULL;
-    int rc = check_spec(s, spec, "key import", e);
-    if (rc == SU_OK)
-        rc = label_new_valid(spec->label, e);
-    if (rc == SU_OK)
-        rc = st_quorum_check_approvals(s, spec->policy.approvals, spec->label, e);
+    int rc = new_key_check(s, spec, "key import", out, e);
     if (rc != SU_OK)
         return rc;
     EVP_PKEY *pkey = NULL;
@@ -295,12 +303,7 @@ int ss_import(ss_store *s, const ss_keyspec *spec, const unsigned char *pkcs8, s
         return su_err(e, SU_EUSAGE, "key %s: import needs an unencrypted PKCS#8 private key",
                       spec->label);
     rc = type_of(pkey, spec->label, &t, e);
-    if (rc == SU_OK)
-        rc = pairwise(s, pkey, spec->label, e);
-    if (rc == SU_OK)
-        rc = add_key(s, spec, t, SS_ORIGIN_IMPORTED, pkey, out, e);
-    EVP_PKEY_free(pkey);
-    return rc;
+    return new_key_add(s, spec, t, SS_ORIGIN_IMPORTED, rc, pkey, out, e);
 }
 
 /* Fills the derived parts of a key's public view: counters, activation, certs. */
