@@ -477,6 +477,12 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
 /* Loads a record by label or id inside txn (label index checked against the record). */
 int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
                 ss_error *e);
+/* Opens a transaction (write or not) and loads the key called label. Returns SU_OK with the
+ * key live; SU_ENOTFOUND "was destroyed" for a destroyed one, still loaded, so that the verb can
+ * record its refusal; or st_txn's / st_key_load's error with *txn NULL and nothing loaded.
+ * Whenever *txn is not NULL the caller ends the transaction and clears r. */
+int st_key_open(ss_store *s, int write, const char *label, MDB_txn **txn, st_keyrec *r,
+                ss_error *e);
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
 /* Deep copy / release of a key's public description. */
 int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
@@ -498,14 +504,23 @@ int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
 /* ---- record.c (continued): MACed approvals and activation of a key (officer.c) --------------- */
 
 #define ST_MAX_APPROVALS 32
+/* One officer's approval, of a key (officer.c) or of an officer change (quorum.c). */
+typedef struct st_approval {
+    char name[SS_OFFICER_NAME_MAX + 1];
+    int64_t time;
+} st_approval;
 struct st_activation {
     int64_t expires; /* live activation end, 0 = none */
     uint32_t napprovals;
-    struct {
-        char name[SS_OFFICER_NAME_MAX + 1];
-        int64_t time;
-    } approvals[ST_MAX_APPROVALS];
+    st_approval approvals[ST_MAX_APPROVALS];
 };
+
+/* Renews the n approvals in v with the logged-in officer's, given at now: drops those
+ * older than ttl, this officer's older one and (if still is not NULL) those whose officer
+ * still() says is gone, then appends this officer's while there is room. Returns the new
+ * count. Needs s->officer set. */
+uint32_t st_approvals_renew(ss_store *s, MDB_txn *txn, st_approval *v, uint32_t n, int64_t ttl,
+                            int64_t now, int (*still)(ss_store *, MDB_txn *, const char *));
 
 int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
                        ss_error *e);
