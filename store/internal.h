@@ -181,6 +181,9 @@ int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e);
 void st_syslog_add(ss_store *s, int denied, const char *line);
 /* A cursor on one table in txn; `what` names the activity in error messages. */
 int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e);
+/* Closes the cursor of a walk that stopped on mrc (the last mdb_cursor_get result) with rc;
+ * returns rc, or st_mdb_err's error when rc is SU_OK and the walk did not reach the end. */
+int st_cursor_end(ss_store *s, MDB_cursor *cur, int rc, int mrc, const char *what, ss_error *e);
 /* A read transaction with a cursor on one table; end both with st_read_end. */
 int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
                    ss_error *e);

@@ -64,9 +64,7 @@ int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *w
             memcpy(ids[n++], k.mv_data, SS_KEY_ID_LEN);
         }
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "reading approvals", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "reading approvals", e);
     for (size_t i = 0; i < n && rc == SU_OK; i++) {
         st_keyrec r;
         int live = 0;

@@ -154,9 +154,7 @@ int st_quorum_effective(ss_store *s, MDB_txn *txn, uint32_t *setting, uint32_t *
             max = r.info.policy.approvals;
         st_keyrec_clear(&r);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "reading keys", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "reading keys", e);
     if (setting != NULL)
         *setting = set;
     *q = max;
