@@ -478,6 +478,19 @@ int ss_key_list(ss_store *s, ss_keyinfo ***out, size_t *n, ss_error *e) {
     return SU_OK;
 }
 
+/* The end of a change to a key's sealed attributes (policy, key PIN): reseals der (unsealed
+ * before the change) under r's new AAD and stores the record. Frees der in any case. */
+static int reseal_store(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, unsigned char *der,
+                        size_t derlen, ss_error *e) {
+    if (rc == SU_OK)
+        rc = st_keyrec_seal(s, r, der, derlen, e);
+    if (der != NULL)
+        OPENSSL_secure_clear_free(der, derlen);
+    if (rc == SU_OK)
+        rc = st_key_store(s, txn, r, e);
+    return rc;
+}
+
 /* Opens a write transaction with the key loaded, for the SO verbs below. */
 static int begin_key_change(ss_store *s, const char *label, const char *what, MDB_txn **txn,
                             st_keyrec *r, ss_error *e) {
@@ -562,12 +575,7 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         else if (key_pin != NULL || !r.has_kpin)
             rc = make_kpin(s, txn, &r, key_pin, e);
     }
-    if (rc == SU_OK)
-        rc = st_keyrec_seal(s, &r, der, derlen, e);
-    if (der != NULL)
-        OPENSSL_secure_clear_free(der, derlen);
-    if (rc == SU_OK)
-        rc = st_key_store(s, txn, &r, e);
+    rc = reseal_store(s, txn, &r, rc, der, derlen, e);
     if (rc == SU_OK && raised)
         rc = st_activation_end(s, txn, &r.info, &ended, e);
     if (rc == SU_OK) {
@@ -604,12 +612,7 @@ int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_e
         rc = st_keyrec_unseal(s, &r, &der, &derlen, e);
     if (rc == SU_OK)
         rc = make_kpin(s, txn, &r, new_pin, e);
-    if (rc == SU_OK)
-        rc = st_keyrec_seal(s, &r, der, derlen, e);
-    if (der != NULL)
-        OPENSSL_secure_clear_free(der, derlen);
-    if (rc == SU_OK)
-        rc = st_key_store(s, txn, &r, e);
+    rc = reseal_store(s, txn, &r, rc, der, derlen, e);
     if (rc == SU_OK)
         rc = st_kpin_tries_clear(s, txn, &r.info, e);
     if (rc == SU_OK)
