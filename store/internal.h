@@ -667,10 +667,21 @@ int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *lef
 int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
 
 /* ==== floor 6 ================================================================================= */
-/* ---- keys.c: key generation, import and management ------------------------------------------- */
+/* ---- keys.c: creating keys (keygen, import) and looking them up ------------------------------ */
 
 /* SU_EINTEGRITY unless the label index entry of k's label names k. */
 int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+/* The SO role and spec's policy checks, `what` naming the verb; SU_EUSAGE on a bad spec. */
+int st_keyspec_check(ss_store *s, const ss_keyspec *spec, const char *what, ss_error *e);
+/* Sets r's key PIN verifier from pin (Argon2id); SU_ENOPIN without one, SU_EUSAGE bad length. */
+int st_kpin_make(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin, ss_error *e);
+/* Appends the audit record of op on key k in txn. */
+int st_key_audit(ss_store *s, MDB_txn *txn, ss_audit_op op, ss_audit_outcome out,
+                 const ss_keyinfo *k, const char *reason, ss_error *e);
+
+/* ==== floor 7 ================================================================================= */
+/* ---- keyadmin.c: administering keys (policy, key PIN reset, state, destroy) ------------------ */
+/* public verbs only (sealstore.h) */
 
 /* Files with no section: they hold public verbs only (sealstore.h), on the floor in brackets:
  * keyref.c and selftest.c (0), attest.c (2, attest.h), backup.c (5), sign.c (6), verify.c (7),
