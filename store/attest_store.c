@@ -108,25 +108,19 @@ int ss_attest_ca(ss_store *s, unsigned char **der, size_t *len, ss_error *e) {
 int ss_attest_key(ss_store *s, const char *label, unsigned char **der, size_t *len, ss_error *e) {
     *der = NULL;
     int rc = st_require_login(s, "attestation", e);
-    MDB_txn *txn;
-    if (rc == SU_OK)
-        rc = st_txn(s, 0, &txn, e);
     if (rc != SU_OK)
         return rc;
+    MDB_txn *txn;
     st_keyrec r;
     EVP_PKEY *key = NULL;
     unsigned char *ca = NULL;
     size_t calen = 0;
-    rc = st_key_load(s, txn, label, NULL, &r, e);
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
+    rc = st_key_open(s, 0, label, &txn, &r, e);
+    if (txn == NULL)
         return rc;
-    }
     /* an attestation vouches for a key that can sign: a disabled or revoked key's
      * would be shown as evidence for a key no one may use (docs/security.md) */
-    if (r.info.state == SS_STATE_DESTROYED)
-        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
-    else if (r.info.state != SS_STATE_ACTIVE)
+    if (rc == SU_OK && r.info.state != SS_STATE_ACTIVE)
         rc = su_err(e, SU_EPOLICY,
                     "policy: key %s is %s: attestation is issued only for active keys", label,
                     ss_state_name(r.info.state));

@@ -280,9 +280,7 @@ int st_audit_remac(ss_store *s, MDB_txn *txn, uint64_t *n, ss_error *e) {
         OPENSSL_free(nv);
         (*n)++;
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "re-MACing the audit log", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "re-MACing the audit log", e);
     st_audit_head h;
     if (rc == SU_OK)
         rc = st_audit_head_load(s, txn, &h, e);

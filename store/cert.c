@@ -109,15 +109,9 @@ int ss_cert_import(ss_store *s, const char *label, const ss_blob *chain, size_t 
         return su_err(e, SU_EUSAGE, "key %s: give 1 to %d certificates", label, MAX_CHAIN);
     MDB_txn *txn;
     st_keyrec r;
-    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+    rc = st_key_open(s, 1, label, &txn, &r, e);
+    if (txn == NULL)
         return rc;
-    rc = st_key_load(s, txn, label, NULL, &r, e);
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    if (r.info.state == SS_STATE_DESTROYED)
-        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
     if (rc == SU_OK)
         rc = st_fresh_check(s, txn, &r.info, e);
     if (rc == SU_OK)

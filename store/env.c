@@ -394,6 +394,13 @@ int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *w
     return rc == 0 ? SU_OK : st_mdb_err(s, rc, what, e);
 }
 
+int st_cursor_end(ss_store *s, MDB_cursor *cur, int rc, int mrc, const char *what, ss_error *e) {
+    mdb_cursor_close(cur);
+    if (rc == SU_OK && mrc != MDB_NOTFOUND)
+        rc = st_mdb_err(s, mrc, what, e);
+    return rc;
+}
+
 int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
                    ss_error *e) {
     int rc = st_txn(s, 0, txn, e);

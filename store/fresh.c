@@ -529,9 +529,7 @@ int st_fresh_rebuild(ss_store *s, MDB_txn *txn, ss_error *e) {
         memcpy(id, k.mv_data, SS_KEY_ID_LEN);
         rc = update_now(s, txn, id, e);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "rebuilding the freshness tree", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "rebuilding the freshness tree", e);
     return rc;
 }
 

@@ -62,9 +62,7 @@ static int current_list(ss_store *s, MDB_txn *txn, su_buf *b, ss_error *e) {
         else
             put_entry(b, 'o', k.mv_data, k.mv_size, h);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "reading officers", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "reading officers", e);
     if (rc == SU_OK && b->failed)
         rc = su_err(e, SU_EIO, "out of memory");
     return rc;

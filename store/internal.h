@@ -181,6 +181,9 @@ int st_txn(ss_store *s, int write, MDB_txn **txn, ss_error *e);
 void st_syslog_add(ss_store *s, int denied, const char *line);
 /* A cursor on one table in txn; `what` names the activity in error messages. */
 int st_cursor(ss_store *s, MDB_txn *txn, int db, MDB_cursor **cur, const char *what, ss_error *e);
+/* Closes the cursor of a walk that stopped on mrc (the last mdb_cursor_get result) with rc;
+ * returns rc, or st_mdb_err's error when rc is SU_OK and the walk did not reach the end. */
+int st_cursor_end(ss_store *s, MDB_cursor *cur, int rc, int mrc, const char *what, ss_error *e);
 /* A read transaction with a cursor on one table; end both with st_read_end. */
 int st_read_cursor(ss_store *s, int db, MDB_txn **txn, MDB_cursor **cur, const char *what,
                    ss_error *e);
@@ -477,6 +480,12 @@ int st_keyrec_unseal(ss_store *s, const st_keyrec *r, unsigned char **der, size_
 /* Loads a record by label or id inside txn (label index checked against the record). */
 int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned char *id, st_keyrec *r,
                 ss_error *e);
+/* Opens a transaction (write or not) and loads the key called label. Returns SU_OK with the
+ * key live; SU_ENOTFOUND "was destroyed" for a destroyed one, still loaded, so that the verb can
+ * record its refusal; or st_txn's / st_key_load's error with *txn NULL and nothing loaded.
+ * Whenever *txn is not NULL the caller ends the transaction and clears r. */
+int st_key_open(ss_store *s, int write, const char *label, MDB_txn **txn, st_keyrec *r,
+                ss_error *e);
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
 /* Deep copy / release of a key's public description. */
 int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
@@ -498,14 +507,23 @@ int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
 /* ---- record.c (continued): MACed approvals and activation of a key (officer.c) --------------- */
 
 #define ST_MAX_APPROVALS 32
+/* One officer's approval, of a key (officer.c) or of an officer change (quorum.c). */
+typedef struct st_approval {
+    char name[SS_OFFICER_NAME_MAX + 1];
+    int64_t time;
+} st_approval;
 struct st_activation {
     int64_t expires; /* live activation end, 0 = none */
     uint32_t napprovals;
-    struct {
-        char name[SS_OFFICER_NAME_MAX + 1];
-        int64_t time;
-    } approvals[ST_MAX_APPROVALS];
+    st_approval approvals[ST_MAX_APPROVALS];
 };
+
+/* Renews the n approvals in v with the logged-in officer's, given at now: drops those
+ * older than ttl, this officer's older one and (if still is not NULL) those whose officer
+ * still() says is gone, then appends this officer's while there is room. Returns the new
+ * count. Needs s->officer set. */
+uint32_t st_approvals_renew(ss_store *s, MDB_txn *txn, st_approval *v, uint32_t n, int64_t ttl,
+                            int64_t now, int (*still)(ss_store *, MDB_txn *, const char *));
 
 int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activation *a,
                        ss_error *e);
@@ -649,10 +667,21 @@ int st_kpin_attempt_end(ss_store *s, const st_attempt *at, int ok, uint32_t *lef
 int st_kpin_tries_clear(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
 
 /* ==== floor 6 ================================================================================= */
-/* ---- keys.c: key generation, import and management ------------------------------------------- */
+/* ---- keys.c: creating keys (keygen, import) and looking them up ------------------------------ */
 
 /* SU_EINTEGRITY unless the label index entry of k's label names k. */
 int st_label_points_here(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, ss_error *e);
+/* The SO role and spec's policy checks, `what` naming the verb; SU_EUSAGE on a bad spec. */
+int st_keyspec_check(ss_store *s, const ss_keyspec *spec, const char *what, ss_error *e);
+/* Sets r's key PIN verifier from pin (Argon2id); SU_ENOPIN without one, SU_EUSAGE bad length. */
+int st_kpin_make(ss_store *s, MDB_txn *txn, st_keyrec *r, const su_pin *pin, ss_error *e);
+/* Appends the audit record of op on key k in txn. */
+int st_key_audit(ss_store *s, MDB_txn *txn, ss_audit_op op, ss_audit_outcome out,
+                 const ss_keyinfo *k, const char *reason, ss_error *e);
+
+/* ==== floor 7 ================================================================================= */
+/* ---- keyadmin.c: administering keys (policy, key PIN reset, state, destroy) ------------------ */
+/* public verbs only (sealstore.h) */
 
 /* Files with no section: they hold public verbs only (sealstore.h), on the floor in brackets:
  * keyref.c and selftest.c (0), attest.c (2, attest.h), backup.c (5), sign.c (6), verify.c (7),

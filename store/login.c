@@ -468,22 +468,45 @@ static int officer_name_valid(const char *name, ss_error *e) {
     return SU_OK;
 }
 
-int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e) {
-    char reason[128];
-    int rc = st_require_role(s, SS_ROLE_SO, "adding an officer", e);
+/* The opening both officer verbs share: SO role, a valid name, (for add) a new PIN, then a
+ * write transaction, the freshness check and the officer's record looked up. Returns the
+ * look-up's result (SU_OK found, SU_ENOTFOUND) or the first error; *txn is NULL when no
+ * transaction was opened, otherwise the caller ends it with officer_finish. */
+static int officer_begin(ss_store *s, const char *what, const char *name, const su_pin *pin,
+                         MDB_txn **txn, ss_error *e) {
+    *txn = NULL;
+    int rc = st_require_role(s, SS_ROLE_SO, what, e);
     if (rc == SU_OK)
         rc = officer_name_valid(name, e);
-    if (rc == SU_OK)
+    if (rc == SU_OK && pin != NULL)
         rc = check_new_pin(pin, "the officer", e);
     if (rc != SU_OK)
         return rc;
-    MDB_txn *txn;
     MDB_val v;
-    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+    if ((rc = st_txn(s, 1, txn, e)) != SU_OK) {
+        *txn = NULL;
         return rc;
-    rc = st_fresh_global_check(s, txn, e);
+    }
+    rc = st_fresh_global_check(s, *txn, e);
     if (rc == SU_OK)
-        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+        rc = st_get(s, *txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
+    return rc;
+}
+
+/* Ends an officer verb's transaction with its audit record; a quorum refusal is recorded. */
+static int officer_finish(ss_store *s, MDB_txn *txn, int rc, const char *reason, ss_error *e) {
+    rc = finish(s, txn, rc, SS_OP_OFFICER, reason, e);
+    if (rc == SU_EPOLICY)
+        st_quorum_denied(s, SS_OP_OFFICER, e);
+    return rc;
+}
+
+int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e) {
+    char reason[128];
+    MDB_txn *txn;
+    int rc = officer_begin(s, "adding an officer", name, pin, &txn, e);
+    if (txn == NULL)
+        return rc;
     if (rc == SU_OK)
         rc = su_err(e, SU_EUSAGE, "officer %s already exists", name);
     else if (rc == SU_ENOTFOUND)
@@ -497,26 +520,15 @@ int ss_officer_add(ss_store *s, const char *name, const su_pin *pin, ss_error *e
     if (rc == SU_OK)
         rc = set_tries(s, txn, key, 0, e);
     snprintf(reason, sizeof(reason), "officer %s added", name);
-    rc = finish(s, txn, rc, SS_OP_OFFICER, reason, e);
-    if (rc == SU_EPOLICY)
-        st_quorum_denied(s, SS_OP_OFFICER, e);
-    return rc;
+    return officer_finish(s, txn, rc, reason, e);
 }
 
 int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     char reason[192], key[128];
-    int rc = st_require_role(s, SS_ROLE_SO, "removing an officer", e);
-    if (rc == SU_OK)
-        rc = officer_name_valid(name, e);
-    if (rc != SU_OK)
-        return rc;
     MDB_txn *txn;
-    MDB_val v;
-    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+    int rc = officer_begin(s, "removing an officer", name, NULL, &txn, e);
+    if (txn == NULL)
         return rc;
-    rc = st_fresh_global_check(s, txn, e);
-    if (rc == SU_OK)
-        rc = st_get(s, txn, ST_DB_OFFICERS, name, strlen(name), &v, e);
     if (rc == SU_ENOTFOUND)
         rc = su_err(e, SU_ENOTFOUND, "officer %s does not exist", name);
     if (rc == SU_OK)
@@ -535,10 +547,7 @@ int ss_officer_remove(ss_store *s, const char *name, ss_error *e) {
     snprintf(reason, sizeof(reason),
              "officer %s removed; %u pending approval%s withdrawn, %u live activation%s ended",
              name, withdrawn, withdrawn == 1 ? "" : "s", ended, ended == 1 ? "" : "s");
-    rc = finish(s, txn, rc, SS_OP_OFFICER, reason, e);
-    if (rc == SU_EPOLICY)
-        st_quorum_denied(s, SS_OP_OFFICER, e);
-    return rc;
+    return officer_finish(s, txn, rc, reason, e);
 }
 
 void ss_strings_free(char **v, size_t n) {

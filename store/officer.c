@@ -64,9 +64,7 @@ int st_officer_withdraw(ss_store *s, MDB_txn *txn, const char *name, uint32_t *w
             memcpy(ids[n++], k.mv_data, SS_KEY_ID_LEN);
         }
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "reading approvals", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "reading approvals", e);
     for (size_t i = 0; i < n && rc == SU_OK; i++) {
         st_keyrec r;
         int live = 0;
@@ -89,19 +87,13 @@ int ss_approve(ss_store *s, const char *label, ss_error *e) {
     MDB_txn *txn;
     st_keyrec r;
     st_activation a;
-    if ((rc = st_txn(s, 1, &txn, e)) != SU_OK)
+    rc = st_key_open(s, 1, label, &txn, &r, e);
+    if (txn == NULL)
         return rc;
-    rc = st_key_load(s, txn, label, NULL, &r, e);
-    if (rc != SU_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
     const ss_keyinfo *k = &r.info;
-    if (k->state == SS_STATE_DESTROYED)
-        rc = su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
-    else if (k->state == SS_STATE_REVOKED)
+    if (rc == SU_OK && k->state == SS_STATE_REVOKED)
         rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
-    else if (k->policy.approvals == 0)
+    else if (rc == SU_OK && k->policy.approvals == 0)
         rc = su_err(e, SU_EUSAGE, "key %s does not require approvals", label);
     if (rc == SU_OK)
         rc = st_fresh_check(s, txn, k, e);
@@ -110,20 +102,8 @@ int ss_approve(ss_store *s, const char *label, ss_error *e) {
     char reason[160];
     if (rc == SU_OK) {
         int64_t now = su_now();
-        /* keep approvals still within the TTL, except this officer's older one */
-        uint32_t kept = 0;
-        for (uint32_t i = 0; i < a.napprovals; i++) {
-            if (a.approvals[i].time <= now - (int64_t)k->policy.activation_ttl ||
-                strcmp(a.approvals[i].name, s->officer) == 0)
-                continue;
-            a.approvals[kept++] = a.approvals[i];
-        }
-        a.napprovals = kept;
-        if (kept < ST_MAX_APPROVALS) {
-            snprintf(a.approvals[kept].name, sizeof(a.approvals[kept].name), "%s", s->officer);
-            a.approvals[kept].time = now;
-            a.napprovals++;
-        }
+        a.napprovals = st_approvals_renew(s, txn, a.approvals, a.napprovals,
+                                          (int64_t)k->policy.activation_ttl, now, NULL);
         if (a.napprovals >= k->policy.approvals) {
             a.expires = now + (int64_t)k->policy.activation_ttl;
             a.napprovals = 0;

@@ -27,10 +27,7 @@
 typedef struct admin_act {
     int64_t expires;
     uint32_t n;
-    struct {
-        char name[SS_OFFICER_NAME_MAX + 1];
-        int64_t time;
-    } a[ST_MAX_APPROVALS];
+    st_approval a[ST_MAX_APPROVALS];
 } admin_act;
 
 static int admin_mac(ss_store *s, const unsigned char *body, size_t n,
@@ -157,9 +154,7 @@ int st_quorum_effective(ss_store *s, MDB_txn *txn, uint32_t *setting, uint32_t *
             max = r.info.policy.approvals;
         st_keyrec_clear(&r);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "reading keys", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "reading keys", e);
     if (setting != NULL)
         *setting = set;
     *q = max;
@@ -288,21 +283,8 @@ int ss_approve_admin(ss_store *s, int64_t *expires, ss_error *e) {
     char reason[160];
     if (rc == SU_OK) {
         int64_t now = su_now();
-        uint32_t kept = 0;
-        /* keep approvals within the TTL by officers that still exist, except this
-         * officer's older one */
-        for (uint32_t i = 0; i < act.n; i++) {
-            if (act.a[i].time <= now - ADMIN_TTL || strcmp(act.a[i].name, s->officer) == 0 ||
-                !officer_exists(s, txn, act.a[i].name))
-                continue;
-            act.a[kept++] = act.a[i];
-        }
-        act.n = kept;
-        if (kept < ST_MAX_APPROVALS) {
-            snprintf(act.a[kept].name, sizeof(act.a[kept].name), "%s", s->officer);
-            act.a[kept].time = now;
-            act.n++;
-        }
+        /* keep approvals within the TTL by officers that still exist */
+        act.n = st_approvals_renew(s, txn, act.a, act.n, ADMIN_TTL, now, officer_exists);
         if (act.n >= q) {
             act.expires = now + ADMIN_TTL;
             char until[32];

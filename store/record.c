@@ -274,6 +274,20 @@ int st_key_load(ss_store *s, MDB_txn *txn, const char *label, const unsigned cha
     return SU_OK;
 }
 
+int st_key_open(ss_store *s, int write, const char *label, MDB_txn **txn, st_keyrec *r,
+                ss_error *e) {
+    int rc = st_txn(s, write, txn, e);
+    if (rc == SU_OK && (rc = st_key_load(s, *txn, label, NULL, r, e)) != SU_OK)
+        mdb_txn_abort(*txn);
+    if (rc != SU_OK) {
+        *txn = NULL;
+        return rc;
+    }
+    if (r->info.state == SS_STATE_DESTROYED)
+        return su_err(e, SU_ENOTFOUND, "key %s was destroyed", label);
+    return SU_OK;
+}
+
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e) {
     su_buf b;
     su_buf_init(&b, 0);
@@ -392,6 +406,23 @@ int st_activation_load(ss_store *s, MDB_txn *txn, const ss_keyinfo *k, st_activa
     }
     a->expires = (int64_t)exp;
     return SU_OK;
+}
+
+uint32_t st_approvals_renew(ss_store *s, MDB_txn *txn, st_approval *v, uint32_t n, int64_t ttl,
+                            int64_t now, int (*still)(ss_store *, MDB_txn *, const char *)) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (v[i].time <= now - ttl || strcmp(v[i].name, s->officer) == 0 ||
+            (still != NULL && !still(s, txn, v[i].name)))
+            continue;
+        v[kept++] = v[i];
+    }
+    if (kept < ST_MAX_APPROVALS) {
+        snprintf(v[kept].name, sizeof(v[kept].name), "%s", s->officer);
+        v[kept].time = now;
+        kept++;
+    }
+    return kept;
 }
 
 int st_activation_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_LEN],

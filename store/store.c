@@ -59,6 +59,18 @@ int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error
     return SU_OK;
 }
 
+/* Undoes what st_store_new set up (a half-built store, or the last step of st_store_free). */
+static void release(ss_store *s) {
+    st_algs_free(s);
+    pthread_mutex_destroy(&s->cache_mu);
+    pthread_mutex_destroy(&s->mac_mu);
+    pthread_mutex_destroy(&s->fresh_mu);
+    st_gate_destroy(&s->gate);
+    free(s->path);
+    free(s->propq);
+    free(s);
+}
+
 ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq) {
     ss_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -74,14 +86,7 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
     /* now: servers rewrite their argv later (nginx: "nginx: worker process") */
     snprintf(s->program, sizeof(s->program), "%s", program_invocation_short_name);
     if (s->path == NULL || (propq != NULL && s->propq == NULL) || !st_algs_fetch(s)) {
-        st_algs_free(s);
-        pthread_mutex_destroy(&s->cache_mu);
-        pthread_mutex_destroy(&s->mac_mu);
-        pthread_mutex_destroy(&s->fresh_mu);
-        st_gate_destroy(&s->gate);
-        free(s->path);
-        free(s->propq);
-        free(s);
+        release(s);
         return NULL;
     }
     return s;
@@ -90,14 +95,7 @@ ss_store *st_store_new(const char *dir, OSSL_LIB_CTX *libctx, const char *propq)
 void st_store_free(ss_store *s) {
     ss_logout(s);
     st_env_close(s);
-    st_algs_free(s);
-    pthread_mutex_destroy(&s->cache_mu);
-    pthread_mutex_destroy(&s->mac_mu);
-    pthread_mutex_destroy(&s->fresh_mu);
-    st_gate_destroy(&s->gate);
-    free(s->path);
-    free(s->propq);
-    free(s);
+    release(s);
 }
 
 static int read_meta(ss_store *s, ss_error *e) {

@@ -28,9 +28,7 @@ static int check_orphans(ss_store *s, MDB_txn *txn, int db, const char *what, ss
             rc = su_err(e, SU_EINTEGRITY, "%s record of key %s belongs to no key (inserted)", what,
                         name);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "verifying", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "verifying", e);
     return rc;
 }
 
@@ -66,9 +64,7 @@ static int check_keys(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error *
         st_keyrec_clear(&kr);
         r->keys++;
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "verifying keys", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "verifying keys", e);
     return rc;
 }
 
@@ -93,9 +89,7 @@ static int check_labels(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error
             st_keyrec_clear(&kr);
         r->labels++;
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "verifying labels", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "verifying labels", e);
     return rc;
 }
 
@@ -137,9 +131,7 @@ static int check_slots(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error 
                  : check_slot(s, &v, SS_ROLE_OFFICER, name, who, e);
         r->officers++;
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "verifying officers", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "verifying officers", e);
     return rc;
 }
 
@@ -183,9 +175,7 @@ static int check_meta(ss_store *s, MDB_txn *txn, ss_error *e) {
             rc = su_err(e, SU_EINTEGRITY, "keystore %s: unknown entry '%.*s' in meta (inserted)",
                         s->path, (int)(k.mv_size < 64 ? k.mv_size : 64), (const char *)k.mv_data);
     }
-    mdb_cursor_close(cur);
-    if (rc == SU_OK && mrc != MDB_NOTFOUND)
-        rc = st_mdb_err(s, mrc, "verifying", e);
+    rc = st_cursor_end(s, cur, rc, mrc, "verifying", e);
     return rc;
 }
 
