@@ -94,3 +94,4 @@ def test_store_call_cycle_fails(tree, tmp_path):
     assert r.returncode == 1, r.stdout
     assert "store/ call cycle between 2 files: aa.c bb.c" in r.stderr
     assert "aa.c -> bb.c: st_bb" in r.stderr and "bb.c -> aa.c: st_aa" in r.stderr
+    assert "1 upward or forbidden use(s)" in r.stderr
