@@ -38,7 +38,7 @@ void sc_close(sc_conn *c) {
     free(c);
 }
 
-int sc_is_daemon(const sc_conn *c) {
+bool sc_is_daemon(const sc_conn *c) {
     return c->be->daemon;
 }
 

@@ -247,8 +247,8 @@ static void remember_pin_key(remote *r, const sc_key *k) {
     pthread_mutex_unlock(&r->mu);
 }
 
-/* The label of a key known to need its usage PIN, into label; 0 when not known. */
-static int pin_key_label(remote *r, const unsigned char *id, char *label, size_t n) {
+/* The label of a key known to need its usage PIN, into label; false when not known. */
+static bool pin_key_label(remote *r, const unsigned char *id, char *label, size_t n) {
     int found = 0;
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->npin_keys && !found; i++)

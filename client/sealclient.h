@@ -87,9 +87,9 @@ typedef struct sc_config {
 int sc_open(const sc_config *cfg, sc_conn **out, su_error *e);
 void sc_close(sc_conn *c);
 
-/* 1 for the daemon backend, 0 for the embedded one (for messages and token
+/* True for the daemon backend, false for the embedded one (for messages and token
  * flags only: behaviour must not depend on it). */
-int sc_is_daemon(const sc_conn *c);
+bool sc_is_daemon(const sc_conn *c);
 
 typedef struct sc_info {
     unsigned char store_id[SC_STORE_ID_LEN];

@@ -281,11 +281,15 @@ static void drop(loop *l, size_t i, const char *why) {
     conn_free(l, c, why);
 }
 
-/*
- * Reads what the socket has for the frame in progress. Returns 1 when a frame
- * is complete, 0 when more is needed, -1 (why set) when the connection ends.
- */
-static int read_some(loop *l, conn *c, const char **why) {
+/* What read_some found on a connection. */
+typedef enum {
+    READ_ENDED = -1, /* the connection ends (why set) */
+    READ_MORE = 0,   /* the frame needs more bytes */
+    READ_FRAME = 1,  /* a frame is complete in c->payload */
+} read_state;
+
+/* Reads what the socket has for the frame in progress. */
+static read_state read_some(loop *l, conn *c, const char **why) {
     for (;;) {
         ssize_t r;
         if (c->hdr_got < SW_FRAME_HDR) {
@@ -297,22 +301,22 @@ static int read_some(loop *l, conn *c, const char **why) {
             /* grow with what arrives, not with what the header announced */
             if (!su_buf_reserve(&c->payload, room)) {
                 *why = "out of memory";
-                return -1;
+                return READ_ENDED;
             }
             r = recv(c->fd, c->payload.data + c->payload.len, room, MSG_DONTWAIT);
         }
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
+            return READ_MORE;
         if (r < 0) {
             *why = strerror(errno);
-            return -1;
+            return READ_ENDED;
         }
         if (r == 0) {
             *why = c->hdr_got == 0 && c->frame_ms == 0 ? "closed by the client"
                                                        : "closed in the middle of a frame";
-            return -1;
+            return READ_ENDED;
         }
         if (c->frame_ms == 0)
             c->frame_ms = mono_ms();
@@ -324,7 +328,7 @@ static int read_some(loop *l, conn *c, const char **why) {
                     static char msg[600]; /* the loop thread's only */
                     snprintf(msg, sizeof(msg), "protocol error: %s", e.msg);
                     *why = msg;
-                    return -1;
+                    return READ_ENDED;
                 }
                 c->payload.len = 0;
             }
@@ -335,7 +339,7 @@ static int read_some(loop *l, conn *c, const char **why) {
             c->hdr_got = 0;
             c->frame_ms = 0;
             c->last_ms = mono_ms();
-            return 1;
+            return READ_FRAME;
         }
     }
 }
@@ -490,10 +494,10 @@ int d_serve(d_server *srv, int lfd) {
             if (c->busy)
                 continue;
             if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
-                int got = read_some(&l, c, &why);
-                if (got > 0)
+                read_state got = read_some(&l, c, &why);
+                if (got == READ_FRAME)
                     queue_work(&l, c);
-                else if (got < 0)
+                else if (got == READ_ENDED)
                     drop(&l, i, why);
                 continue;
             }

@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         su_pin *pin = su_pin_new("123456", 6);
         unsigned char mk[ST_KEY_LEN];
         ss_error e = {0};
-        int ok = st_slot_open(S, &slot, pin, mk, &e);
-        FZ_CHECK(ok == 0 || ok == -SU_EINTEGRITY || ok == -SU_EIO);
+        int rc = st_slot_open(S, &slot, pin, mk, &e);
+        FZ_CHECK(rc == SU_EPIN || rc == SU_EINTEGRITY || rc == SU_EIO);
         su_pin_free(pin);
     }
     return 0;

@@ -11,31 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-int p11_attr_add(p11_object *o, CK_ATTRIBUTE_TYPE type, const void *value, size_t len) {
+bool p11_attr_add(p11_object *o, CK_ATTRIBUTE_TYPE type, const void *value, size_t len) {
     p11_attr *v = realloc(o->attrs, (o->nattrs + 1) * sizeof(*v));
 
     if (v == NULL)
-        return 0;
+        return false;
     o->attrs = v;
     v[o->nattrs].type = type;
     v[o->nattrs].len = len;
     v[o->nattrs].value = NULL;
     if (len > 0) {
         if ((v[o->nattrs].value = malloc(len)) == NULL)
-            return 0;
+            return false;
         memcpy(v[o->nattrs].value, value, len);
     }
     o->nattrs++;
-    return 1;
+    return true;
 }
 
-int p11_attr_bool(p11_object *o, CK_ATTRIBUTE_TYPE type, int v) {
+bool p11_attr_bool(p11_object *o, CK_ATTRIBUTE_TYPE type, int v) {
     CK_BBOOL b = v ? CK_TRUE : CK_FALSE;
 
     return p11_attr_add(o, type, &b, sizeof(b));
 }
 
-int p11_attr_ulong(p11_object *o, CK_ATTRIBUTE_TYPE type, CK_ULONG v) {
+bool p11_attr_ulong(p11_object *o, CK_ATTRIBUTE_TYPE type, CK_ULONG v) {
     return p11_attr_add(o, type, &v, sizeof(v));
 }
 
@@ -55,7 +55,7 @@ void p11_object_free(p11_object *o) {
     free(o);
 }
 
-int p11_attr_is_sensitive(CK_ATTRIBUTE_TYPE type) {
+bool p11_attr_is_sensitive(CK_ATTRIBUTE_TYPE type) {
     switch (type) {
     case CKA_VALUE:
     case CKA_PRIVATE_EXPONENT:
@@ -67,22 +67,22 @@ int p11_attr_is_sensitive(CK_ATTRIBUTE_TYPE type) {
     case CKA_PRIME:
     case CKA_SUBPRIME:
     case CKA_BASE:
-        return 1;
+        return true;
     default:
-        return 0;
+        return false;
     }
 }
 
-int p11_template_match(const p11_object *o, const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
+bool p11_template_match(const p11_object *o, const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
     for (CK_ULONG i = 0; i < n; i++) {
         const p11_attr *a = p11_attr_find(o, tmpl[i].type);
 
         if (a == NULL || a->len != tmpl[i].ulValueLen)
-            return 0;
+            return false;
         if (a->len > 0 && (tmpl[i].pValue == NULL || memcmp(a->value, tmpl[i].pValue, a->len) != 0))
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
 CK_RV p11_attr_get(const p11_object *o, CK_ATTRIBUTE *tmpl, CK_ULONG n) {

@@ -125,8 +125,8 @@ static const struct {
 #undef NIST_HASH
 };
 
-int p11_digestinfo_parse(const unsigned char *in, size_t len, const char **digest,
-                         const unsigned char **value, size_t *vlen) {
+bool p11_digestinfo_parse(const unsigned char *in, size_t len, const char **digest,
+                          const unsigned char **value, size_t *vlen) {
     for (size_t i = 0; i < sizeof(digestinfos) / sizeof(digestinfos[0]); i++) {
         /* the prefix length is in its own outer SEQUENCE header: 2 + body - hash */
         size_t plen = (size_t)digestinfos[i].prefix[1] + 2 - digestinfos[i].len;
@@ -135,10 +135,10 @@ int p11_digestinfo_parse(const unsigned char *in, size_t len, const char **diges
             *digest = digestinfos[i].digest;
             *value = in + plen;
             *vlen = digestinfos[i].len;
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 const char *p11_ecdsa_digest(size_t hashlen) {
@@ -154,7 +154,7 @@ const char *p11_ecdsa_digest(size_t hashlen) {
     }
 }
 
-int p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigned char *out) {
+bool p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigned char *out) {
     const unsigned char *p = der;
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
     const BIGNUM *r, *s;

@@ -22,13 +22,13 @@ static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 static const unsigned char oid_ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
 
 /* DER OCTET STRING around v: CKA_EC_POINT. */
-static int add_octet_string(p11_object *o, CK_ATTRIBUTE_TYPE type, const unsigned char *v,
-                            size_t len) {
+static bool add_octet_string(p11_object *o, CK_ATTRIBUTE_TYPE type, const unsigned char *v,
+                             size_t len) {
     unsigned char buf[3 + 255];
     size_t h = 0;
 
     if (len > 255) /* P-521's point is 133 bytes: one length byte always does */
-        return 0;
+        return false;
     buf[h++] = 0x04;
     if (len < 128) {
         buf[h++] = (unsigned char)len;
@@ -40,7 +40,7 @@ static int add_octet_string(p11_object *o, CK_ATTRIBUTE_TYPE type, const unsigne
     return p11_attr_add(o, type, buf, h + len);
 }
 
-static int add_bn(p11_object *o, CK_ATTRIBUTE_TYPE type, const EVP_PKEY *pk, const char *name) {
+static bool add_bn(p11_object *o, CK_ATTRIBUTE_TYPE type, const EVP_PKEY *pk, const char *name) {
     BIGNUM *bn = NULL;
     unsigned char buf[1024];
     int n, ok = 0;
@@ -53,7 +53,7 @@ static int add_bn(p11_object *o, CK_ATTRIBUTE_TYPE type, const EVP_PKEY *pk, con
 }
 
 /* CKA_KEY_TYPE and the public attributes of the key's type. */
-static int add_public(p11_object *o, OSSL_LIB_CTX *libctx, const sc_key *k) {
+static bool add_public(p11_object *o, OSSL_LIB_CTX *libctx, const sc_key *k) {
     const unsigned char *p = k->spki;
     EVP_PKEY *pk = d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, libctx, NULL);
     unsigned char buf[256], *der = NULL;
@@ -98,7 +98,7 @@ static int add_public(p11_object *o, OSSL_LIB_CTX *libctx, const sc_key *k) {
 }
 
 /* The DER subject of a certificate, or empty. */
-static int add_subject(p11_object *o, OSSL_LIB_CTX *libctx, const sc_blob *cert) {
+static bool add_subject(p11_object *o, OSSL_LIB_CTX *libctx, const sc_blob *cert) {
     X509 *x = cert != NULL ? X509_new_ex(libctx, NULL) : NULL;
     const unsigned char *p = cert != NULL ? cert->data : NULL;
     unsigned char *der = NULL;

@@ -64,19 +64,19 @@ typedef struct p11_object {
     size_t nattrs;
 } p11_object;
 
-/* Appends one attribute (value copied). 0 on out of memory. */
-int p11_attr_add(p11_object *o, CK_ATTRIBUTE_TYPE type, const void *value, size_t len);
-int p11_attr_bool(p11_object *o, CK_ATTRIBUTE_TYPE type, int v);
-int p11_attr_ulong(p11_object *o, CK_ATTRIBUTE_TYPE type, CK_ULONG v);
+/* Appends one attribute (value copied). False on out of memory. */
+bool p11_attr_add(p11_object *o, CK_ATTRIBUTE_TYPE type, const void *value, size_t len);
+bool p11_attr_bool(p11_object *o, CK_ATTRIBUTE_TYPE type, int v);
+bool p11_attr_ulong(p11_object *o, CK_ATTRIBUTE_TYPE type, CK_ULONG v);
 const p11_attr *p11_attr_find(const p11_object *o, CK_ATTRIBUTE_TYPE type);
 void p11_object_free(p11_object *o);
-/* 1 when every attribute of the template is present in o with the same bytes. */
-int p11_template_match(const p11_object *o, const CK_ATTRIBUTE *tmpl, CK_ULONG n);
+/* True when every attribute of the template is present in o with the same bytes. */
+bool p11_template_match(const p11_object *o, const CK_ATTRIBUTE *tmpl, CK_ULONG n);
 /* C_GetAttributeValue's rules (PKCS#11 v2.40 section 5.7) over o's attributes:
  * secret-key material types answer CKR_ATTRIBUTE_SENSITIVE. */
 CK_RV p11_attr_get(const p11_object *o, CK_ATTRIBUTE *tmpl, CK_ULONG n);
 /* 1 for the attribute types that hold private key material. */
-int p11_attr_is_sensitive(CK_ATTRIBUTE_TYPE type);
+bool p11_attr_is_sensitive(CK_ATTRIBUTE_TYPE type);
 
 /* ---- object.c: objects of a key and its certificates ------------------------- */
 
@@ -108,14 +108,14 @@ size_t p11_mech_for_alg(sc_alg alg, CK_MECHANISM_TYPE *out, size_t max);
 const char *p11_pss_hash(CK_MECHANISM_TYPE hash, size_t *len);
 const char *p11_mgf_hash(CK_RSA_PKCS_MGF_TYPE mgf);
 /* Splits a DER DigestInfo into its digest name ("sha256", also "sha1" and "md5",
- * which the store's policy refuses) and value. 0 when it is not a DigestInfo of a
+ * which the store's policy refuses) and value. False when it is not a DigestInfo of a
  * known digest in its one canonical encoding (parameters NULL). */
-int p11_digestinfo_parse(const unsigned char *in, size_t len, const char **digest,
-                         const unsigned char **value, size_t *vlen);
+bool p11_digestinfo_parse(const unsigned char *in, size_t len, const char **digest,
+                          const unsigned char **value, size_t *vlen);
 /* The digest of a raw ECDSA hash by its length (32/48/64); NULL for other lengths. */
 const char *p11_ecdsa_digest(size_t hashlen);
-/* DER ECDSA-Sig-Value -> r||s, each fieldlen bytes. 0 on malformed input. */
-int p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigned char *out);
+/* DER ECDSA-Sig-Value -> r||s, each fieldlen bytes. False on malformed input. */
+bool p11_ecdsa_raw(const unsigned char *der, size_t len, size_t fieldlen, unsigned char *out);
 /* r||s (len bytes, even) -> DER ECDSA-Sig-Value in out (OPENSSL_malloc'd); its length, or
  * 0 on failure. */
 size_t p11_ecdsa_der(const unsigned char *raw, size_t len, unsigned char **out);

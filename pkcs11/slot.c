@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int token_present(void) {
+static bool token_present(void) {
     int present;
 
     pthread_rwlock_rdlock(&p11_g->conn_lock);

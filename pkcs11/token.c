@@ -28,7 +28,7 @@ static sc_config config_of(const p11_module *m) {
     return c;
 }
 
-static int configured(const p11_module *m) {
+static bool configured(const p11_module *m) {
     return m->cfg.daemon != NULL || m->cfg.keystore != NULL;
 }
 
@@ -144,7 +144,7 @@ CK_RV p11_token_logout(p11_module *m) {
 /* The objects of one key: private key, public key, one per stored certificate.
  * A part that cannot be made (malformed public key or certificate) is left out and
  * logged; 0 only when out of memory. */
-static int key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *n, size_t *cap) {
+static bool key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *n, size_t *cap) {
     sc_blob *chain = NULL;
     size_t nc = 0;
     su_error e = {0};
@@ -160,7 +160,7 @@ static int key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *
 
         if (nv == NULL) {
             sc_blobs_free(chain, nc);
-            return 0;
+            return false;
         }
         *v = nv;
         *cap = nk;
@@ -180,18 +180,18 @@ static int key_objects(p11_module *m, const sc_key *k, p11_object ***v, size_t *
             (*v)[(*n)++] = o;
     }
     sc_blobs_free(chain, nc);
-    return 1;
+    return true;
 }
 
-static int same_object(const p11_object *a, const p11_object *b) {
+static bool same_object(const p11_object *a, const p11_object *b) {
     if (a->cls != b->cls || a->idx != b->idx || memcmp(a->key_id, b->key_id, SC_KEY_ID_LEN) != 0 ||
         a->nattrs != b->nattrs)
-        return 0;
+        return false;
     for (size_t i = 0; i < a->nattrs; i++)
         if (a->attrs[i].type != b->attrs[i].type || a->attrs[i].len != b->attrs[i].len ||
             (a->attrs[i].len > 0 && memcmp(a->attrs[i].value, b->attrs[i].value, a->attrs[i].len)))
-            return 0;
-    return 1;
+            return false;
+    return true;
 }
 
 CK_RV p11_token_refresh(p11_module *m) {

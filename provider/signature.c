@@ -31,7 +31,7 @@ typedef struct sealhsm_sigctx {
     EVP_MD *mgf1_md;   /* PSS: NULL means the signature digest */
 } SEALHSM_SIGCTX;
 
-static int is_eddsa(const SEALHSM_SIGCTX *ctx) {
+static bool is_eddsa(const SEALHSM_SIGCTX *ctx) {
     return ctx->alg == SIG_ED25519 || ctx->alg == SIG_ED448;
 }
 

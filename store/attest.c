@@ -49,7 +49,7 @@ IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_ATTESTATION);
 
 /* ---- the attestation extension ---------------------------------------------------- */
 
-static int attestation_fill(SEALHSM_ATTESTATION *a, const ss_keyinfo *k) {
+static bool attestation_fill(SEALHSM_ATTESTATION *a, const ss_keyinfo *k) {
     unsigned char digest[32];
     char type[16];
     /* anything not known to be generated inside is attested as imported: never over-claim */
@@ -64,7 +64,7 @@ static int attestation_fill(SEALHSM_ATTESTATION *a, const ss_keyinfo *k) {
            ASN1_OCTET_STRING_set(a->key_id, k->id, SS_KEY_ID_LEN);
 }
 
-static int add_attestation(X509 *x, const ss_keyinfo *k) {
+static bool add_attestation(X509 *x, const ss_keyinfo *k) {
     SEALHSM_ATTESTATION *a = SEALHSM_ATTESTATION_new();
     ASN1_OBJECT *oid = OBJ_txt2obj(ST_ATTEST_EXT_OID, 1);
     ASN1_OCTET_STRING *value = ASN1_OCTET_STRING_new();
@@ -86,7 +86,7 @@ static int add_attestation(X509 *x, const ss_keyinfo *k) {
 
 /* ---- standard extensions ------------------------------------------------------------- */
 
-static int add_basic_constraints(X509 *x, int ca) {
+static bool add_basic_constraints(X509 *x, int ca) {
     BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
     int ok = bc != NULL;
     if (ok) {
@@ -97,7 +97,7 @@ static int add_basic_constraints(X509 *x, int ca) {
     return ok;
 }
 
-static int add_ca_key_usage(X509 *x) {
+static bool add_ca_key_usage(X509 *x) {
     ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
     int ok = ku != NULL && ASN1_BIT_STRING_set_bit(ku, 5, 1) /* keyCertSign */ &&
              ASN1_BIT_STRING_set_bit(ku, 6, 1) /* cRLSign */ &&
@@ -108,7 +108,7 @@ static int add_ca_key_usage(X509 *x) {
 
 /* RFC 7093 §2 method 1 (leftmost 160 bits of SHA-256 of subjectPublicKey) rather than
  * OpenSSL's SHA-1 default: no SHA-1 anywhere, and the hash is fetched from libctx. */
-static int add_ski(X509 *x, OSSL_LIB_CTX *libctx, const char *propq) {
+static bool add_ski(X509 *x, OSSL_LIB_CTX *libctx, const char *propq) {
     const ASN1_BIT_STRING *spk = X509_get0_pubkey_bitstr(x);
     EVP_MD *sha256 = EVP_MD_fetch(libctx, "SHA2-256", propq);
     ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
@@ -124,7 +124,7 @@ static int add_ski(X509 *x, OSSL_LIB_CTX *libctx, const char *propq) {
     return ok;
 }
 
-static int add_aki(X509 *x, const ASN1_OCTET_STRING *issuer_ski) {
+static bool add_aki(X509 *x, const ASN1_OCTET_STRING *issuer_ski) {
     AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
     int ok = akid != NULL && (akid->keyid = ASN1_OCTET_STRING_dup(issuer_ski)) != NULL &&
              X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) > 0;
@@ -134,10 +134,10 @@ static int add_aki(X509 *x, const ASN1_OCTET_STRING *issuer_ski) {
 
 /* ---- certificate skeleton, signing, output --------------------------------------------- */
 
-static int set_serial(X509 *x, OSSL_LIB_CTX *libctx) {
+static bool set_serial(X509 *x, OSSL_LIB_CTX *libctx) {
     unsigned char r[SERIAL_LEN];
     if (RAND_bytes_ex(libctx, r, sizeof(r), 0) <= 0)
-        return 0;
+        return false;
     r[0] = (r[0] & 0x7f) | 0x40; /* positive, and always the full 16 bytes */
     BIGNUM *bn = BN_bin2bn(r, sizeof(r), NULL);
     int ok = bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
@@ -147,30 +147,30 @@ static int set_serial(X509 *x, OSSL_LIB_CTX *libctx) {
 
 /* Labels may be up to SS_LABEL_MAX bytes, beyond X.520's 64-character bound for CN
  * that MBSTRING_UTF8 would enforce, so the UTF8String is set as is. */
-static int set_subject_cn(X509 *x, const char *cn) {
+static bool set_subject_cn(X509 *x, const char *cn) {
     return X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, V_ASN1_UTF8STRING,
                                       (const unsigned char *)cn, -1, -1, 0);
 }
 
 /* Calendar years, not a day count: "now+10y" ends on the same date ten years on
  * (29 February moves to 1 March). */
-static int set_after_years(ASN1_TIME *t, int64_t now, int years) {
+static bool set_after_years(ASN1_TIME *t, int64_t now, int years) {
     time_t base = (time_t)now;
     struct tm tm;
     if (gmtime_r(&base, &tm) == NULL)
-        return 0;
+        return false;
     tm.tm_year += years;
     time_t end = timegm(&tm);
     return end != (time_t)-1 && ASN1_TIME_set(t, end) != NULL;
 }
 
-static int set_validity(X509 *x, int64_t now, int years, const ASN1_TIME *cap) {
+static bool set_validity(X509 *x, int64_t now, int years, const ASN1_TIME *cap) {
     if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - BACKDATE)) == NULL ||
         !set_after_years(X509_getm_notAfter(x), now, years))
-        return 0;
+        return false;
     if (cap != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), cap) > 0)
         return X509_set1_notAfter(x, cap);
-    return 1;
+    return true;
 }
 
 /* Version, serial, subject, validity and public key: what every certificate here shares. */
@@ -185,7 +185,7 @@ static X509 *new_cert(OSSL_LIB_CTX *libctx, const char *propq, const char *cn, E
     return x;
 }
 
-static int sign_cert(X509 *x, EVP_PKEY *key, OSSL_LIB_CTX *libctx, const char *propq) {
+static bool sign_cert(X509 *x, EVP_PKEY *key, OSSL_LIB_CTX *libctx, const char *propq) {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     int ok = mctx != NULL &&
              EVP_DigestSignInit_ex(mctx, NULL, ATTEST_DIGEST, libctx, propq, key, NULL) > 0 &&
@@ -194,20 +194,20 @@ static int sign_cert(X509 *x, EVP_PKEY *key, OSSL_LIB_CTX *libctx, const char *p
     return ok;
 }
 
-static int to_der(X509 *x, unsigned char **der, size_t *len) {
+static bool to_der(X509 *x, unsigned char **der, size_t *len) {
     unsigned char *out = NULL;
     int n = i2d_X509(x, &out);
     if (n <= 0)
-        return 0;
+        return false;
     *der = out;
     *len = (size_t)n;
-    return 1;
+    return true;
 }
 
 /* ---- the CA ---------------------------------------------------------------------------- */
 
-static int build_ca(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const char *cn,
-                    int64_t now, unsigned char **der, size_t *len) {
+static bool build_ca(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const char *cn,
+                     int64_t now, unsigned char **der, size_t *len) {
     X509 *x = new_cert(libctx, propq, cn, key, now, CA_YEARS, NULL);
     int ok = x != NULL && X509_set_issuer_name(x, X509_get_subject_name(x)) &&
              add_basic_constraints(x, 1) && add_ca_key_usage(x) && add_ski(x, libctx, propq) &&
@@ -265,9 +265,9 @@ static EVP_PKEY *parse_spki(OSSL_LIB_CTX *libctx, const char *propq, const ss_ke
     return pub;
 }
 
-static int build_key_cert(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *ca_key, X509 *ca,
-                          const ASN1_OCTET_STRING *ca_ski, EVP_PKEY *pub, const ss_keyinfo *k,
-                          int64_t now, unsigned char **der, size_t *len) {
+static bool build_key_cert(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *ca_key, X509 *ca,
+                           const ASN1_OCTET_STRING *ca_ski, EVP_PKEY *pub, const ss_keyinfo *k,
+                           int64_t now, unsigned char **der, size_t *len) {
     X509 *x = new_cert(libctx, propq, k->label, pub, now, KEY_YEARS, X509_get0_notAfter(ca));
     int ok = x != NULL && X509_set_issuer_name(x, X509_get_subject_name(ca)) &&
              add_basic_constraints(x, 0) && add_ski(x, libctx, propq) && add_aki(x, ca_ski) &&

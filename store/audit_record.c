@@ -23,12 +23,12 @@ const char *ss_audit_outcome_name(ss_audit_outcome o) {
     return o == SS_OUT_OK ? "ok" : o == SS_OUT_DENIED ? "denied" : "error";
 }
 
-int st_audit_rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]) {
+bool st_audit_rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]) {
     return st_sha256(s, "sealhsm-audit-v1", 16, content, n, out);
 }
 
 /* A string field of a record: bounded, no NUL (what su_rd_str accepts). */
-static int peek_str(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
+static bool peek_str(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
     return su_rd_bytes(r, p, n, max) && memchr(*p, 0, *n) == NULL;
 }
 
@@ -38,14 +38,14 @@ static int peek_str(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
  * millions of records; st_audit_rec_decode copies the strings out of it. v->seq is set
  * (for the error message) even when the record is refused.
  */
-int st_audit_rec_peek(const unsigned char *p, size_t n, st_audit_rec_view *v) {
+bool st_audit_rec_peek(const unsigned char *p, size_t n, st_audit_rec_view *v) {
     su_rd rd;
     v->version = 0;
     v->op = 0;
     v->outcome = 0;
     v->via = ST_AUDIT_VIA_DAEMON;
     if (n < 1 + ST_MAC_LEN)
-        return 0;
+        return false;
     su_rd_init(&rd, p, n - 1 - ST_MAC_LEN);
     su_rd_u8(&rd, &v->version);
     su_rd_u64(&rd, &v->seq);
@@ -94,11 +94,11 @@ void st_audit_rec_clear(st_audit_rec *r) {
 
 /* A record with its strings copied out (malloc'd): accepts exactly what st_audit_rec_peek
  * accepts. */
-int st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r) {
+bool st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r) {
     st_audit_rec_view v;
     memset(r, 0, sizeof(*r));
     if (!st_audit_rec_peek(p, n, &v))
-        return 0;
+        return false;
     r->user = rec_str(v.user, v.user_len);
     r->program = rec_str(v.program, v.program_len);
     r->label = rec_str(v.label, v.label_len);
@@ -107,7 +107,7 @@ int st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r) {
     if (r->user == NULL || r->program == NULL || r->label == NULL || r->reason == NULL ||
         r->digest == NULL) {
         st_audit_rec_clear(r);
-        return 0;
+        return false;
     }
     r->pub.seq = v.seq;
     r->pub.time_ms = (int64_t)v.time;
@@ -131,5 +131,5 @@ int st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r) {
     r->pub.authenticated = v.auth;
     memcpy(r->pub.mac, p + n - ST_MAC_LEN, ST_MAC_LEN);
     r->content_len = v.content_len;
-    return 1;
+    return true;
 }

@@ -58,7 +58,7 @@ static void w_u64(writer *w, uint64_t v) {
     w_put(w, b, 8);
 }
 
-static int checksum_file(ss_store *s, FILE *f, unsigned char out[32]) {
+static bool checksum_file(ss_store *s, FILE *f, unsigned char out[32]) {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned char buf[65536];
     int ok = c != NULL && EVP_DigestInit_ex2(c, s->sha256, NULL) == 1 && fseek(f, 0, SEEK_SET) == 0;
@@ -380,10 +380,8 @@ int ss_restore(const char *in_path, const char *new_dir, const su_pin *so_pin, O
         rc = su_err(e, SU_EIO, "out of secure memory");
     if (rc == SU_OK) {
         memcpy(t->store_id, store_id, SS_STORE_ID_LEN);
-        int ok = st_slot_open(t, &slot, so_pin, mk, e);
-        if (ok < 0)
-            rc = -ok;
-        else if (ok == 0)
+        rc = st_slot_open(t, &slot, so_pin, mk, e);
+        if (rc == SU_EPIN)
             rc = su_err(e, SU_EPIN, "wrong SO PIN for backup %s", in_path);
     }
     if (rc == SU_OK)

@@ -14,7 +14,7 @@
 
 #define SLACK_MS (5 * 60 * 1000)
 
-int st_clock_is_behind(int64_t now_ms, int64_t floor_ms) {
+bool st_clock_is_behind(int64_t now_ms, int64_t floor_ms) {
     return now_ms < floor_ms - SLACK_MS;
 }
 

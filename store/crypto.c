@@ -57,7 +57,7 @@ int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32
     return SU_OK;
 }
 
-int st_algs_fetch(ss_store *s) {
+bool st_algs_fetch(ss_store *s) {
     s->sha256 = EVP_MD_fetch(s->libctx, "SHA256", s->propq);
     s->gcm = EVP_CIPHER_fetch(s->libctx, "AES-256-GCM", s->propq);
     s->hmac = EVP_MAC_fetch(s->libctx, "HMAC", s->propq);
@@ -92,7 +92,7 @@ EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key) {
     return ctx;
 }
 
-int st_mac_templates(ss_store *s) {
+bool st_mac_templates(ss_store *s) {
     st_mac_templates_free(s);
     /* keyed once per session: HMAC init fetches its digest, which costs locks */
     s->mac_tmpl = st_hmac_new(s, s->k_mac);
@@ -137,13 +137,13 @@ static void mac_give(const ss_store *s, int which, EVP_MAC_CTX *ctx) {
     EVP_MAC_CTX_free(ctx);
 }
 
-int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
-            const char *info, unsigned char out[ST_KEY_LEN]) {
+bool st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
+             const char *info, unsigned char out[ST_KEY_LEN]) {
     EVP_KDF *kdf = EVP_KDF_fetch(s ? s->libctx : NULL, "HKDF", s ? s->propq : NULL);
     EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     EVP_KDF_free(kdf);
     if (kctx == NULL)
-        return 0;
+        return false;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ST_KEY_LEN),
@@ -156,8 +156,8 @@ int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *sa
     return ok;
 }
 
-int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
-            const void *b, size_t blen, unsigned char out[ST_MAC_LEN]) {
+bool st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
+             const void *b, size_t blen, unsigned char out[ST_MAC_LEN]) {
     int which = -1;
     if (s != NULL && key == s->k_mac && s->mac_tmpl != NULL)
         which = 0;
@@ -165,7 +165,7 @@ int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *
         which = 1;
     EVP_MAC_CTX *ctx = which >= 0 ? mac_take(s, which) : st_hmac_new(s, key);
     if (ctx == NULL)
-        return 0;
+        return false;
     size_t outl = 0;
     int ok = EVP_MAC_update(ctx, a, alen) == 1 &&
              (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
@@ -200,8 +200,8 @@ static void md_give(const ss_store *s, EVP_MD_CTX *ctx) {
     EVP_MD_CTX_free(ctx);
 }
 
-int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
-              unsigned char out[32]) {
+bool st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
+               unsigned char out[32]) {
     int pooled = s != NULL && s->sha256 != NULL;
     EVP_MD *md = pooled ? s->sha256 : EVP_MD_fetch(NULL, "SHA256", NULL);
     EVP_MD_CTX *ctx = pooled ? md_take(s) : EVP_MD_CTX_new();
@@ -218,9 +218,9 @@ int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size
     return ok;
 }
 
-static int gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
-               const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-               const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag) {
+static bool gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
+                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag) {
     EVP_CIPHER *c = s && s->gcm ? s->gcm : EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl, ok = c != NULL && ctx != NULL &&
@@ -239,19 +239,19 @@ static int gcm(const ss_store *s, int enc, const unsigned char key[ST_KEY_LEN],
     return ok;
 }
 
-int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
-                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out) {
+bool st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
+                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                 const unsigned char *in, size_t len, unsigned char *out) {
     if (len > INT32_MAX || aadlen > INT32_MAX)
-        return 0;
+        return false;
     return gcm(s, 1, key, nonce, aad, aadlen, in, len, out, out + len);
 }
 
-int st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
-                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out) {
+bool st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
+                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                 const unsigned char *in, size_t len, unsigned char *out) {
     if (len < ST_TAG_LEN || len > INT32_MAX || aadlen > INT32_MAX)
-        return 0;
+        return false;
     unsigned char tag[ST_TAG_LEN];
     memcpy(tag, in + len - ST_TAG_LEN, ST_TAG_LEN);
     int ok = gcm(s, 0, key, nonce, aad, aadlen, in, len - ST_TAG_LEN, out, tag);

@@ -167,17 +167,17 @@ static int get_node(ss_store *s, MDB_txn *txn, const char *k, size_t klen,
     return rc;
 }
 
-static int node_empty(const unsigned char node[16 * 32]) {
+static bool node_empty(const unsigned char node[16 * 32]) {
     for (int c = 0; c < 16; c++)
         if (memcmp(node + 32 * c, zero32, 32) != 0)
-            return 0;
-    return 1;
+            return false;
+    return true;
 }
 
-static int node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned char out[32]) {
+static bool node_digest(ss_store *s, const unsigned char node[16 * 32], unsigned char out[32]) {
     if (node_empty(node)) {
         memset(out, 0, 32);
-        return 1;
+        return true;
     }
     return st_sha256(s, "n", 1, node, 16 * 32, out);
 }
@@ -257,8 +257,8 @@ static int climb(ss_store *s, MDB_txn *txn, const unsigned char *id, int store,
  * key's stored digest is still the one it last saw, nothing on the key's path can
  * have changed; the key's records are still checked against that digest. */
 
-static int cache_hit(ss_store *s, const unsigned char *id, const unsigned char root[32],
-                     const unsigned char kd[32]) {
+static bool cache_hit(ss_store *s, const unsigned char *id, const unsigned char root[32],
+                      const unsigned char kd[32]) {
     int hit = 0;
     pthread_mutex_lock(&s->fresh_mu);
     if (s->fresh_have_root && memcmp(s->fresh_root, root, 32) == 0)
@@ -288,11 +288,11 @@ static void cache_note(ss_store *s, const unsigned char *id, const unsigned char
     pthread_mutex_unlock(&s->fresh_mu);
 }
 
-static int deferred(const ss_store *s, const unsigned char *id) {
+static bool deferred(const ss_store *s, const unsigned char *id) {
     for (size_t i = 0; i < s->fresh_ndirty; i++)
         if (memcmp(s->fresh_dirty[i], id, SS_KEY_ID_LEN) == 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 static int update_now(ss_store *s, MDB_txn *txn, const unsigned char *id, ss_error *e) {

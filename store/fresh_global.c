@@ -75,25 +75,25 @@ typedef struct entry {
     const unsigned char *h;
 } entry;
 
-static int next_entry(su_rd *r, entry *en) {
+static bool next_entry(su_rd *r, entry *en) {
     uint8_t kind;
     if (r->left == 0 || !su_rd_u8(r, &kind) ||
         !su_rd_bytes(r, &en->name, &en->nlen, SS_OFFICER_NAME_MAX + 32) || r->left < 32)
-        return 0;
+        return false;
     en->kind = (char)kind;
     en->h = r->p;
     su_rd_raw(r, (unsigned char[32]){0}, 32);
-    return 1;
+    return true;
 }
 
-static int find_entry(const unsigned char *list, size_t n, const entry *want, entry *out) {
+static bool find_entry(const unsigned char *list, size_t n, const entry *want, entry *out) {
     su_rd r;
     su_rd_init(&r, list, n);
     while (next_entry(&r, out))
         if (out->kind == want->kind && out->nlen == want->nlen &&
             memcmp(out->name, want->name, want->nlen) == 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 static void describe(const entry *en, char *out, size_t n) {
@@ -109,15 +109,15 @@ static void describe(const entry *en, char *out, size_t n) {
 }
 
 /* The first entry present in a but missing from or different in b. */
-static int first_difference(const unsigned char *a, size_t an, const unsigned char *b, size_t bn,
-                            entry *diff) {
+static bool first_difference(const unsigned char *a, size_t an, const unsigned char *b, size_t bn,
+                             entry *diff) {
     su_rd r;
     entry other;
     su_rd_init(&r, a, an);
     while (next_entry(&r, diff))
         if (!find_entry(b, bn, diff, &other) || CRYPTO_memcmp(other.h, diff->h, 32) != 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 int st_fresh_global_digest(ss_store *s, MDB_txn *txn, unsigned char out[32], ss_error *e) {

@@ -205,28 +205,29 @@ int st_random(ss_store *s, unsigned char *out, size_t n, ss_error *e);
 int st_argon2id(const su_pin *pin, const unsigned char salt[ST_SALT_LEN], uint32_t m_kib,
                 uint32_t t, uint32_t p, unsigned char out[ST_KEY_LEN], ss_error *e);
 /* The primitives below use the algorithms s fetched once from its library context
- * (s may be NULL: the default context, fetched per call). They return 1 / 0. */
-int st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
-            const char *info, unsigned char out[ST_KEY_LEN]);
+ * (s may be NULL: the default context, fetched per call). They return true when done,
+ * false when OpenSSL failed (the caller names the object in its error). */
+bool st_hkdf(const ss_store *s, const unsigned char *ikm, const unsigned char *salt, size_t saltlen,
+             const char *info, unsigned char out[ST_KEY_LEN]);
 /* A fresh HMAC-SHA256 context keyed with key (for streaming). */
 EVP_MAC_CTX *st_hmac_new(const ss_store *s, const unsigned char *key);
 /* HMAC-SHA256 over a || b; with s->k_mac or s->k_audit it reuses a keyed template. */
-int st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
-            const void *b, size_t blen, unsigned char out[ST_MAC_LEN]);
-int st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
-              unsigned char out[32]);
+bool st_hmac(const ss_store *s, const unsigned char key[ST_KEY_LEN], const void *a, size_t alen,
+             const void *b, size_t blen, unsigned char out[ST_MAC_LEN]);
+bool st_sha256(const ss_store *s, const void *a, size_t alen, const void *b, size_t blen,
+               unsigned char out[32]);
 /* AES-256-GCM. seal: out gets ct||tag (len + ST_TAG_LEN). open: out gets len - ST_TAG_LEN
- * bytes; returns 0 on tag mismatch. */
-int st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
-                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out);
-int st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
-                const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
-                const unsigned char *in, size_t len, unsigned char *out);
+ * bytes; false on tag mismatch (out is then wiped). */
+bool st_gcm_seal(const ss_store *s, const unsigned char key[ST_KEY_LEN],
+                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                 const unsigned char *in, size_t len, unsigned char *out);
+bool st_gcm_open(const ss_store *s, const unsigned char key[ST_KEY_LEN],
+                 const unsigned char nonce[ST_NONCE_LEN], const void *aad, size_t aadlen,
+                 const unsigned char *in, size_t len, unsigned char *out);
 /* Fetches the algorithms once per handle; keyed MAC templates once per session. */
-int st_algs_fetch(ss_store *s);
+bool st_algs_fetch(ss_store *s);
 void st_algs_free(ss_store *s);
-int st_mac_templates(ss_store *s);
+bool st_mac_templates(ss_store *s);
 void st_mac_templates_free(ss_store *s);
 
 /* ---- pkcs8.c: PKCS#8 DER of a private key and back ------------------------------------------- */
@@ -258,11 +259,14 @@ typedef struct st_slot {
 int st_slot_make(ss_store *s, ss_role role, const char *name, const unsigned char *mk,
                  const su_pin *pin, uint32_t m_kib, uint32_t t, uint32_t p, st_slot *out,
                  ss_error *e);
-/* 1: unwrapped into mk; 0: wrong PIN; < 0 never (errors are SU_* > 0 returned negated). */
+/* Unwraps the master key of slot with pin into mk (ST_KEY_LEN bytes). Returns SU_OK;
+ * SU_EPIN, e untouched, when pin does not open the slot (the caller counts the try and
+ * names who); SU_EINTEGRITY for Argon2id parameters no keystore has, SU_EIO. */
 int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned char *mk,
                  ss_error *e);
 void st_slot_encode(const st_slot *slot, su_buf *out);
-int st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
+/* A stored slot; false when p[0..n) is not exactly one (the caller says which). */
+bool st_slot_decode(const unsigned char *p, size_t n, st_slot *out);
 /* meta key of a role's slot / try counter: "slot/so", "tries/officer/NAME", ... */
 void st_slot_key(char *out, size_t outlen, const char *kind, ss_role role, const char *name);
 /* Stores a role's slot in meta, an officer's in the officers table. */
@@ -275,7 +279,8 @@ int st_user_kdf(ss_store *s, MDB_txn *txn, uint32_t *m_kib, uint32_t *t, uint32_
 
 /* ---- policy.c: key policies and the sign-time rules ------------------------------------------ */
 
-int st_policy_decode(const unsigned char *p, size_t n, ss_policy *out);
+/* A policy as stored in a key record; false when p[0..n) is not exactly one. */
+bool st_policy_decode(const unsigned char *p, size_t n, ss_policy *out);
 /* Everything the policy says about a signature except counters that need the write txn.
  * 0 = allowed; else SU_EPOLICY / SU_ENOTFOUND with the message "policy: key L: ...". */
 int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int64_t now,
@@ -320,14 +325,14 @@ typedef struct st_audit_rec_view {
     int failed_unlock; /* an unlock denied or failed: the only records written unMACed */
 } st_audit_rec_view;
 
-/* h = SHA-256("sealhsm-audit-v1" || content): 1, or 0 when hashing failed. */
-int st_audit_rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]);
-/* The fields of record p[0..n) without copying anything (the verify walk): 1 when it
- * is well formed, else 0 (v->seq is still set when n holds one). */
-int st_audit_rec_peek(const unsigned char *p, size_t n, st_audit_rec_view *v);
-/* The record with its strings copied out: 1, or 0 when st_audit_rec_peek refuses it
- * or out of memory (r is then cleared). */
-int st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r);
+/* h = SHA-256("sealhsm-audit-v1" || content); false when hashing failed. */
+bool st_audit_rec_hash(ss_store *s, const unsigned char *content, size_t n, unsigned char out[32]);
+/* The fields of record p[0..n) without copying anything (the verify walk): true when
+ * it is well formed, else false (v->seq is still set when n holds one). */
+bool st_audit_rec_peek(const unsigned char *p, size_t n, st_audit_rec_view *v);
+/* The record with its strings copied out: false when st_audit_rec_peek refuses it or
+ * out of memory (r is then cleared). */
+bool st_audit_rec_decode(const unsigned char *p, size_t n, st_audit_rec *r);
 void st_audit_rec_clear(st_audit_rec *r);
 
 /* ---- audit_head.c: the MACed audit head (meta "audit/head") ---------------------------------- */
@@ -366,7 +371,7 @@ int st_audit_head_state(ss_store *s, MDB_txn *txn, unsigned char global[32], int
 /* ---- clock.c: the clock floor ---------------------------------------------------------------- */
 
 /* The clock (now_ms) reads more than 5 minutes before floor_ms. */
-int st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
+bool st_clock_is_behind(int64_t now_ms, int64_t floor_ms);
 /* SU_EPOLICY "clock: ..." for a clock reading now_ms, more than 5 minutes behind floor_ms. */
 int st_clock_refusal(ss_store *s, int64_t now_ms, int64_t floor_ms, ss_error *e);
 /* Sign-time rule `clock`: SU_EPOLICY "policy: key L: clock: ..." when now (seconds) is
@@ -488,7 +493,7 @@ int st_key_open(ss_store *s, int write, const char *label, MDB_txn **txn, st_key
                 ss_error *e);
 int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e);
 /* Deep copy / release of a key's public description. */
-int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
+bool st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out);
 void st_keyinfo_clear(ss_keyinfo *k);
 
 /* ---- record.c (continued): MACed per-key usage counters -------------------------------------- */

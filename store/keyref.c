@@ -42,7 +42,7 @@ IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SEALHSM_KEYREF)
 IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SEALHSM_KEYREF);
 /* clang-format on */
 
-static int fill(SEALHSM_KEYREF *ref, const unsigned char *store_id, const ss_keyinfo *k) {
+static bool fill(SEALHSM_KEYREF *ref, const unsigned char *store_id, const ss_keyinfo *k) {
     return ASN1_INTEGER_set_int64(ref->version, KEYREF_VERSION) &&
            ASN1_OCTET_STRING_set(ref->store_id, store_id, SS_STORE_ID_LEN) &&
            ASN1_OCTET_STRING_set(ref->key_id, k->id, SS_KEY_ID_LEN) &&
@@ -71,7 +71,7 @@ int ss_keyref_encode(const unsigned char store_id[SS_STORE_ID_LEN], const ss_key
 
 /* Accepts only the one DER encoding: d2i tolerates some BER, and a reference that
  * re-encodes differently was not written by ss_keyref_encode. */
-static int is_canonical(const SEALHSM_KEYREF *ref, const unsigned char *der, size_t len) {
+static bool is_canonical(const SEALHSM_KEYREF *ref, const unsigned char *der, size_t len) {
     unsigned char *again = NULL;
     int n = i2d_SEALHSM_KEYREF(ref, &again);
     int ok = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;

@@ -288,18 +288,20 @@ int ss_login(ss_store *s, ss_role role, const char *officer, const su_pin *pin, 
         return rc;
 
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
-    int ok = mk == NULL ? -su_err(e, SU_EIO, "out of secure memory")
-                        : st_slot_open(s, &slot, pin, mk, e);
+    int opened =
+        mk == NULL ? su_err(e, SU_EIO, "out of secure memory") : st_slot_open(s, &slot, pin, mk, e);
     OPENSSL_cleanse(&slot, sizeof(slot));
-    if (ok == 1)
+    if (opened == SU_OK)
         rc = st_session_keys(s, mk, role == SS_ROLE_SO, e);
+    else if (opened != SU_EPIN)
+        rc = opened;
     OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
-    if (ok < 0 || rc != SU_OK) {
+    if (rc != SU_OK) {
         /* no verdict on the PIN: the marker stays and counts as an attempt */
         ss_logout(s);
-        return ok < 0 ? -ok : rc;
+        return rc;
     }
-    if (ok == 0) {
+    if (opened == SU_EPIN) {
         uint32_t now;
         if (end_attempt(s, &at, 0, NULL, &now, NULL) != SU_OK)
             now = failures + 1; /* not recorded: the marker counts at the next attempt */
@@ -420,13 +422,10 @@ int ss_pin_change(ss_store *s, const su_pin *old_pin, const su_pin *new_pin, ss_
     rc = mk == NULL ? su_err(e, SU_EIO, "out of secure memory") : st_fresh_global_check(s, txn, e);
     if (rc == SU_OK)
         rc = load_slot(s, txn, s->role, s->officer, &slot, e);
-    if (rc == SU_OK) {
-        int ok = old_pin == NULL ? 0 : st_slot_open(s, &slot, old_pin, mk, e);
-        if (ok < 0)
-            rc = -ok;
-        else if (ok == 0)
-            rc = su_err(e, SU_EPIN, "wrong current PIN for %s", who);
-    }
+    if (rc == SU_OK)
+        rc = old_pin == NULL ? SU_EPIN : st_slot_open(s, &slot, old_pin, mk, e);
+    if (rc == SU_EPIN)
+        rc = su_err(e, SU_EPIN, "wrong current PIN for %s", who);
     if (rc == SU_OK)
         rc = rewrap(s, txn, s->role, s->officer, new_pin, mk, e);
     if (rc == SU_OK)

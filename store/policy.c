@@ -59,7 +59,7 @@ int ss_policy_encode(const ss_policy *p, su_buf *out, ss_error *e) {
     return out->failed ? su_err(e, SU_EIO, "out of memory encoding a policy") : SU_OK;
 }
 
-int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
+bool st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     su_rd r;
     uint8_t version, env, kpin, batched;
     uint64_t nb, na;
@@ -78,7 +78,7 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     su_rd_u32(&r, &p->activation_ttl);
     su_rd_u32(&r, &p->nusers);
     if (r.failed || version != POLICY_VERSION || env > SS_ENV_PROD || p->nusers > SS_MAX_USERS)
-        return 0;
+        return false;
     for (uint32_t i = 0; i < p->nusers; i++)
         su_rd_u32(&r, &p->users[i]);
     su_rd_u8(&r, &kpin);
@@ -86,7 +86,7 @@ int st_policy_decode(const unsigned char *data, size_t n, ss_policy *p) {
     if (!r.failed && r.left > 0) {
         su_rd_u32(&r, &p->ngroups);
         if (r.failed || p->ngroups == 0 || p->ngroups > SS_MAX_GROUPS)
-            return 0;
+            return false;
         for (uint32_t i = 0; i < p->ngroups; i++)
             su_rd_u32(&r, &p->groups[i]);
     }
@@ -110,34 +110,34 @@ int ss_policy_digest(const ss_policy *p, unsigned char out[32], ss_error *e) {
 
 #define DENY(...) su_err(e, SU_EPOLICY, "policy: key " __VA_ARGS__)
 
-static int policy_has_group(const ss_policy *p, uint32_t gid) {
+static bool policy_has_group(const ss_policy *p, uint32_t gid) {
     for (uint32_t i = 0; i < p->ngroups; i++)
         if (p->groups[i] == gid)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 /* The signer's primary or a supplementary group is one of the key's groups. Without
  * a signer: this process's real gid and supplementary groups. */
-static int in_groups(const ss_policy *p, const ss_signer *w) {
+static bool in_groups(const ss_policy *p, const ss_signer *w) {
     gid_t own[256];
     int n;
 
     if (w != NULL) {
         if (policy_has_group(p, w->gid))
-            return 1;
+            return true;
         for (size_t i = 0; i < w->ngroups; i++)
             if (policy_has_group(p, w->groups[i]))
-                return 1;
-        return 0;
+                return true;
+        return false;
     }
     if (policy_has_group(p, (uint32_t)getgid()))
-        return 1;
+        return true;
     n = getgroups((int)(sizeof(own) / sizeof(own[0])), own);
     for (int i = 0; i < n; i++)
         if (policy_has_group(p, (uint32_t)own[i]))
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 int st_policy_check_static(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, int64_t now,

@@ -30,8 +30,8 @@ typedef struct admin_act {
     st_approval a[ST_MAX_APPROVALS];
 } admin_act;
 
-static int admin_mac(ss_store *s, const unsigned char *body, size_t n,
-                     unsigned char mac[ST_MAC_LEN]) {
+static bool admin_mac(ss_store *s, const unsigned char *body, size_t n,
+                      unsigned char mac[ST_MAC_LEN]) {
     return st_hmac(s, s->k_mac, "admin", 5, body, n, mac);
 }
 

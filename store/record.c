@@ -48,10 +48,10 @@ static char *dup_or_empty(const char *s) {
     return strdup(s ? s : "");
 }
 
-int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out) {
+bool st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out) {
     ss_keyinfo *k = calloc(1, sizeof(*k));
     if (k == NULL)
-        return 0;
+        return false;
     *k = *src;
     k->label = dup_or_empty(src->label);
     k->description = dup_or_empty(src->description);
@@ -62,10 +62,10 @@ int st_keyinfo_copy(const ss_keyinfo *src, ss_keyinfo **out) {
     if (k->label == NULL || k->description == NULL || k->state_reason == NULL ||
         (src->spki != NULL && k->spki == NULL)) {
         ss_keyinfo_free(k);
-        return 0;
+        return false;
     }
     *out = k;
-    return 1;
+    return true;
 }
 
 void st_keyrec_clear(st_keyrec *r) {
@@ -74,7 +74,7 @@ void st_keyrec_clear(st_keyrec *r) {
     OPENSSL_cleanse(r, sizeof(*r));
 }
 
-static int encode_attrs(const st_keyrec *r, su_buf *b) {
+static bool encode_attrs(const st_keyrec *r, su_buf *b) {
     const ss_keyinfo *k = &r->info;
     su_buf_u8(b, KEYREC_VERSION);
     su_buf_put(b, k->id, SS_KEY_ID_LEN);
@@ -189,7 +189,7 @@ oom:
     return su_err(e, SU_EIO, "out of memory reading key %s", name);
 }
 
-static int make_aad(const st_keyrec *r, su_buf *aad) {
+static bool make_aad(const st_keyrec *r, su_buf *aad) {
     su_buf_str(aad, "sealhsm-key-v1");
     return encode_attrs(r, aad);
 }
@@ -300,8 +300,8 @@ int st_key_store(ss_store *s, MDB_txn *txn, const st_keyrec *r, ss_error *e) {
 
 /* ---- usage counters ---------------------------------------------------------------- */
 
-static int usage_mac(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const st_usage *u,
-                     unsigned char mac[ST_MAC_LEN]) {
+static bool usage_mac(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const st_usage *u,
+                      unsigned char mac[ST_MAC_LEN]) {
     unsigned char b[SS_KEY_ID_LEN + 28];
     memcpy(b, id, SS_KEY_ID_LEN);
     su_be64(b + 16, u->signatures);
@@ -353,8 +353,8 @@ int st_usage_store(ss_store *s, MDB_txn *txn, const unsigned char id[SS_KEY_ID_L
 
 /* The approvals and activation record of a key (dual control, officer.c): MACed and bound
  * to the key id, so editing it or copying it between keys is detected. */
-static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
-                             const st_activation *a, su_buf *b) {
+static bool activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
+                              const st_activation *a, su_buf *b) {
     su_buf_u64(b, (uint64_t)a->expires);
     su_buf_u32(b, a->napprovals);
     for (uint32_t i = 0; i < a->napprovals; i++) {
@@ -363,7 +363,7 @@ static int activation_encode(ss_store *s, const unsigned char id[SS_KEY_ID_LEN],
     }
     unsigned char mac[ST_MAC_LEN];
     if (b->failed || !st_hmac(s, s->k_mac, id, SS_KEY_ID_LEN, b->data, b->len, mac))
-        return 0;
+        return false;
     su_buf_put(b, mac, ST_MAC_LEN);
     return !b->failed;
 }

@@ -136,11 +136,11 @@ static int check_pin(ss_store *s, const st_slot *slot, const su_pin *pin, const 
     unsigned char *mk = OPENSSL_secure_zalloc(ST_KEY_LEN);
     if (mk == NULL)
         return su_err(e, SU_EIO, "out of secure memory");
-    int ok = pin == NULL ? 0 : st_slot_open(s, slot, pin, mk, e);
-    int rc = ok < 0 ? -ok
-             : ok == 0 || CRYPTO_memcmp(mk, s->mk, ST_KEY_LEN)
-                 ? su_err(e, SU_EPIN, "wrong PIN for %s", who)
-                 : SU_OK;
+    int rc = pin == NULL ? SU_EPIN : st_slot_open(s, slot, pin, mk, e);
+    if (rc == SU_OK && CRYPTO_memcmp(mk, s->mk, ST_KEY_LEN) != 0)
+        rc = SU_EPIN; /* a slot of another master key */
+    if (rc == SU_EPIN)
+        rc = su_err(e, SU_EPIN, "wrong PIN for %s", who);
     OPENSSL_secure_clear_free(mk, ST_KEY_LEN);
     return rc;
 }

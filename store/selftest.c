@@ -38,7 +38,7 @@ typedef struct kat_ctx {
 } kat_ctx;
 
 struct kat;
-typedef int (*kat_fn)(const kat_ctx *c, const struct kat *k);
+typedef bool (*kat_fn)(const kat_ctx *c, const struct kat *k);
 
 typedef struct kat {
     const char *name;
@@ -161,19 +161,19 @@ static size_t expected(const kat_ctx *c, unsigned char *out, size_t cap, const c
     return n;
 }
 
-static int same(const unsigned char *got, size_t gotlen, const unsigned char *want,
-                size_t wantlen) {
+static bool same(const unsigned char *got, size_t gotlen, const unsigned char *want,
+                 size_t wantlen) {
     return wantlen > 0 && gotlen == wantlen && memcmp(got, want, wantlen) == 0;
 }
 
-static int matches(const kat_ctx *c, const char *hex, const unsigned char *got, size_t gotlen) {
+static bool matches(const kat_ctx *c, const char *hex, const unsigned char *got, size_t gotlen) {
     unsigned char want[KAT_MAX];
     return same(got, gotlen, want, expected(c, want, sizeof(want), hex));
 }
 
 /* ---- digests, MAC, KDF --------------------------------------------------------- */
 
-static int kat_digest(const kat_ctx *c, const kat *k) {
+static bool kat_digest(const kat_ctx *c, const kat *k) {
     EVP_MD *md = EVP_MD_fetch(c->libctx, k->alg, c->propq);
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
@@ -183,7 +183,7 @@ static int kat_digest(const kat_ctx *c, const kat *k) {
     return ok;
 }
 
-static int kat_hmac(const kat_ctx *c, const kat *k) {
+static bool kat_hmac(const kat_ctx *c, const kat *k) {
     EVP_MAC *mac = EVP_MAC_fetch(c->libctx, "HMAC", c->propq);
     EVP_MAC_CTX *mctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
     OSSL_PARAM params[3], *p = params;
@@ -202,7 +202,7 @@ static int kat_hmac(const kat_ctx *c, const kat *k) {
     return ok;
 }
 
-static int kat_hkdf(const kat_ctx *c, const kat *k) {
+static bool kat_hkdf(const kat_ctx *c, const kat *k) {
     unsigned char ikm[32], salt[32], info[32], out[42];
     size_t ikmlen = unhex(ikm, sizeof(ikm), hkdf_ikm),
            saltlen = unhex(salt, sizeof(salt), hkdf_salt),
@@ -234,7 +234,7 @@ typedef struct gcm_vector {
     size_t keylen, ivlen, aadlen, ptlen;
 } gcm_vector;
 
-static int gcm_load(gcm_vector *v) {
+static bool gcm_load(gcm_vector *v) {
     v->keylen = unhex(v->key, sizeof(v->key), gcm_key);
     v->ivlen = unhex(v->iv, sizeof(v->iv), gcm_iv);
     v->aadlen = unhex(v->aad, sizeof(v->aad), gcm_aad);
@@ -243,7 +243,7 @@ static int gcm_load(gcm_vector *v) {
 }
 
 /* Encrypts v->pt into out (ciphertext followed by the 16-byte tag). */
-static int gcm_seal(EVP_CIPHER *cipher, const gcm_vector *v, unsigned char *out) {
+static bool gcm_seal(EVP_CIPHER *cipher, const gcm_vector *v, unsigned char *out) {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, fin = 0;
     int ok = ctx != NULL && EVP_EncryptInit_ex2(ctx, cipher, v->key, v->iv, NULL) &&
@@ -255,8 +255,8 @@ static int gcm_seal(EVP_CIPHER *cipher, const gcm_vector *v, unsigned char *out)
     return ok;
 }
 
-/* 1 when in (ciphertext || tag) authenticates and decrypts to v->pt. */
-static int gcm_open(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned char *in) {
+/* True when in (ciphertext || tag) authenticates and decrypts to v->pt. */
+static bool gcm_open(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned char *in) {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     unsigned char pt[sizeof(v->pt)];
     int n = 0, fin = 0;
@@ -272,8 +272,8 @@ static int gcm_open(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned char
 }
 
 /* A tampered message must not open; its failure is expected, so its errors are dropped. */
-static int gcm_rejects(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned char *sealed,
-                       size_t flip) {
+static bool gcm_rejects(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned char *sealed,
+                        size_t flip) {
     unsigned char bad[sizeof(v->pt) + 16];
     memcpy(bad, sealed, v->ptlen + 16);
     bad[flip] ^= 0x80;
@@ -283,7 +283,7 @@ static int gcm_rejects(EVP_CIPHER *cipher, const gcm_vector *v, const unsigned c
     return !opened;
 }
 
-static int kat_gcm(const kat_ctx *c, const kat *k) {
+static bool kat_gcm(const kat_ctx *c, const kat *k) {
     gcm_vector v;
     unsigned char sealed[sizeof(v.pt) + 16];
     EVP_CIPHER *cipher = EVP_CIPHER_fetch(c->libctx, k->alg, c->propq);
@@ -297,7 +297,7 @@ static int kat_gcm(const kat_ctx *c, const kat *k) {
 
 /* ---- Argon2id (RFC 9106 §5.3) ------------------------------------------------------ */
 
-static int kat_argon2id(const kat_ctx *c, const kat *k) {
+static bool kat_argon2id(const kat_ctx *c, const kat *k) {
     unsigned char pwd[32], salt[16], secret[8], ad[12], tag[32];
     memset(pwd, 0x01, sizeof(pwd));
     memset(salt, 0x02, sizeof(salt));
@@ -329,15 +329,15 @@ static int kat_argon2id(const kat_ctx *c, const kat *k) {
 
 /* ---- signatures ------------------------------------------------------------------ */
 
-static int pss_zero_salt(EVP_PKEY_CTX *pctx) {
+static bool pss_zero_salt(EVP_PKEY_CTX *pctx) {
     return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 0) > 0;
 }
 
 /* One-shot signature; md is NULL for EdDSA; pss selects RSA-PSS with an empty salt,
  * which makes PSS deterministic and so comparable to a fixed value. */
-static int sign_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
-                    const unsigned char *msg, size_t msglen, unsigned char *sig, size_t *siglen) {
+static bool sign_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
+                     const unsigned char *msg, size_t msglen, unsigned char *sig, size_t *siglen) {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     int ok = mctx != NULL &&
@@ -347,9 +347,9 @@ static int sign_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
     return ok;
 }
 
-static int verify_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
-                      const unsigned char *msg, size_t msglen, const unsigned char *sig,
-                      size_t siglen) {
+static bool verify_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
+                       const unsigned char *msg, size_t msglen, const unsigned char *sig,
+                       size_t siglen) {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     int ok = mctx != NULL &&
@@ -360,9 +360,9 @@ static int verify_msg(const kat_ctx *c, EVP_PKEY *pkey, const char *md, int pss,
 }
 
 /* A verifier that accepts anything would pass every positive test; this one must fail. */
-static int verify_rejects(const kat_ctx *c, EVP_PKEY *pkey, const char *md,
-                          const unsigned char *msg, size_t msglen, const unsigned char *sig,
-                          size_t siglen) {
+static bool verify_rejects(const kat_ctx *c, EVP_PKEY *pkey, const char *md,
+                           const unsigned char *msg, size_t msglen, const unsigned char *sig,
+                           size_t siglen) {
     ERR_set_mark();
     int accepted = verify_msg(c, pkey, md, 0, msg, msglen, sig, siglen);
     ERR_pop_to_mark();
@@ -404,7 +404,7 @@ static EVP_PKEY *rsa_test_key(const kat_ctx *c) {
     return pkey;
 }
 
-static int rsa_kat(const kat_ctx *c, const kat *k, int pss) {
+static bool rsa_kat(const kat_ctx *c, const kat *k, int pss) {
     const unsigned char *msg = (const unsigned char *)rsa_msg;
     size_t msglen = strlen(rsa_msg);
     unsigned char sig[KAT_MAX];
@@ -417,11 +417,11 @@ static int rsa_kat(const kat_ctx *c, const kat *k, int pss) {
     return ok;
 }
 
-static int kat_rsa_pkcs1(const kat_ctx *c, const kat *k) {
+static bool kat_rsa_pkcs1(const kat_ctx *c, const kat *k) {
     return rsa_kat(c, k, 0);
 }
 
-static int kat_rsa_pss(const kat_ctx *c, const kat *k) {
+static bool kat_rsa_pss(const kat_ctx *c, const kat *k) {
     return rsa_kat(c, k, 1);
 }
 
@@ -443,7 +443,7 @@ static EVP_PKEY *p256_test_key(const kat_ctx *c) {
 
 /* ECDSA signatures are randomized (no RFC 6979 in OpenSSL 3.0), so the known answer is
  * checked by verification, and signing by a pairwise sign-then-verify. */
-static int kat_ecdsa(const kat_ctx *c, const kat *k) {
+static bool kat_ecdsa(const kat_ctx *c, const kat *k) {
     const unsigned char *msg = (const unsigned char *)p256_msg;
     size_t msglen = strlen(p256_msg);
     unsigned char known[KAT_MAX], sig[KAT_MAX];
@@ -458,7 +458,7 @@ static int kat_ecdsa(const kat_ctx *c, const kat *k) {
     return ok;
 }
 
-static int kat_eddsa(const kat_ctx *c, const kat *k) {
+static bool kat_eddsa(const kat_ctx *c, const kat *k) {
     const eddsa_vector *v = k->data;
     unsigned char priv[57], pub[57], derived[57], msg[8], sig[114];
     size_t privlen = unhex(priv, sizeof(priv), v->priv), publen = unhex(pub, sizeof(pub), v->pub),
@@ -480,7 +480,7 @@ static int kat_eddsa(const kat_ctx *c, const kat *k) {
 
 /* ---- DRBG health ------------------------------------------------------------------ */
 
-static int kat_drbg(const kat_ctx *c, const kat *k) {
+static bool kat_drbg(const kat_ctx *c, const kat *k) {
     static const unsigned char zero[32];
     unsigned char a[32], b[32];
     int ok = RAND_bytes_ex(c->libctx, a, sizeof(a), 0) > 0 &&

@@ -121,17 +121,17 @@ static int max_size(ss_store *s, const ss_keyinfo *k, size_t *siglen, ss_error *
 
 /* The to-be-signed hash recorded in the audit log: the digest itself, or for
  * EdDSA (which signs the whole message) SHA-256 of the message. */
-static int tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req, unsigned char out[64],
-                    size_t *len) {
+static bool tbs_hash(ss_store *s, const ss_keyinfo *k, const ss_sign_req *req,
+                     unsigned char out[64], size_t *len) {
     if (k->type.alg == SS_ALG_ED25519 || k->type.alg == SS_ALG_ED448) {
         *len = 32;
         return st_sha256(s, req->tbs, req->tbslen, NULL, 0, out);
     }
     if (req->tbslen > 64)
-        return 0;
+        return false;
     memcpy(out, req->tbs, req->tbslen);
     *len = req->tbslen;
-    return 1;
+    return true;
 }
 
 int ss_sign(ss_store *s, const unsigned char id[SS_KEY_ID_LEN], const ss_sign_req *req,

@@ -79,19 +79,22 @@ int st_slot_open(ss_store *s, const st_slot *slot, const su_pin *pin, unsigned c
                  ss_error *e) {
     unsigned char *kek = OPENSSL_secure_malloc(ST_KEY_LEN);
     if (kek == NULL)
-        return -su_err(e, SU_EIO, "out of secure memory");
+        return su_err(e, SU_EIO, "out of secure memory");
     int rc = st_argon2id(pin, slot->salt, slot->m_kib, slot->t, slot->p, kek, e);
-    int ok = 0;
     if (rc == SU_OK) {
         su_buf aad;
         su_buf_init(&aad, 0);
         slot_aad(s, slot, &aad);
-        ok = !aad.failed && st_gcm_open(s, kek, slot->nonce, aad.data, aad.len, slot->wrapped,
-                                        sizeof(slot->wrapped), mk);
+        /* the tag is the only verdict on the PIN: a slot altered on disk fails it too */
+        if (aad.failed)
+            rc = su_err(e, SU_EIO, "out of memory");
+        else if (!st_gcm_open(s, kek, slot->nonce, aad.data, aad.len, slot->wrapped,
+                              sizeof(slot->wrapped), mk))
+            rc = SU_EPIN;
         su_buf_free(&aad);
     }
     OPENSSL_secure_clear_free(kek, ST_KEY_LEN);
-    return rc != SU_OK ? -rc : ok;
+    return rc;
 }
 
 void st_slot_encode(const st_slot *slot, su_buf *out) {
@@ -106,7 +109,7 @@ void st_slot_encode(const st_slot *slot, su_buf *out) {
     su_buf_put(out, slot->wrapped, sizeof(slot->wrapped));
 }
 
-int st_slot_decode(const unsigned char *p, size_t n, st_slot *out) {
+bool st_slot_decode(const unsigned char *p, size_t n, st_slot *out) {
     su_rd r;
     uint8_t version;
     const unsigned char *name;
@@ -117,7 +120,7 @@ int st_slot_decode(const unsigned char *p, size_t n, st_slot *out) {
     su_rd_u8(&r, &out->role);
     su_rd_bytes(&r, &name, &namelen, SS_OFFICER_NAME_MAX);
     if (r.failed || version != SLOT_VERSION || memchr(name, 0, namelen) != NULL)
-        return 0;
+        return false;
     memcpy(out->name, name, namelen);
     su_rd_u32(&r, &out->m_kib);
     su_rd_u32(&r, &out->t);

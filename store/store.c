@@ -27,14 +27,14 @@ void ss_init_params_default(ss_init_params *p) {
 #define DEFAULT_LABEL "sealhsm"
 
 /* Printable and short enough for a PKCS#11 token label (docs/reference.md, PKCS#11 module). */
-static int store_label_valid(const char *label) {
+static bool store_label_valid(const char *label) {
     size_t n = strlen(label);
     if (n < 1 || n > SS_STORE_LABEL_MAX)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
-            return 0;
-    return 1;
+            return false;
+    return true;
 }
 
 int ss_resolve_path(const char *explicit_dir, char *out, size_t outlen, ss_error *e) {

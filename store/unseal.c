@@ -14,35 +14,35 @@
 #include <openssl/x509.h>
 
 /* One DER TLV of the given tag at *p (bounded by end); *p moves past it. */
-static int der_take(const unsigned char **p, const unsigned char *end, unsigned char tag,
-                    const unsigned char **val, size_t *len) {
+static bool der_take(const unsigned char **p, const unsigned char *end, unsigned char tag,
+                     const unsigned char **val, size_t *len) {
     if (*p >= end || **p != tag || end - *p < 2)
-        return 0;
+        return false;
     (*p)++;
     size_t l = *(*p)++;
     if (l & 0x80) {
         size_t nb = l & 0x7f;
         if (nb == 0 || nb > 3 || (size_t)(end - *p) < nb)
-            return 0;
+            return false;
         for (l = 0; nb > 0; nb--)
             l = l << 8 | *(*p)++;
     }
     if ((size_t)(end - *p) < l)
-        return 0;
+        return false;
     *val = *p;
     *len = l;
     *p += l;
-    return 1;
+    return true;
 }
 
 /* PrivateKeyInfo { version, algorithm, privateKey OCTET STRING }: the contents of
  * privateKey (the algorithm's own private-key encoding), in place. */
-static int pkcs8_inner(const unsigned char *der, size_t len, const unsigned char **in,
-                       size_t *inlen) {
+static bool pkcs8_inner(const unsigned char *der, size_t len, const unsigned char **in,
+                        size_t *inlen) {
     const unsigned char *p = der, *end = der + len, *seq, *v;
     size_t seqlen, vl;
     if (!der_take(&p, end, 0x30, &seq, &seqlen))
-        return 0;
+        return false;
     p = seq;
     end = seq + seqlen;
     return der_take(&p, end, 0x02, &v, &vl) && der_take(&p, end, 0x30, &v, &vl) &&
@@ -50,33 +50,33 @@ static int pkcs8_inner(const unsigned char *der, size_t len, const unsigned char
 }
 
 /* ECPrivateKey { version, privateKey OCTET STRING, ... }: the scalar's bytes. */
-static int ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
+static bool ec_scalar(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
     const unsigned char *p, *end, *inner, *ec, *v;
     size_t innerlen, eclen, vl;
     if (!pkcs8_inner(der, len, &inner, &innerlen))
-        return 0;
+        return false;
     p = inner;
     end = inner + innerlen;
     if (!der_take(&p, end, 0x30, &ec, &eclen))
-        return 0;
+        return false;
     p = ec;
     end = ec + eclen;
     return der_take(&p, end, 0x02, &v, &vl) && der_take(&p, end, 0x04, d, dlen) && *dlen > 0;
 }
 
 /* RFC 8410 CurvePrivateKey ::= OCTET STRING inside privateKey: the seed. */
-static int ecx_seed(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
+static bool ecx_seed(const unsigned char *der, size_t len, const unsigned char **d, size_t *dlen) {
     const unsigned char *p, *inner;
     size_t innerlen;
     if (!pkcs8_inner(der, len, &inner, &innerlen))
-        return 0;
+        return false;
     p = inner;
     return der_take(&p, inner + innerlen, 0x04, d, dlen) && p == inner + innerlen && *dlen > 0;
 }
 
 /* A key pair of OpenSSL type `name` from the components pushed into bld; the
  * secure part of the intermediate params is cleansed when they are freed. */
-static int keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **out) {
+static bool keypair_from_bld(ss_store *s, const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **out) {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
     EVP_PKEY_CTX *ctx =
         params != NULL ? EVP_PKEY_CTX_new_from_name(s->libctx, name, s->propq) : NULL;

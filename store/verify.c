@@ -135,12 +135,12 @@ static int check_slots(ss_store *s, MDB_txn *txn, ss_verify_report *r, ss_error 
     return rc;
 }
 
-static int has_prefix(const MDB_val *k, const char *p) {
+static bool has_prefix(const MDB_val *k, const char *p) {
     size_t n = strlen(p);
     return k->mv_size > n && memcmp(k->mv_data, p, n) == 0;
 }
 
-static int is_key(const MDB_val *k, const char *name) {
+static bool is_key(const MDB_val *k, const char *name) {
     return k->mv_size == strlen(name) && memcmp(k->mv_data, name, k->mv_size) == 0;
 }
 

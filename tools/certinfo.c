@@ -23,12 +23,12 @@ static char *name_string(const X509_NAME *n) {
     return out;
 }
 
-static int asn1_time(const ASN1_TIME *t, int64_t *out) {
+static bool asn1_time(const ASN1_TIME *t, int64_t *out) {
     struct tm tm;
     if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
+        return false;
     *out = (int64_t)timegm(&tm);
-    return 1;
+    return true;
 }
 
 static char *serial_hex(const ASN1_INTEGER *s) {

@@ -223,11 +223,11 @@ static void overview(FILE *f) {
     fputs("Run 'sealhsm COMMAND --help' for the options of one command.\n", f);
 }
 
-static int has_subcommands(const char *name) {
+static bool has_subcommands(const char *name) {
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(commands[i].name, name) == 0 && commands[i].sub != NULL)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 /* The subcommands of a group ("change|reset-user"), for messages. */

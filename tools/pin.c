@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_set(const char *var) {
+static bool is_set(const char *var) {
     return var != NULL && su_pin_env_has(var);
 }
 

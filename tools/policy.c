@@ -120,7 +120,7 @@ static int each(cli *c, cli_policy_opts *po, const char *opt, const char *arg,
     return rc;
 }
 
-static int is_none(const char *arg) {
+static bool is_none(const char *arg) {
     return strcmp(arg, "none") == 0;
 }
 

@@ -23,21 +23,21 @@ void su_buf_free(su_buf *b) {
 
 bool su_buf_reserve(su_buf *b, size_t extra) {
     if (b->failed)
-        return 0;
+        return false;
     if (extra > SIZE_MAX / 2 - b->len) {
         b->failed = 1;
-        return 0;
+        return false;
     }
     size_t need = b->len + extra;
     if (need <= b->cap)
-        return 1;
+        return true;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
     unsigned char *n = b->secure ? OPENSSL_secure_zalloc(cap) : OPENSSL_zalloc(cap);
     if (n == NULL) {
         b->failed = 1;
-        return 0;
+        return false;
     }
     if (b->data != NULL) {
         memcpy(n, b->data, b->len);
@@ -48,7 +48,7 @@ bool su_buf_reserve(su_buf *b, size_t extra) {
     }
     b->data = n;
     b->cap = cap;
-    return 1;
+    return true;
 }
 
 void su_buf_put(su_buf *b, const void *p, size_t n) {
@@ -117,13 +117,13 @@ void su_rd_init(su_rd *r, const void *p, size_t n) {
 bool su_rd_raw(su_rd *r, void *out, size_t n) {
     if (r->failed || n > r->left) {
         r->failed = 1;
-        return 0;
+        return false;
     }
     if (n)
         memcpy(out, r->p, n);
     r->p += n;
     r->left -= n;
-    return 1;
+    return true;
 }
 
 bool su_rd_u8(su_rd *r, uint8_t *v) {
@@ -133,32 +133,32 @@ bool su_rd_u8(su_rd *r, uint8_t *v) {
 bool su_rd_u32(su_rd *r, uint32_t *v) {
     unsigned char t[4];
     if (!su_rd_raw(r, t, 4))
-        return 0;
+        return false;
     *v = su_get_be32(t);
-    return 1;
+    return true;
 }
 
 bool su_rd_u64(su_rd *r, uint64_t *v) {
     unsigned char t[8];
     if (!su_rd_raw(r, t, 8))
-        return 0;
+        return false;
     *v = su_get_be64(t);
-    return 1;
+    return true;
 }
 
 bool su_rd_bytes(su_rd *r, const unsigned char **p, size_t *n, size_t max) {
     uint32_t len;
     if (!su_rd_u32(r, &len))
-        return 0;
+        return false;
     if (len > max || len > r->left) {
         r->failed = 1;
-        return 0;
+        return false;
     }
     *p = r->p;
     *n = len;
     r->p += len;
     r->left -= len;
-    return 1;
+    return true;
 }
 
 bool su_rd_str(su_rd *r, char **out, size_t max) {
@@ -166,20 +166,20 @@ bool su_rd_str(su_rd *r, char **out, size_t max) {
     size_t n;
     *out = NULL;
     if (!su_rd_bytes(r, &p, &n, max))
-        return 0;
+        return false;
     if (memchr(p, 0, n) != NULL) {
         r->failed = 1;
-        return 0;
+        return false;
     }
     char *s = malloc(n + 1);
     if (s == NULL) {
         r->failed = 1;
-        return 0;
+        return false;
     }
     memcpy(s, p, n);
     s[n] = '\0';
     *out = s;
-    return 1;
+    return true;
 }
 
 bool su_rd_done(const su_rd *r) {

@@ -24,12 +24,12 @@ int su_hexdigit(char c) {
 
 bool su_unhex(unsigned char *out, size_t n, const char *hex) {
     if (hex == NULL || strlen(hex) != 2 * n)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         int hi = su_hexdigit(hex[2 * i]), lo = su_hexdigit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return 0;
+            return false;
         out[i] = (unsigned char)(hi << 4 | lo);
     }
-    return 1;
+    return true;
 }

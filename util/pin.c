@@ -35,23 +35,24 @@ void su_pin_free(su_pin *p) {
     OPENSSL_secure_clear_free(p, sizeof(*p));
 }
 
-/* Reads up to cap bytes from fd into buf (secure memory owned by the caller). */
-static int read_all(int fd, char *buf, size_t cap, size_t *n) {
+/* Reads fd to its end into buf (secure memory owned by the caller); more than cap
+ * bytes cannot be a valid PIN. */
+static int read_all(int fd, const char *what, char *buf, size_t cap, size_t *n, su_error *e) {
     size_t got = 0;
     for (;;) {
         if (got == cap)
-            return 0; /* longer than any valid PIN */
+            return su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX);
         ssize_t r = read(fd, buf + got, cap - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return -1;
+            return su_err(e, SU_EIO, "cannot read PIN from %s: %s", what, strerror(errno));
         if (r == 0)
             break;
         got += (size_t)r;
     }
     *n = got;
-    return 1;
+    return SU_OK;
 }
 
 /* Validates the length, wraps the bytes; strips one trailing newline first. */
@@ -75,12 +76,8 @@ static int from_fd(int fd, const char *what, su_pin **out, su_error *e) {
     int rc;
     if (buf == NULL)
         return su_err(e, SU_EIO, "out of secure memory");
-    int r = read_all(fd, buf, PIN_CAP, &n);
-    if (r < 0)
-        rc = su_err(e, SU_EIO, "cannot read PIN from %s: %s", what, strerror(errno));
-    else if (r == 0)
-        rc = su_err(e, SU_EUSAGE, "PIN from %s is longer than %d bytes", what, SU_PIN_MAX);
-    else
+    rc = read_all(fd, what, buf, PIN_CAP, &n, e);
+    if (rc == SU_OK)
         rc = finish(what, buf, n, out, e);
     OPENSSL_secure_clear_free(buf, PIN_CAP);
     return rc;
@@ -89,9 +86,9 @@ static int from_fd(int fd, const char *what, su_pin **out, su_error *e) {
 bool su_have_tty(void) {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return false;
     close(fd);
-    return 1;
+    return true;
 }
 
 /* One no-echo line from the terminal. */
@@ -182,7 +179,7 @@ static void stash_drop(stashed *p) {
 /* Moves variable name (value v, inside environ) into the stash, replacing what it
  * held (the application set the variable again), and overwrites and unsets it;
  * caller holds stash_mu. Returns 0 (variable left as it is) when there is no room. */
-static int stash_take(const char *name, char *v) {
+static bool stash_take(const char *name, char *v) {
     size_t n = strlen(v), namelen = strlen(name);
     stash_drop(stash_find(name));
     if (n > 0) {
@@ -193,7 +190,7 @@ static int stash_take(const char *name, char *v) {
         /* longer than any valid PIN: keep enough to report the length error */
         if (p == NULL || namelen >= STASH_NAME_MAX ||
             (p->value = su_pin_new(v, n > PIN_CAP ? PIN_CAP : n)) == NULL)
-            return 0;
+            return false;
         memcpy(p->name, name, namelen + 1);
     }
     /* the whole "NAME=value" entry is overwritten, after unsetenv found it by name */
@@ -201,16 +198,16 @@ static int stash_take(const char *name, char *v) {
     int whole = strncmp(entry, name, namelen) == 0 && entry[namelen] == '=';
     unsetenv(name);
     OPENSSL_cleanse(whole ? entry : v, whole ? namelen + 1 + n : n);
-    return 1;
+    return true;
 }
 
-static int is_pin_var(const char *entry, size_t namelen) {
+static bool is_pin_var(const char *entry, size_t namelen) {
     if (namelen < 8 || strncmp(entry, "SEALHSM_", 8) != 0)
-        return 0;
+        return false;
     for (size_t i = 8; i + 3 <= namelen; i++)
         if (memcmp(entry + i, "PIN", 3) == 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 void su_pin_env_scrub(void) {
@@ -254,7 +251,7 @@ void su_pin_env_forget(void) {
     pthread_mutex_unlock(&stash_mu);
 }
 
-int su_pin_env_has(const char *name) {
+bool su_pin_env_has(const char *name) {
     su_pin *v = name ? env_value(name) : NULL;
     su_pin_free(v);
     return v != NULL;

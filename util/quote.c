@@ -34,10 +34,10 @@ static size_t escape_byte(unsigned char c, char e[5]) {
     }
 }
 
-int su_quote(char *out, size_t outlen, const char *v) {
+bool su_quote(char *out, size_t outlen, const char *v) {
     static const char cut[] = "...\"";
     if (outlen < sizeof(cut) + 1)
-        return 0;
+        return false;
     size_t n = 0;
     out[n++] = '"';
     for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
@@ -46,14 +46,14 @@ int su_quote(char *out, size_t outlen, const char *v) {
         /* room for this escape and, after it, "..." + quote + NUL if more must be cut */
         if (n + el + sizeof(cut) > outlen) {
             memcpy(out + n, cut, sizeof(cut));
-            return 0;
+            return false;
         }
         memcpy(out + n, e, el);
         n += el;
     }
     out[n++] = '"';
     out[n] = '\0';
-    return 1;
+    return true;
 }
 
 size_t su_quote_size(const char *v) {

@@ -76,7 +76,7 @@ void su_buf_u64(su_buf *b, uint64_t v); /* big-endian */
 void su_buf_bytes(su_buf *b, const void *p, size_t n);
 void su_buf_str(su_buf *b, const char *s); /* NULL is encoded as "" */
 
-/* Bounded reader: every get fails (returns 0, sets failed) past the end. */
+/* Bounded reader: every get fails (returns false, sets failed) past the end. */
 typedef struct su_rd {
     const unsigned char *p;
     size_t left;
@@ -161,10 +161,10 @@ char *su_pct_decode(const char *s, size_t n);
 /*
  * Writes v (NULL: "") double-quoted into out, escaping '"', '\\', \n, \r, \t and every
  * other byte outside printable ASCII (\xHH), so that the value stays one token of one
- * line. Returns 1; 0 when it had to be cut to fit outlen (it then ends in ..." and
+ * line. Returns true; false when it had to be cut to fit outlen (it then ends in ..." and
  * is still a well-formed quoted value; outlen < 6 writes nothing).
  */
-int su_quote(char *out, size_t outlen, const char *v);
+bool su_quote(char *out, size_t outlen, const char *v);
 /* The outlen with which su_quote never cuts v. */
 size_t su_quote_size(const char *v);
 
@@ -210,8 +210,8 @@ void su_pin_env_scrub(void);
 /* Cleanses and frees what su_pin_env_scrub took (at exit, before the secure heap
  * goes); "env:" sources give nothing afterwards. */
 void su_pin_env_forget(void);
-/* 1 if "env:NAME" would give a value (taken out already, or set and non-empty). */
-int su_pin_env_has(const char *name);
+/* True if "env:NAME" would give a value (taken out already, or set and non-empty). */
+bool su_pin_env_has(const char *name);
 /* Prompts twice on the terminal (no echo) and requires both entries to match. Returns
  * SU_OK; SU_ENOPIN with no terminal; SU_EUSAGE when the entries differ or a length is
  * not SU_PIN_MIN..SU_PIN_MAX; SU_EIO for read failures. */

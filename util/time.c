@@ -21,16 +21,16 @@ int64_t su_now_ms(void) {
 }
 
 /* Reads exactly n decimal digits. */
-static int digits(const char **s, int n, int *out) {
+static bool digits(const char **s, int n, int *out) {
     int v = 0;
     for (int i = 0; i < n; i++) {
         if (!isdigit((unsigned char)(*s)[i]))
-            return 0;
+            return false;
         v = v * 10 + ((*s)[i] - '0');
     }
     *s += n;
     *out = v;
-    return 1;
+    return true;
 }
 
 static int days_in_month(int y, int m) {
@@ -44,21 +44,21 @@ bool su_parse_time(const char *s, int64_t *out) {
     int y, mo, d, h = 0, mi = 0, sec = 0;
     if (s == NULL || !digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
         !digits(&s, 2, &d))
-        return 0;
+        return false;
     if (*s == 'T' || *s == 't') {
         s++;
         if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi) || *s++ != ':' ||
             !digits(&s, 2, &sec))
-            return 0;
+            return false;
         if (*s != 'Z' && *s != 'z')
-            return 0;
+            return false;
         s++;
     }
     if (*s != '\0')
-        return 0;
+        return false;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         sec > 59)
-        return 0;
+        return false;
     struct tm tm = {0};
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -68,9 +68,9 @@ bool su_parse_time(const char *s, int64_t *out) {
     tm.tm_sec = sec;
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
-        return 0;
+        return false;
     *out = (int64_t)t;
-    return 1;
+    return true;
 }
 
 void su_format_time(int64_t t, char *out) {
@@ -90,24 +90,24 @@ void su_format_time_ms(int64_t ms, char *out) {
 }
 
 /* Positive decimal integer followed by the rest of the string in *end. */
-static int number(const char *s, uint64_t max, uint64_t *v, const char **end) {
+static bool number(const char *s, uint64_t max, uint64_t *v, const char **end) {
     if (!isdigit((unsigned char)*s))
-        return 0;
+        return false;
     errno = 0;
     char *e;
     unsigned long long n = strtoull(s, &e, 10);
     if (errno != 0 || n == 0 || n > max)
-        return 0;
+        return false;
     *v = n;
     *end = e;
-    return 1;
+    return true;
 }
 
 bool su_parse_duration(const char *s, uint64_t *out) {
     uint64_t n, mult;
     const char *unit;
     if (s == NULL || !number(s, UINT32_MAX, &n, &unit))
-        return 0;
+        return false;
     if (strcmp(unit, "s") == 0)
         mult = 1;
     else if (strcmp(unit, "m") == 0)
@@ -117,16 +117,16 @@ bool su_parse_duration(const char *s, uint64_t *out) {
     else if (strcmp(unit, "d") == 0)
         mult = 86400;
     else
-        return 0;
+        return false;
     *out = n * mult;
-    return 1;
+    return true;
 }
 
 bool su_parse_rate(const char *s, uint32_t *count, uint32_t *period) {
     uint64_t n;
     const char *rest;
     if (s == NULL || !number(s, UINT32_MAX, &n, &rest) || *rest++ != '/')
-        return 0;
+        return false;
     static const struct {
         const char *name;
         uint32_t secs;
@@ -136,10 +136,10 @@ bool su_parse_rate(const char *s, uint32_t *count, uint32_t *period) {
         if (strcmp(rest, units[i].name) == 0) {
             *count = (uint32_t)n;
             *period = units[i].secs;
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 void su_format_duration(uint64_t secs, char *out, size_t outlen) {

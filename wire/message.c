@@ -166,23 +166,23 @@ static const struct cbor_callbacks shape_callbacks = {
     .indef_break = sh_bad,
 };
 
-/* 1 when buf is exactly one definite, shallow, plausible item, a map at the top. */
-static int well_shaped(const unsigned char *buf, size_t len) {
+/* True when buf is exactly one definite, shallow, plausible item, a map at the top. */
+static bool well_shaped(const unsigned char *buf, size_t len) {
     shape s = {0};
     size_t off = 0;
 
     if (len == 0 || (buf[0] >> 5) != 5 /* major type 5: map */)
-        return 0;
+        return false;
     do {
         s.left_bytes = len - off;
         struct cbor_decoder_result r =
             cbor_stream_decode(buf + off, len - off, &shape_callbacks, &s);
         if (r.status != CBOR_DECODER_FINISHED || r.read == 0 || s.bad)
-            return 0;
+            return false;
         off += r.read;
         s.left_bytes = len - off;
         if (s.depth > 0 && s.members[s.depth - 1] > s.left_bytes)
-            return 0;
+            return false;
     } while (s.depth > 0 && off < len);
     return s.depth == 0 && off == len;
 }
@@ -232,95 +232,95 @@ static int64_t key_of(const cbor_item_t *k, seen_keys *seen) {
     return (int64_t)v;
 }
 
-static int get_uint(const cbor_item_t *v, uint64_t max, uint64_t *out) {
+static bool get_uint(const cbor_item_t *v, uint64_t max, uint64_t *out) {
     if (!cbor_isa_uint(v) || cbor_get_int(v) > max)
-        return 0;
+        return false;
     *out = cbor_get_int(v);
-    return 1;
+    return true;
 }
 
-static int get_u32(const cbor_item_t *v, uint32_t *out) {
+static bool get_u32(const cbor_item_t *v, uint32_t *out) {
     uint64_t x;
     if (!get_uint(v, UINT32_MAX, &x))
-        return 0;
+        return false;
     *out = (uint32_t)x;
-    return 1;
+    return true;
 }
 
-static int get_bool(const cbor_item_t *v, int *out) {
+static bool get_bool(const cbor_item_t *v, int *out) {
     /* libcbor 0.8's cbor_is_bool asserts on a float: simple values (width 0) only */
     if (!cbor_isa_float_ctrl(v) || cbor_float_get_width(v) != CBOR_FLOAT_0 || !cbor_is_bool(v))
-        return 0;
+        return false;
     *out = cbor_get_bool(v);
-    return 1;
+    return true;
 }
 
 /* A signed 32-bit integer (PSS salt lengths are negative for OpenSSL's specials). */
-static int get_i32(const cbor_item_t *v, int32_t *out) {
+static bool get_i32(const cbor_item_t *v, int32_t *out) {
     /* libcbor asserts on cbor_get_int of a non-integer: the type is checked first,
      * or one frame from any client would abort the daemon */
     if (!cbor_isa_uint(v) && !cbor_isa_negint(v))
-        return 0;
+        return false;
     uint64_t x = cbor_get_int(v);
     if (cbor_isa_uint(v) && x <= INT32_MAX) {
         *out = (int32_t)x;
-        return 1;
+        return true;
     }
     if (cbor_isa_negint(v) && x <= (uint64_t)INT32_MAX) { /* value is -1 - x */
         *out = (int32_t)(-1 - (int64_t)x);
-        return 1;
+        return true;
     }
-    return 0;
+    return false;
 }
 
 /* A text field as a fresh NUL-terminated string; no embedded NUL, no duplicate. */
-static int get_text(const cbor_item_t *v, char **out) {
+static bool get_text(const cbor_item_t *v, char **out) {
     size_t n;
     if (*out != NULL || !cbor_isa_string(v) || !cbor_string_is_definite(v))
-        return 0;
+        return false;
     n = cbor_string_length(v);
     if (n > TEXT_MAX || (n > 0 && memchr(cbor_string_handle(v), 0, n) != NULL))
-        return 0;
+        return false;
     if ((*out = malloc(n + 1)) == NULL)
-        return 0;
+        return false;
     if (n > 0)
         memcpy(*out, cbor_string_handle(v), n);
     (*out)[n] = '\0';
-    return 1;
+    return true;
 }
 
-static int is_bytes(const cbor_item_t *v) {
+static bool is_bytes(const cbor_item_t *v) {
     return cbor_isa_bytestring(v) && cbor_bytestring_is_definite(v);
 }
 
-static int get_fixed(const cbor_item_t *v, unsigned char *out, size_t n) {
+static bool get_fixed(const cbor_item_t *v, unsigned char *out, size_t n) {
     if (!is_bytes(v) || cbor_bytestring_length(v) != n)
-        return 0;
+        return false;
     memcpy(out, cbor_bytestring_handle(v), n);
-    return 1;
+    return true;
 }
 
-static int get_bytes(const cbor_item_t *v, unsigned char **out, size_t *n) {
+static bool get_bytes(const cbor_item_t *v, unsigned char **out, size_t *n) {
     size_t len;
     if (*out != NULL || !is_bytes(v))
-        return 0;
+        return false;
     len = cbor_bytestring_length(v);
     if ((*out = malloc(len > 0 ? len : 1)) == NULL)
-        return 0;
+        return false;
     if (len > 0)
         memcpy(*out, cbor_bytestring_handle(v), len);
     *n = len;
-    return 1;
+    return true;
 }
 
 /* The key PIN straight into the secure heap; libcbor's copy is cleansed by the caller. */
-static int get_pin(const cbor_item_t *v, su_pin **out) {
+static bool get_pin(const cbor_item_t *v, su_pin **out) {
     size_t n;
     if (*out != NULL || !is_bytes(v))
-        return 0;
+        return false;
     n = cbor_bytestring_length(v);
     if (n < SU_PIN_MIN || n > SU_PIN_MAX)
-        return 0;
+        return false;
     return (*out = su_pin_new(cbor_bytestring_handle(v), n)) != NULL;
 }
 
@@ -342,9 +342,9 @@ void sw_request_clear(sw_request *r) {
     memset(r, 0, sizeof(*r));
 }
 
-static int request_field(sw_request *r, int64_t k, const cbor_item_t *v, int *have_op) {
+static bool request_field(sw_request *r, int64_t k, const cbor_item_t *v, int *have_op) {
     if (k == -2)
-        return 0; /* a key twice */
+        return false; /* a key twice */
     switch (k) {
     case RQ_OP:
         *have_op = 1;
@@ -370,17 +370,17 @@ static int request_field(sw_request *r, int64_t k, const cbor_item_t *v, int *ha
     case RQ_KEY_PIN:
         return get_pin(v, &r->key_pin);
     }
-    return 1; /* unknown: skipped */
+    return true; /* unknown: skipped */
 }
 
 /* What each op needs; anything more is ignored by the daemon. */
-static int request_complete(const sw_request *r) {
+static bool request_complete(const sw_request *r) {
     switch (r->op) {
     case SW_OP_HELLO:
         return r->version_min >= 1 && r->version_min <= r->version_max;
     case SW_OP_STATUS:
     case SW_OP_KEY_LIST:
-        return 1;
+        return true;
     case SW_OP_KEY_FIND:
         return (r->label != NULL) != (r->has_id != 0);
     case SW_OP_CERT_GET:
@@ -430,9 +430,9 @@ void sw_response_clear(sw_response *r) {
     memset(r, 0, sizeof(*r));
 }
 
-static int key_field(sw_key *k, int64_t f, const cbor_item_t *v, int *have_id) {
+static bool key_field(sw_key *k, int64_t f, const cbor_item_t *v, int *have_id) {
     if (f == -2)
-        return 0; /* a key twice */
+        return false; /* a key twice */
     switch (f) {
     case KY_ID:
         return !*have_id && (*have_id = get_fixed(v, k->id, SW_KEY_ID_LEN));
@@ -451,18 +451,18 @@ static int key_field(sw_key *k, int64_t f, const cbor_item_t *v, int *have_id) {
     case KY_SPKI:
         return get_bytes(v, &k->spki, &k->spki_len);
     }
-    return 1;
+    return true;
 }
 
-static int get_keys(const cbor_item_t *v, sw_response *r) {
+static bool get_keys(const cbor_item_t *v, sw_response *r) {
     size_t n;
     if (r->keys != NULL || !cbor_isa_array(v))
-        return 0;
+        return false;
     n = cbor_array_size(v);
     if (n == 0)
-        return 1;
+        return true;
     if ((r->keys = calloc(n, sizeof(*r->keys))) == NULL)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         const cbor_item_t *m = cbor_array_handle(v)[i];
         int have_id = 0, ok = cbor_isa_map(m);
@@ -472,31 +472,31 @@ static int get_keys(const cbor_item_t *v, sw_response *r) {
             ok = key_field(&r->keys[i], key_of(cbor_map_handle(m)[j].key, &seen),
                            cbor_map_handle(m)[j].value, &have_id);
         if (!ok || !have_id || r->keys[i].label == NULL)
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
-static int get_certs(const cbor_item_t *v, sw_response *r) {
+static bool get_certs(const cbor_item_t *v, sw_response *r) {
     size_t n;
     if (r->certs != NULL || !cbor_isa_array(v))
-        return 0;
+        return false;
     n = cbor_array_size(v);
     if (n == 0)
-        return 1;
+        return true;
     if ((r->certs = calloc(n, sizeof(*r->certs))) == NULL)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         r->ncerts = i + 1;
         if (!get_bytes(cbor_array_handle(v)[i], &r->certs[i].data, &r->certs[i].len))
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
-static int response_field(sw_response *r, int64_t k, const cbor_item_t *v, int *have_status) {
+static bool response_field(sw_response *r, int64_t k, const cbor_item_t *v, int *have_status) {
     if (k == -2)
-        return 0; /* a key twice */
+        return false; /* a key twice */
     switch (k) {
     case RS_STATUS:
         *have_status = 1;
@@ -528,7 +528,7 @@ static int response_field(sw_response *r, int64_t k, const cbor_item_t *v, int *
     case RS_SIG:
         return get_bytes(v, &r->sig, &r->siglen);
     }
-    return 1;
+    return true;
 }
 
 int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, su_error *e) {
@@ -555,11 +555,11 @@ int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, s
 /* ---- encoding ------------------------------------------------------------------- */
 
 /* Adds key -> value, taking the value's reference; a NULL value fails the build. */
-static int put(cbor_item_t *map, unsigned key, cbor_item_t *value) {
+static bool put(cbor_item_t *map, unsigned key, cbor_item_t *value) {
     cbor_item_t *k;
     int ok;
     if (value == NULL)
-        return 0;
+        return false;
     k = cbor_build_uint8((uint8_t)key);
     ok = k != NULL && cbor_map_add(map, (struct cbor_pair){.key = k, .value = value});
     if (k != NULL)

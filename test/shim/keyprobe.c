@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     unsigned char kek[ST_KEY_LEN], mk[ST_KEY_LEN];
     if (st_argon2id(pin, slot.salt, slot.m_kib, slot.t, slot.p, kek, &e) != SU_OK)
         return die("argon2id", &e);
-    if (st_slot_open(s, &slot, pin, mk, &e) != 1)
+    if (st_slot_open(s, &slot, pin, mk, &e) != SU_OK)
         return die("wrong PIN", &e);
     if (st_session_keys(s, mk, 1, &e) != SU_OK)
         return die("subkeys", &e);
