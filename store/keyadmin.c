@@ -45,6 +45,13 @@ static int begin_key_change(ss_store *s, const char *label, const char *what, MD
     return rc;
 }
 
+/* A revoked key takes no change but destroy: revocation is final. */
+static int refuse_revoked(const st_keyrec *r, const char *label, ss_error *e) {
+    if (r->info.state != SS_STATE_REVOKED)
+        return SU_OK;
+    return su_err(e, SU_EPOLICY, "policy: key %s: key is revoked, and revocation is final", label);
+}
+
 static int end_key_change(ss_store *s, MDB_txn *txn, st_keyrec *r, int rc, ss_error *e) {
     rc = st_finish(s, txn, rc, e);
     st_keyrec_clear(r);
@@ -65,8 +72,7 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
         return rc;
     unsigned char *der = NULL;
     size_t derlen = 0;
-    if (r.info.state == SS_STATE_REVOKED)
-        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
+    rc = refuse_revoked(&r, label, e);
     if (rc == SU_OK && r.info.policy.approvals > 0) {
         st_activation a;
         rc = st_fresh_check(s, txn, &r.info, e);
@@ -111,15 +117,12 @@ int ss_key_set_policy(ss_store *s, const char *label, const ss_policy *p, const 
     if (rc == SU_OK && raised)
         rc = st_activation_end(s, txn, &r.info, &ended, e);
     if (rc == SU_OK) {
-        su_buf pol;
         char reason[120] = "policy changed, digest ";
         unsigned char dg[32];
-        su_buf_init(&pol, 0);
         if (ss_policy_digest(p, dg, NULL) == SU_OK)
             su_hex(reason + strlen(reason), dg, 16);
         if (ended)
             strcat(reason, "; activation ended (more approvals needed)");
-        su_buf_free(&pol);
         rc = st_key_audit(s, txn, SS_OP_POLICY, SS_OUT_OK, &r.info, reason, e);
     }
     return end_key_change(s, txn, &r, rc, e);
@@ -133,11 +136,10 @@ int ss_pin_reset_key(ss_store *s, const char *label, const su_pin *new_pin, ss_e
         return rc;
     unsigned char *der = NULL;
     size_t derlen = 0;
-    if (r.info.state == SS_STATE_REVOKED)
-        rc = su_err(e, SU_EPOLICY, "policy: key %s: key is revoked", label);
-    else if (!r.info.policy.key_pin)
+    rc = refuse_revoked(&r, label, e);
+    if (rc == SU_OK && !r.info.policy.key_pin)
         rc = su_err(e, SU_EUSAGE, "key %s has no key PIN (its policy has no --key-pin)", label);
-    else if (new_pin == NULL)
+    else if (rc == SU_OK && new_pin == NULL)
         rc = su_err(e, SU_ENOPIN, "key %s: no new key PIN", label);
     /* the verifier is bound to the sealed record (AAD): reseal with the new one */
     if (rc == SU_OK)
@@ -163,9 +165,7 @@ int ss_key_set_state(ss_store *s, const char *label, ss_state st, const char *re
     int rc = begin_key_change(s, label, "changing a key's state", &txn, &r, e);
     if (rc != SU_OK)
         return rc;
-    if (r.info.state == SS_STATE_REVOKED)
-        rc =
-            su_err(e, SU_EPOLICY, "policy: key %s: key is revoked, and revocation is final", label);
+    rc = refuse_revoked(&r, label, e);
     char *nr = rc == SU_OK ? strdup(reason ? reason : "") : NULL;
     if (rc == SU_OK && nr == NULL)
         rc = su_err(e, SU_EIO, "out of memory");

@@ -55,6 +55,12 @@ def test_revoke_is_final(ks, signer, how):
     signer.refused("k", "revoked", how)
     assert_fails(ks.sealhsm("enable", "k", so=True, check=None), 5, "k")
     assert_fails(ks.sealhsm("disable", "k", so=True, check=None), 5, "k")
+    # nor does a revoked key take a new policy or key PIN
+    res = ks.sealhsm("policy", "k", "--max-signatures", "10", so=True, check=None)
+    assert_fails(res, 5, "key k: key is revoked, and revocation is final")
+    res = ks.sealhsm("pin", "reset-key", "k", so=True, check=None,
+                     SEALHSM_NEW_PIN="key-pin-4242")
+    assert_fails(res, 5, "key k: key is revoked, and revocation is final")
     assert info(ks, "k")["state"] == "revoked"
     signer.refused("k", "revoked", how)
     # still listed, public key still available (to verify old signatures)
