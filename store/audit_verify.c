@@ -52,14 +52,14 @@ typedef struct walker {
     EVP_MAC_CTX *mac;
 } walker;
 
-static int walk_hash(ss_store *s, walker *w, const unsigned char *content, size_t n,
-                     unsigned char out[32]) {
+static bool walk_hash(ss_store *s, walker *w, const unsigned char *content, size_t n,
+                      unsigned char out[32]) {
     return EVP_DigestInit_ex2(w->md, s->sha256, NULL) == 1 &&
            EVP_DigestUpdate(w->md, "sealhsm-audit-v1", 16) == 1 &&
            EVP_DigestUpdate(w->md, content, n) == 1 && EVP_DigestFinal_ex(w->md, out, NULL) == 1;
 }
 
-static int walk_mac(walker *w, const unsigned char hash[32], unsigned char out[ST_MAC_LEN]) {
+static bool walk_mac(walker *w, const unsigned char hash[32], unsigned char out[ST_MAC_LEN]) {
     size_t outl = 0;
     /* a NULL key re-initializes HMAC with the key it already holds */
     return EVP_MAC_init(w->mac, NULL, 0, NULL) == 1 && EVP_MAC_update(w->mac, hash, 32) == 1 &&
@@ -243,18 +243,15 @@ static int verify_walk(ss_store *s, MDB_txn *txn, const st_audit_head *h, uint64
         return rc;
     uint64_t expect = last->next;
     const unsigned char *prev = last->last;
-    if (expect - 1 < h->auth_seq)
+    /* the authenticated part of the head first: it cannot have been rolled back */
+    int authed = expect - 1 < h->auth_seq;
+    if (authed || expect - 1 < h->seq)
         return BAD(expect,
-                   "audit record %llu is missing: the log is truncated (it ends at record %llu "
-                   "but the authenticated head names record %llu)",
-                   (unsigned long long)expect, (unsigned long long)(expect - 1),
-                   (unsigned long long)h->auth_seq);
-    if (expect - 1 < h->seq)
-        return BAD(expect,
-                   "audit record %llu is missing: the log ends at record %llu but its head "
+                   "audit record %llu is missing: the log ends at record %llu but its %shead "
                    "names record %llu",
                    (unsigned long long)expect, (unsigned long long)(expect - 1),
-                   (unsigned long long)h->seq);
+                   authed ? "authenticated " : "",
+                   (unsigned long long)(authed ? h->auth_seq : h->seq));
     if (expect - 1 != h->seq || memcmp(prev, h->hash, 32) != 0)
         return BAD(expect - 1,
                    "audit record %llu does not match the head (the log ends there but its "

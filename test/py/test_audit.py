@@ -186,6 +186,7 @@ def verify_fails_naming(k, seq):
     res = k.sealhsm("audit", "verify", check=None)
     line = assert_fails(res, 6)
     assert re.search(rf"\brecord {seq}\b", line), f"record {seq} not named: {line}"
+    return line
 
 
 def test_untouched_copy_verifies(session, tmp_path):
@@ -233,7 +234,10 @@ def test_last_records_deleted(session, tmp_path, n):
     recs = mdb_records(session.path, "audit")
     k = copy_keystore(session, "t", tmp_path)
     mdb_rewrite(k.path, "audit", recs[:-n])
-    verify_fails_naming(k, seq_of(recs[-n][0]))
+    line = verify_fails_naming(k, seq_of(recs[-n][0]))
+    # the head still names the last record written: the cut is reported as such
+    assert f"is missing: the log ends at record {seq_of(recs[-n][0]) - 1}" in line, line
+    assert re.search(rf"head names record {seq_of(recs[-1][0])}\b", line), line
 
 
 def test_first_record_deleted(session, tmp_path):
