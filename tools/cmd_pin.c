@@ -43,35 +43,32 @@ static const struct option reset_opts[] = {
     CLI_OPTS_END,
 };
 
-int cmd_pin_reset_user(cli *c, int argc, char **argv) {
+/* Both resets: `reset-key` names the key and also reads SEALHSM_KEY_PIN. */
+static int pin_reset(cli *c, int argc, char **argv, bool key) {
     ss_store *s;
-    int rc = cli_so_session(c, argc, argv, reset_opts, NULL, NULL, 0, 0, &s);
+    int npos = key ? 1 : 0;
+    int rc = cli_so_session(c, argc, argv, reset_opts, NULL, NULL, npos, npos, &s);
     if (rc != SU_OK)
         return rc;
     su_pin *pin = NULL;
-    rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", NULL, "user", &pin);
+    rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN",
+                     key ? "SEALHSM_KEY_PIN" : NULL, key ? "key" : "user", &pin);
     if (rc == SU_OK)
-        rc = ss_pin_reset_user(s, pin, &c->err);
-    if (rc == SU_OK)
+        rc =
+            key ? ss_pin_reset_key(s, c->pos[0], pin, &c->err) : ss_pin_reset_user(s, pin, &c->err);
+    if (rc == SU_OK && key)
+        printf("key %s: key PIN reset; the key PIN is unlocked\n", c->pos[0]);
+    else if (rc == SU_OK)
         printf("user PIN reset; the user role is unlocked\n");
     su_pin_free(pin);
     ss_close(s);
     return rc;
 }
 
+int cmd_pin_reset_user(cli *c, int argc, char **argv) {
+    return pin_reset(c, argc, argv, false);
+}
+
 int cmd_pin_reset_key(cli *c, int argc, char **argv) {
-    ss_store *s;
-    int rc = cli_so_session(c, argc, argv, reset_opts, NULL, NULL, 1, 1, &s);
-    if (rc != SU_OK)
-        return rc;
-    su_pin *pin = NULL;
-    rc = cli_new_pin(c, c->new_pin_file, "--new-pin-file", "SEALHSM_NEW_PIN", "SEALHSM_KEY_PIN",
-                     "key", &pin);
-    if (rc == SU_OK)
-        rc = ss_pin_reset_key(s, c->pos[0], pin, &c->err);
-    if (rc == SU_OK)
-        printf("key %s: key PIN reset; the key PIN is unlocked\n", c->pos[0]);
-    su_pin_free(pin);
-    ss_close(s);
-    return rc;
+    return pin_reset(c, argc, argv, true);
 }
