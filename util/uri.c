@@ -44,112 +44,96 @@ static int bad(su_error *e, const char *uri, const char *why) {
     return su_err(e, SU_EUSAGE, "URI '%s': %s", q, why);
 }
 
+/* Why a URI is refused, in the words its error gives. */
+static const char NO_LABEL[] = "no key label or id";
+static const char LONG_LABEL[] = "label longer than 255 bytes";
+static const char BAD_ESCAPE[] = "broken %-escape";
+static const char DUPLICATE[] = "attribute given twice";
+
+/* The label from its escaped form v[0..n) into *out: NULL, or why it is refused. */
+static const char *take_label(const char *v, size_t n, char **out) {
+    if (n == 0)
+        return NO_LABEL;
+    if (n > 3 * SU_URI_MAX_LABEL)
+        return LONG_LABEL; /* before decoding: a label may be escaped, 3 bytes a byte */
+    if ((*out = su_pct_decode(v, n)) == NULL)
+        return BAD_ESCAPE;
+    return (*out)[0] == '\0' ? NO_LABEL : NULL;
+}
+
+/* One attribute=value segment (key k[0..klen), value v[0..vlen)) into out: NULL, or why
+ * it is refused. */
+static const char *take_attr(su_uri *out, const char *k, size_t klen, const char *v, size_t vlen,
+                             bool *have_type) {
+    if (klen == 6 && strncmp(k, "object", 6) == 0) {
+        if (out->label != NULL || out->has_id)
+            return DUPLICATE;
+        return take_label(v, vlen, &out->label);
+    }
+    if (klen == 2 && strncmp(k, "id", 2) == 0) {
+        if (out->label != NULL || out->has_id)
+            return DUPLICATE;
+        char *hex = su_pct_decode(v, vlen);
+        bool ok = hex != NULL && su_unhex(out->id, SU_KEY_ID_LEN, hex);
+        free(hex);
+        if (!ok)
+            return "id must be 32 hex digits";
+        out->has_id = 1;
+        return NULL;
+    }
+    if (klen == 4 && strncmp(k, "type", 4) == 0) {
+        if (*have_type)
+            return DUPLICATE;
+        *have_type = true;
+        if (vlen == 7 && strncmp(v, "private", 7) == 0)
+            out->type = SU_URI_PRIVATE;
+        else if (vlen == 6 && strncmp(v, "public", 6) == 0)
+            out->type = SU_URI_PUBLIC;
+        else if (vlen == 4 && strncmp(v, "cert", 4) == 0)
+            out->type = SU_URI_CERT;
+        else
+            return "type must be private, public or cert";
+        return NULL;
+    }
+    if (klen == 8 && strncmp(k, "keystore", 8) == 0) {
+        if (out->keystore != NULL)
+            return DUPLICATE;
+        if (vlen == 0 || vlen > 4096)
+            return "keystore path is empty or too long";
+        return (out->keystore = su_pct_decode(v, vlen)) == NULL ? BAD_ESCAPE : NULL;
+    }
+    return "unknown attribute (expected object, id, type or keystore)";
+}
+
 int su_uri_parse(const char *uri, su_uri *out, su_error *e) {
     memset(out, 0, sizeof(*out));
     if (uri == NULL || strncasecmp(uri, "sealhsm:", 8) != 0)
         return bad(e, uri ? uri : "", "not a sealhsm: URI");
-    const char *body = uri + 8;
-    int have_type = 0, first = 1;
-    const char *seg = body;
-    for (;;) {
+    bool have_type = false;
+    const char *why = NULL;
+    for (const char *seg = uri + 8; why == NULL; seg++) {
         const char *end = strchr(seg, ';');
         size_t len = end ? (size_t)(end - seg) : strlen(seg);
         const char *eq = memchr(seg, '=', len);
-        if (eq == NULL) {
-            /* a bare label is only allowed as the first segment */
-            if (!first || out->label != NULL)
-                goto attr_syntax;
-            if (len == 0)
-                goto empty_label;
-            if (len > 3 * SU_URI_MAX_LABEL)
-                goto long_label;
-            out->label = su_pct_decode(seg, len);
-            if (out->label == NULL)
-                goto bad_escape;
-            if (out->label[0] == '\0')
-                goto empty_label;
-        } else {
-            size_t klen = (size_t)(eq - seg);
-            const char *val = eq + 1;
-            size_t vlen = len - klen - 1;
-            if (klen == 6 && strncmp(seg, "object", 6) == 0) {
-                if (out->label != NULL || out->has_id)
-                    goto dup;
-                if (vlen == 0)
-                    goto empty_label;
-                if (vlen > 3 * SU_URI_MAX_LABEL)
-                    goto long_label;
-                out->label = su_pct_decode(val, vlen);
-                if (out->label == NULL)
-                    goto bad_escape;
-                if (out->label[0] == '\0')
-                    goto empty_label;
-            } else if (klen == 2 && strncmp(seg, "id", 2) == 0) {
-                if (out->label != NULL || out->has_id)
-                    goto dup;
-                char *hex = su_pct_decode(val, vlen);
-                int ok = hex != NULL && su_unhex(out->id, SU_KEY_ID_LEN, hex);
-                free(hex);
-                if (!ok) {
-                    su_uri_clear(out);
-                    return bad(e, uri, "id must be 32 hex digits");
-                }
-                out->has_id = 1;
-            } else if (klen == 4 && strncmp(seg, "type", 4) == 0) {
-                if (have_type)
-                    goto dup;
-                have_type = 1;
-                if (vlen == 7 && strncmp(val, "private", 7) == 0)
-                    out->type = SU_URI_PRIVATE;
-                else if (vlen == 6 && strncmp(val, "public", 6) == 0)
-                    out->type = SU_URI_PUBLIC;
-                else if (vlen == 4 && strncmp(val, "cert", 4) == 0)
-                    out->type = SU_URI_CERT;
-                else {
-                    su_uri_clear(out);
-                    return bad(e, uri, "type must be private, public or cert");
-                }
-            } else if (klen == 8 && strncmp(seg, "keystore", 8) == 0) {
-                if (out->keystore != NULL)
-                    goto dup;
-                if (vlen == 0 || vlen > 4096) {
-                    su_uri_clear(out);
-                    return bad(e, uri, "keystore path is empty or too long");
-                }
-                out->keystore = su_pct_decode(val, vlen);
-                if (out->keystore == NULL)
-                    goto bad_escape;
-            } else {
-                su_uri_clear(out);
-                return bad(e, uri, "unknown attribute (expected object, id, type or keystore)");
-            }
-        }
-        first = 0;
+        if (eq != NULL)
+            why = take_attr(out, seg, (size_t)(eq - seg), eq + 1, len - (size_t)(eq - seg) - 1,
+                            &have_type);
+        else if (seg == uri + 8) /* a bare label is only allowed as the first segment */
+            why = take_label(seg, len, &out->label);
+        else
+            why = "expected attribute=value after ';'";
         if (end == NULL)
             break;
-        seg = end + 1;
+        seg = end;
     }
-    if (out->label == NULL && !out->has_id)
-        goto empty_label;
-    if (out->label != NULL && strlen(out->label) > SU_URI_MAX_LABEL)
-        goto long_label;
-    return SU_OK;
-
-attr_syntax:
+    if (why == NULL && out->label == NULL && !out->has_id)
+        why = NO_LABEL;
+    if (why == NULL && out->label != NULL && strlen(out->label) > SU_URI_MAX_LABEL)
+        why = LONG_LABEL;
+    if (why == NULL)
+        return SU_OK;
     su_uri_clear(out);
-    return bad(e, uri, "expected attribute=value after ';'");
-empty_label:
-    su_uri_clear(out);
-    return bad(e, uri, "no key label or id");
-long_label:
-    su_uri_clear(out);
-    return bad(e, uri, "label longer than 255 bytes");
-bad_escape:
-    su_uri_clear(out);
-    return bad(e, uri, "broken %-escape");
-dup:
-    su_uri_clear(out);
-    return bad(e, uri, "attribute given twice");
+    return bad(e, uri, why);
 }
 
 void su_uri_clear(su_uri *u) {
