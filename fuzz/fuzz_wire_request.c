@@ -63,16 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     if (size >= SW_FRAME_HDR) {
         su_error fe = {0};
-        if (sw_frame_length(data, &n, &fe) == SU_OK)
+        int frc = sw_frame_length(data, &n, &fe);
+        if (frc == SU_OK)
             FZ_CHECK(n >= 1 && n <= SW_FRAME_MAX);
         else
-            FZ_CHECK(fe.code == SU_EUSAGE && fe.msg[0] != '\0');
+            fz_check_refusal(frc, &fe, false);
     }
 
     int rc = sw_decode_request(data, size, &r, &e);
     if (rc != SU_OK) {
-        FZ_CHECK((rc == SU_EUSAGE || rc == SU_EIO) && e.code == rc && e.msg[0] != '\0');
-        FZ_CHECK(memchr(e.msg, '\0', sizeof(e.msg)) != NULL);
+        fz_check_refusal(rc, &e, true);
         check_empty(&r);
         return 0;
     }

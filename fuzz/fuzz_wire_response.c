@@ -68,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     int rc = sw_decode_response(data, size, &r, &e);
     if (rc != SU_OK) {
-        FZ_CHECK((rc == SU_EUSAGE || rc == SU_EIO) && e.code == rc && e.msg[0] != '\0');
-        FZ_CHECK(memchr(e.msg, '\0', sizeof(e.msg)) != NULL);
+        fz_check_refusal(rc, &e, true);
         check_empty(&r);
         return 0;
     }

@@ -21,6 +21,12 @@ void fz_fail(const char *file, int line, const char *what) {
     abort();
 }
 
+void fz_check_refusal(int rc, const su_error *e, bool eio_ok) {
+    FZ_CHECK(rc == SU_EUSAGE || (eio_ok && rc == SU_EIO));
+    FZ_CHECK(e->code == rc && e->msg[0] != '\0');
+    FZ_CHECK(memchr(e->msg, '\0', sizeof(e->msg)) != NULL && strchr(e->msg, '\n') == NULL);
+}
+
 ss_store *fz_store_keys(const unsigned char store_id[SS_STORE_ID_LEN]) {
     ss_store *s = st_store_new("/nonexistent/fuzz-keystore", NULL, NULL);
     ss_error e;
