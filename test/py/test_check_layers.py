@@ -55,6 +55,16 @@ def test_include_by_path_fails(tree):
     assert "store/names.c:1: store/ includes ../tools/cli.h of tools/" in r.stderr
 
 
+def test_internal_header_of_another_folder_fails(tree):
+    # tools/ may use store/, but only through sealstore.h
+    f = tree / "tools" / "cmd_show.c"
+    f.write_text('#include "../store/internal.h"\n' + f.read_text())
+    r = check(tree)
+    assert r.returncode == 1
+    assert ("tools/cmd_show.c:1: tools/ includes ../store/internal.h, internal to store/ "
+            "(only its seal*.h is public)") in r.stderr
+
+
 def test_foreign_library_include_fails(tree):
     f = tree / "util" / "buf.c"
     f.write_text("#include <lmdb.h>\n" + f.read_text())
