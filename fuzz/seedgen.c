@@ -558,6 +558,15 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
         write_str("uri", (int)i, uris[i]);
+    /* the PKCS#11 module's configuration file, as docs/reference.md shows it */
+    static const char *const p11confs[] = {
+        "# where the keys are\nkeystore = /var/lib/sealhsm/keystore\n",
+        "keystore = /srv/ks\nenvironment = prod   # the prod signer\npin-source = env:PIN\n",
+        "daemon = /run/sealhsmd/sealhsmd.sock\n\n\t# a comment\n",
+        "pin-source = file:/etc/sealhsm/pin\nenvironment=test",
+    };
+    for (size_t i = 0; i < sizeof(p11confs) / sizeof(p11confs[0]); i++)
+        write_str("p11conf", (int)i, p11confs[i]);
     static const char *const opts[] = {
         "2027-12-31",
         "2027-12-31T23:59:59Z",

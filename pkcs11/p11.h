@@ -6,6 +6,7 @@
  *              list, the one module state and its locks, fork detection
  *   config.c   where the keys are: $SEALHSM_DAEMON, $SEALHSM_KEYSTORE or the file
  *              named by $SEALHSM_PKCS11_CONF
+ *   config_file.c  that file's syntax, and the p11_config struct's setters
  *   token.c    the client connection behind the one token: open, user login and
  *              logout, the object table refreshed from the keystore
  *   slot.c     slot and token info, mechanism list and info
@@ -37,6 +38,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define P11_SLOT_ID 1
@@ -122,12 +124,19 @@ size_t p11_ecdsa_der(const unsigned char *raw, size_t len, unsigned char **out);
 /* Signature size of a key. */
 size_t p11_sig_len(sc_alg alg, unsigned bits);
 
-/* ---- config.c ------------------------------------------------------------------------ */
+/* ---- config_file.c, config.c ------------------------------------------------------------ */
 
 typedef struct p11_config {
     char *daemon, *keystore, *environment, *pin_source; /* malloc'd or NULL */
 } p11_config;
 
+/* *dst = a copy of v (the old value freed). SU_OK or SU_EIO. */
+int p11_config_set(char **dst, const char *v, su_error *e);
+/* Adds the settings of configuration file f (named name in errors) to cfg, whose
+ * fields must be NULL on entry. SU_OK; SU_EUSAGE "config NAME line N: ..." for a line
+ * too long, a NUL byte, no '=', an unknown name or a name given twice; SU_EIO. On error
+ * cfg may hold the lines before: p11_config_clear it. */
+int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e);
 /* Fills cfg from the environment and the configuration file. SU_OK, or SU_EUSAGE /
  * SU_ENOTFOUND / SU_EIO with e naming the file and line. */
 int p11_config_load(p11_config *cfg, su_error *e);

@@ -351,6 +351,28 @@ def test_config_file_names_the_keystore_and_environment(pks, tmp_path):
     assert "environment 'staging' is not dev, test or prod" in res.err
 
 
+@pytest.mark.parametrize("text,why", [
+    # a second value would be a guess at which one was meant
+    ("keystore = {ks}\nenvironment = prod\nenvironment = dev\n",
+     "line 3: environment given twice"),
+    ("keystore = {ks}\nkeystore = /elsewhere\n", "line 2: keystore given twice"),
+    # a NUL would hide the rest of its line from every check
+    ("keystore = {ks}\nenvironment = dev\0prod\n", "line 2: NUL byte in the line"),
+    ("keystore = {ks}\n" + "# " + "x" * 5000 + "\n", "line 2: line too long"),
+    ("keystore {ks}\n", "line 1: expected NAME = VALUE"),
+], ids=["twice", "keystore-twice", "nul", "long", "no-equals"])
+def test_config_file_refusals(pks, tmp_path, text, why):
+    """The module refuses at C_Initialize, one line on stderr naming the file and line."""
+    conf = tmp_path / "sealhsm-pkcs11.conf"
+    conf.write_bytes(text.format(ks=pks.path).encode())
+    env = client_env(pks, pin=False)
+    del env["SEALHSM_KEYSTORE"]
+    env["SEALHSM_PKCS11_CONF"] = str(conf)
+    res = run([sys.executable, DRIVER, MODULE, "[]"], env=env, check=1)
+    assert f"sealhsm-pkcs11: config {conf} {why}" in res.err, res.err
+    assert "CKR_GENERAL_ERROR" in res.err or "CKR_GENERAL_ERROR" in res.out
+
+
 def test_so_login_is_not_offered(pks):
     out, _ = drive(pks, [{"op": "login", "pin": SO_PIN, "user": "so"}, login(), login()])
     assert [r["rv"] for r in out] == ["CKR_USER_TYPE_INVALID", "CKR_OK",
