@@ -689,7 +689,7 @@ int st_key_audit(ss_store *s, MDB_txn *txn, ss_audit_op op, ss_audit_outcome out
 /* public verbs only (sealstore.h) */
 
 /* Files with no section: they hold public verbs only (sealstore.h), on the floor in brackets:
- * keyref.c and selftest.c (0), attest.c (2, attest.h), backup.c (5), sign.c (6), verify.c (7),
- * rekey.c (8). */
+ * keyref.c and selftest.c (0), attest.c (2, attest.h), clock_accept.c (2), backup.c (5),
+ * sign.c (6), verify.c (7), rekey.c (8). */
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal to the `sealhsm` tool: the per-invocation context, option parsing
- * shared by every subcommand, PIN acquisition, sessions and output helpers.
+ * shared by every subcommand, PIN acquisition, sessions and output helpers; one
+ * section per file below, then the commands (cmd_*.c) and main.c's dispatch.
  */
 #ifndef SEALHSM_CLI_H
 #define SEALHSM_CLI_H
@@ -106,7 +107,7 @@ struct cli {
     su_error err;
 };
 
-/* ---- args.c ---------------------------------------------------------------------- */
+/* ---- args.c ---------------------------------------------------------------------------------- */
 
 typedef int (*cli_opt_fn)(cli *c, int opt, const char *arg, void *ctx);
 
@@ -124,7 +125,7 @@ int cli_uint(cli *c, const char *name, const char *arg, uint64_t min, uint64_t m
 /* The command as typed ("cert import"). */
 const char *cli_cmd_name(const cli *c, char *buf, size_t len);
 
-/* ---- pin.c ------------------------------------------------------------------------- */
+/* ---- pin.c ----------------------------------------------------------------------------------- */
 
 /* PIN to log in as role (docs/reference.md, PIN sources (tool), in order). */
 int cli_role_pin(cli *c, ss_role role, const char *officer, su_pin **out);
@@ -136,7 +137,7 @@ int cli_role_pin(cli *c, ss_role role, const char *officer, su_pin **out);
 int cli_new_pin(cli *c, const char *file, const char *flag, const char *env1, const char *env2,
                 const char *what, su_pin **out);
 
-/* ---- session.c --------------------------------------------------------------------- */
+/* ---- session.c ------------------------------------------------------------------------------- */
 
 int cli_keystore_path(cli *c, char *out, size_t len);
 /* Opens the keystore; then, unless role is SS_ROLE_NONE, logs in with that role's PIN. */
@@ -156,7 +157,7 @@ extern const struct option cli_reader_json_opts[];
 /* The role of a read-only command: user, or SO with --so. */
 ss_role cli_reader_role(const cli *c);
 
-/* ---- output.c ---------------------------------------------------------------------- */
+/* ---- output.c -------------------------------------------------------------------------------- */
 
 /* Writes data to c->out (created 0644) or stdout. */
 int cli_emit(cli *c, const void *data, size_t len);
@@ -171,7 +172,7 @@ json_t *cli_json_str(const char *s);
 /* RFC 3339 string, or null when t == 0. */
 json_t *cli_json_time(int64_t t);
 
-/* ---- policy.c ------------------------------------------------------------------------- */
+/* ---- policy.c -------------------------------------------------------------------------------- */
 
 typedef struct cli_policy_opts {
     ss_policy v;    /* the values given */
@@ -204,19 +205,19 @@ void cli_policy_apply(const cli_policy_opts *po, ss_policy *p);
 /* The per-key PIN for a policy that needs one (--key-pin-file, SEALHSM_KEY_PIN, prompt). */
 int cli_key_pin(cli *c, const char *label, su_pin **out);
 
-/* ---- cmd_keygen.c ---------------------------------------------------------------------- */
+/* ---- cmd_keygen.c ---------------------------------------------------------------------------- */
 
 /* Generates (pkcs8 NULL) or imports the key of spec, asking for its key PIN if the
  * policy wants one, and reports the new key on stdout. */
 int cli_make_key(cli *c, ss_store *s, ss_keyspec *spec, const unsigned char *pkcs8, size_t len);
 
-/* ---- keyjson.c ------------------------------------------------------------------------- */
+/* ---- keyjson.c ------------------------------------------------------------------------------- */
 
 /* The members of `list --json` (docs/reference.md, JSON output). */
 json_t *cli_json_key(const ss_keyinfo *k);
 json_t *cli_json_policy(const ss_policy *p);
 
-/* ---- certinfo.c ---------------------------------------------------------------------- */
+/* ---- certinfo.c ------------------------------------------------------------------------------ */
 
 typedef struct cli_certinfo {
     char *subject, *issuer, *serial; /* malloc'd */
@@ -227,7 +228,15 @@ typedef struct cli_certinfo {
 int cli_certinfo_parse(cli *c, const char *label, const ss_blob *der, cli_certinfo *out);
 void cli_certinfo_clear(cli_certinfo *ci);
 
-/* ---- commands ------------------------------------------------------------------------ */
+/* ---- commands: one file per command or family (main.c dispatches) ---------------------------- */
+/* cmd_admin.c init, info, selftest        cmd_keygen.c, cmd_import.c   keygen, import
+ * cmd_list.c, cmd_show.c list, show       cmd_pubkey.c                 pubkey, keyref
+ * cmd_policy.c policy                     cmd_state.c                  disable ... destroy
+ * cmd_pin.c pin change|reset-user|reset-key
+ * cmd_officer.c officer add|remove|list, approve
+ * cmd_cert.c cert import, attest          cmd_audit.c                  audit verify|export
+ * cmd_backup.c backup, restore            cmd_status.c                 status (sealhsmd)
+ * cmd_integrity.c verify, upgrade, clock accept, officer quorum, rekey */
 
 int cmd_init(cli *c, int argc, char **argv);
 int cmd_selftest(cli *c, int argc, char **argv);

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-/* ---- errors ------------------------------------------------------------ */
+/* ---- err.c: errors --------------------------------------------------------------------------- */
 
 /* Error codes double as the exit codes of the `sealhsm` tool (docs/reference.md, Exit codes). */
 enum {
@@ -49,7 +49,7 @@ void su_error_clear(su_error *e);
 /* Short name of a code ("policy denied", "integrity failure", ...). */
 const char *su_strerror(int code);
 
-/* ---- byte buffers and bounded readers ---------------------------------- */
+/* ---- buf.c: byte buffers and bounded readers ------------------------------------------------- */
 
 /*
  * Growable byte buffer. With secure != 0 its storage comes from the OpenSSL
@@ -103,7 +103,7 @@ void su_be64(unsigned char out[8], uint64_t v);
 uint64_t su_get_be64(const unsigned char in[8]);
 uint32_t su_get_be32(const unsigned char in[4]);
 
-/* ---- hex ---------------------------------------------------------------- */
+/* ---- hex.c: hex ------------------------------------------------------------------------------ */
 
 /* out must hold 2*n+1 bytes; lowercase */
 void su_hex(char *out, const unsigned char *in, size_t n);
@@ -112,7 +112,7 @@ int su_hexdigit(char c);
 /* Exactly n bytes from 2*n hex digits (either case); false on any other input. */
 bool su_unhex(unsigned char *out, size_t n, const char *hex);
 
-/* ---- time, durations, rates (docs/reference.md, Formats and conventions) ---- */
+/* ---- time.c: time, durations, rates (docs/reference.md, Formats and conventions) ------------- */
 
 int64_t su_now(void);    /* Unix seconds, UTC */
 int64_t su_now_ms(void); /* Unix milliseconds, UTC */
@@ -132,7 +132,7 @@ bool su_parse_rate(const char *s, uint32_t *count, uint32_t *period);
 void su_format_duration(uint64_t secs, char *out, size_t outlen);
 void su_format_rate(uint32_t count, uint32_t period, char *out, size_t outlen);
 
-/* ---- sealhsm URIs (docs/reference.md, URIs) --------------------------------------------- */
+/* ---- uri.c: sealhsm URIs (docs/reference.md, URIs) ------------------------------------------- */
 
 enum { SU_URI_ANY = 0, SU_URI_PRIVATE, SU_URI_PUBLIC, SU_URI_CERT };
 
@@ -156,7 +156,7 @@ void su_uri_clear(su_uri *u);
  * escape, an encoded NUL or no memory. */
 char *su_pct_decode(const char *s, size_t n);
 
-/* ---- free text in key=value lines ---------------------------------------- */
+/* ---- quote.c: free text in key=value lines --------------------------------------------------- */
 
 /*
  * Writes v (NULL: "") double-quoted into out, escaping '"', '\\', \n, \r, \t and every
@@ -168,14 +168,14 @@ bool su_quote(char *out, size_t outlen, const char *v);
 /* The outlen with which su_quote never cuts v. */
 size_t su_quote_size(const char *v);
 
-/* ---- comma-separated lists ---------------------------------------------- */
+/* ---- list.c: comma-separated lists ----------------------------------------------------------- */
 
 /* Calls fn for each trimmed item of "a, b,c"; stops when fn returns nonzero and passes
  * that value through. Returns SU_OK, SU_EUSAGE for an empty list or an empty item,
  * SU_EIO when out of memory. */
 int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg);
 
-/* ---- secrets: PINs --------------------------------------------------------- */
+/* ---- pin.c: secrets: PINs -------------------------------------------------------------------- */
 
 #define SU_PIN_MIN 6
 #define SU_PIN_MAX 256
@@ -219,7 +219,7 @@ int su_pin_prompt_new(const char *prompt_text, su_pin **out, su_error *e);
 /* true if a controlling terminal (/dev/tty) can be opened for prompting. */
 bool su_have_tty(void);
 
-/* ---- filesystem ---------------------------------------------------------- */
+/* ---- fs.c: filesystem ------------------------------------------------------------------------ */
 
 /*
  * Checks that path is a directory owned by the effective uid that group and others

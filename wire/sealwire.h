@@ -36,6 +36,8 @@ extern "C" {
 #define SW_STORE_ID_LEN 16
 #define SW_KEY_ID_LEN SU_KEY_ID_LEN
 
+/* ---- message.c: requests and responses, their encoders and decoders -------------------------- */
+
 /* Request operations (the `op` field). */
 enum {
     SW_OP_HELLO = 1,    /* version negotiation; the first request of a connection */
@@ -122,7 +124,7 @@ int sw_encode_response(const sw_response *r, su_buf *out, su_error *e);
 int sw_decode_request(const unsigned char *buf, size_t len, sw_request *out, su_error *e);
 int sw_decode_response(const unsigned char *buf, size_t len, sw_response *out, su_error *e);
 
-/* ---- frames over a connected stream socket ---------------------------------- */
+/* ---- frame.c: frames over a connected stream socket ------------------------------------------ */
 
 /* The payload length a frame header announces; SU_EUSAGE for 0 or more than
  * SW_FRAME_MAX. */
@@ -142,7 +144,7 @@ int sw_write_frame(int fd, const unsigned char *payload, size_t len, su_error *e
  */
 int sw_read_frame(int fd, su_buf *out, int idle_ms, int frame_ms, int *eof, su_error *e);
 
-/* ---- the client's side --------------------------------------------------------- */
+/* ---- call.c: the client's side --------------------------------------------------------------- */
 
 /* Connects a close-on-exec stream socket to the UNIX socket at path. SU_EIO with
  * errno's text (the caller names the socket), SU_EUSAGE for a path too long. */
