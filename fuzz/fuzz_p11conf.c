@@ -17,7 +17,7 @@ static void check_value(const char *v) {
     if (v == NULL)
         return;
     size_t n = strlen(v);
-    FZ_CHECK(n <= 4352 && strpbrk(v, "#\n") == NULL);
+    FZ_CHECK(n <= P11_CONFIG_LINE_MAX && strpbrk(v, "#\n") == NULL);
     FZ_CHECK(n == 0 || (!isspace((unsigned char)v[0]) && !isspace((unsigned char)v[n - 1])));
 }
 
@@ -28,10 +28,6 @@ static int read_config(const uint8_t *data, size_t size, p11_config *cfg, su_err
     int rc = p11_config_read(cfg, f, "fuzz.conf", e);
     fclose(f);
     return rc;
-}
-
-static int same(const char *a, const char *b) {
-    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -49,9 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_value(cfg.environment);
         check_value(cfg.pin_source);
         FZ_CHECK(read_config(data, size, &again, &e) == SU_OK);
-        FZ_CHECK(same(cfg.daemon, again.daemon) && same(cfg.keystore, again.keystore) &&
-                 same(cfg.environment, again.environment) &&
-                 same(cfg.pin_source, again.pin_source));
+        FZ_CHECK(fz_same_str(cfg.daemon, again.daemon) &&
+                 fz_same_str(cfg.keystore, again.keystore) &&
+                 fz_same_str(cfg.environment, again.environment) &&
+                 fz_same_str(cfg.pin_source, again.pin_source));
         p11_config_clear(&again);
     }
     p11_config_clear(&cfg);

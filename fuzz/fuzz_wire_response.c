@@ -58,10 +58,6 @@ static su_buf encode(const sw_response *r) {
     return b;
 }
 
-static int same_text(const char *a, const char *b) {
-    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sw_response r, r2;
     su_error e = {0};
@@ -78,9 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(sw_decode_response(b1.data, b1.len, &r2, &e) == SU_OK);
     check_fields(&r2);
     FZ_CHECK(r2.status == r.status && r2.version == r.version);
-    FZ_CHECK(same_text(r2.message, r.message) && same_text(r2.keystore, r.keystore) &&
-             same_text(r2.environment, r.environment) && same_text(r2.label, r.label) &&
-             same_text(r2.server, r.server));
+    FZ_CHECK(fz_same_str(r2.message, r.message) && fz_same_str(r2.keystore, r.keystore) &&
+             fz_same_str(r2.environment, r.environment) && fz_same_str(r2.label, r.label) &&
+             fz_same_str(r2.server, r.server));
     FZ_CHECK(r2.has_store_id == r.has_store_id);
     FZ_CHECK(!r.has_store_id || memcmp(r2.store_id, r.store_id, SW_STORE_ID_LEN) == 0);
     FZ_CHECK(r2.nkeys == r.nkeys && r2.ncerts == r.ncerts && r2.siglen == r.siglen);

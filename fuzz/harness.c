@@ -21,6 +21,10 @@ void fz_fail(const char *file, int line, const char *what) {
     abort();
 }
 
+bool fz_same_str(const char *a, const char *b) {
+    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+}
+
 void fz_check_refusal(int rc, const su_error *e, bool eio_ok) {
     FZ_CHECK(rc == SU_EUSAGE || (eio_ok && rc == SU_EIO));
     FZ_CHECK(e->code == rc && e->msg[0] != '\0');

@@ -43,6 +43,9 @@ char *fz_cstr(const uint8_t *data, size_t size);
 void fz_touch(const void *p, size_t n);
 void fz_touch_str(const char *s);
 
+/* Both NULL, or equal strings. */
+bool fz_same_str(const char *a, const char *b);
+
 /* A parser's refusal as the error contract wants it: rc is SU_EUSAGE (or SU_EIO, out of
  * memory, when eio_ok), e carries the same code and a non-empty one-line message. */
 void fz_check_refusal(int rc, const su_error *e, bool eio_ok);

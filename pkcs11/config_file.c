@@ -8,7 +8,6 @@
  */
 #include "p11.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +17,6 @@ int p11_config_set(char **dst, const char *v, su_error *e) {
     if ((*dst = strdup(v)) == NULL)
         return su_err(e, SU_EIO, "out of memory");
     return SU_OK;
-}
-
-static char *trim(char *s) {
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
 }
 
 /* The field of cfg a setting names, or NULL for an unknown name. */
@@ -44,8 +32,6 @@ static char **field(p11_config *cfg, const char *key) {
     return NULL;
 }
 
-#define LINE_MAX_BYTES 4352 /* a path of PATH_MAX and its name, with room to spare */
-
 int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e) {
     char *line = NULL;
     size_t cap = 0;
@@ -55,7 +41,7 @@ int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e) {
     for (unsigned n = 1; rc == SU_OK && (len = getline(&line, &cap, f)) >= 0; n++) {
         char *hash, *eq, *key, **dst;
 
-        if (len > LINE_MAX_BYTES)
+        if (len > P11_CONFIG_LINE_MAX)
             rc = su_err(e, SU_EUSAGE, "config %s line %u: line too long", name, n);
         else if (memchr(line, '\0', (size_t)len) != NULL) /* it would hide the rest */
             rc = su_err(e, SU_EUSAGE, "config %s line %u: NUL byte in the line", name, n);
@@ -63,7 +49,7 @@ int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e) {
             break;
         if ((hash = strchr(line, '#')) != NULL)
             *hash = '\0';
-        key = trim(line);
+        key = su_trim(line);
         if (*key == '\0')
             continue;
         if ((eq = strchr(key, '=')) == NULL) {
@@ -71,7 +57,7 @@ int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e) {
             break;
         }
         *eq = '\0';
-        key = trim(key);
+        key = su_trim(key);
         if ((dst = field(cfg, key)) == NULL)
             rc = su_err(e, SU_EUSAGE,
                         "config %s line %u: unknown setting '%.64s' (daemon, keystore, "
@@ -80,7 +66,7 @@ int p11_config_read(p11_config *cfg, FILE *f, const char *name, su_error *e) {
         else if (*dst != NULL)
             rc = su_err(e, SU_EUSAGE, "config %s line %u: %s given twice", name, n, key);
         else
-            rc = p11_config_set(dst, trim(eq + 1), e);
+            rc = p11_config_set(dst, su_trim(eq + 1), e);
     }
     if (rc == SU_OK && ferror(f))
         rc = su_err(e, SU_EIO, "config %s: read error", name);

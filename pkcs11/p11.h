@@ -126,6 +126,10 @@ size_t p11_sig_len(sc_alg alg, unsigned bits);
 
 /* ---- config_file.c, config.c ------------------------------------------------------------ */
 
+/* The longest line of the configuration file, newline included: a path of PATH_MAX
+ * and its setting's name, with room to spare. */
+#define P11_CONFIG_LINE_MAX 4352
+
 typedef struct p11_config {
     char *daemon, *keystore, *environment, *pin_source; /* malloc'd or NULL */
 } p11_config;

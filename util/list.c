@@ -5,6 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+char *su_trim(char *s) {
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
 int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void *arg) {
     if (list == NULL)
         return SU_EUSAGE;
@@ -18,11 +27,7 @@ int su_list_each(const char *list, int (*fn)(const char *item, void *arg), void 
         char *comma = strchr(item, ',');
         if (comma != NULL)
             *comma = '\0';
-        while (isspace((unsigned char)*item))
-            item++;
-        char *end = item + strlen(item);
-        while (end > item && isspace((unsigned char)end[-1]))
-            *--end = '\0';
+        item = su_trim(item);
         if (*item == '\0') {
             rc = SU_EUSAGE;
             break;

@@ -168,7 +168,10 @@ bool su_quote(char *out, size_t outlen, const char *v);
 /* The outlen with which su_quote never cuts v. */
 size_t su_quote_size(const char *v);
 
-/* ---- list.c: comma-separated lists ----------------------------------------------------------- */
+/* ---- list.c: comma-separated lists and trimmed items ----------------------------------------- */
+
+/* Cuts the blanks (isspace) off both ends of s in place: the first non-blank of s. */
+char *su_trim(char *s);
 
 /* Calls fn for each trimmed item of "a, b,c"; stops when fn returns nonzero and passes
  * that value through. Returns SU_OK, SU_EUSAGE for an empty list or an empty item,

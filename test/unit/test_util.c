@@ -617,6 +617,13 @@ static void test_list_each(void) {
     }
 }
 
+static void test_trim(void) {
+    char a[] = " \t key = value \r\n", b[] = "   ", c[] = "x";
+    CHECK(strcmp(su_trim(a), "key = value") == 0);
+    CHECK(strcmp(su_trim(b), "") == 0);
+    CHECK(strcmp(su_trim(c), "x") == 0);
+}
+
 /* ---- PINs ----------------------------------------------------------------------------------- */
 
 static int pin_is(const su_pin *p, const char *want) {
@@ -902,6 +909,7 @@ static const check_case cases[] = {
     CHECK_CASE(uri_refused, test_uri_refused),
     CHECK_CASE(pct_decode, test_pct_decode),
     CHECK_CASE(list_each, test_list_each),
+    CHECK_CASE(trim, test_trim),
     CHECK_CASE(pin_env, test_pin_env),
     CHECK_CASE(pin_file, test_pin_file),
     CHECK_CASE(pin_fd, test_pin_fd),
